@@ -1,0 +1,40 @@
+//! Who is calling: passwords, session tokens, and the per-request principal.
+
+pub mod passwords;
+pub mod sessions;
+
+use uuid::Uuid;
+
+use crate::error::{DomainError, DomainResult};
+
+/// The caller of one request, resolved from its bearer token before execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    Admin { admin_id: Uuid, session_id: Uuid },
+    Customer { customer_id: Uuid, session_id: Uuid },
+}
+
+impl Principal {
+    /// Admin-only operations: anonymous callers are UNAUTHENTICATED, customers FORBIDDEN.
+    pub fn require_admin(&self) -> DomainResult<AdminCaller> {
+        match *self {
+            Self::Admin {
+                admin_id,
+                session_id,
+            } => Ok(AdminCaller {
+                admin_id,
+                session_id,
+            }),
+            Self::Customer { .. } => Err(DomainError::Forbidden),
+            Self::Anonymous => Err(DomainError::Unauthenticated),
+        }
+    }
+}
+
+/// A logged-in admin, as proven by `require_admin`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller {
+    pub admin_id: Uuid,
+    pub session_id: Uuid,
+}

@@ -1,0 +1,103 @@
+//! Argon2id password hashing.
+//!
+//! Parameters follow the OWASP Password Storage Cheat Sheet's first argon2id option:
+//! m = 19 MiB, t = 2, p = 1. A hash takes tens of milliseconds of CPU and 19 MiB of
+//! memory, so it runs on the blocking pool (never on an async worker) and a semaphore
+//! bounds how many run at once: a login flood queues instead of exhausting memory.
+
+use std::sync::{Arc, LazyLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use crate::error::{DomainError, DomainResult};
+
+/// Shared by every request: the bound on concurrent hashing.
+#[derive(Clone)]
+pub struct Passwords {
+    permits: Arc<Semaphore>,
+}
+
+fn argon2() -> Argon2<'static> {
+    // Constant, valid parameters: `Params::new` cannot fail for them.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// A real hash of a random password. Verifying against it when an email is unknown
+/// makes "no such user" take as long as "wrong password", so timing does not reveal
+/// which emails have accounts.
+static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).ok()?;
+    hash_blocking(&base64_secret(&secret)).ok()
+});
+
+fn base64_secret(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hash_blocking(password: &str) -> DomainResult<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(DomainError::internal)?;
+    let salt = SaltString::encode_b64(&salt).map_err(DomainError::internal)?;
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(DomainError::internal)
+}
+
+fn verify_blocking(password: &str, phc: &str) -> DomainResult<bool> {
+    let parsed = PasswordHash::new(phc).map_err(DomainError::internal)?;
+    match argon2().verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::Password) => Ok(false),
+        Err(other) => Err(DomainError::internal(other)),
+    }
+}
+
+impl Passwords {
+    pub fn new(max_concurrent: usize) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
+    }
+
+    /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
+    pub async fn hash(&self, password: &str) -> DomainResult<String> {
+        let password = password.to_owned();
+        self.run(move || hash_blocking(&password)).await
+    }
+
+    /// Checks `password` against a stored PHC string.
+    pub async fn verify(&self, password: &str, phc: &str) -> DomainResult<bool> {
+        let (password, phc) = (password.to_owned(), phc.to_owned());
+        self.run(move || verify_blocking(&password, &phc)).await
+    }
+
+    /// Spends the same work as `verify` and always fails; for unknown emails.
+    pub async fn verify_dummy(&self, password: &str) -> DomainResult<bool> {
+        let password = password.to_owned();
+        self.run(move || {
+            let dummy = DUMMY_HASH
+                .as_deref()
+                .ok_or_else(|| DomainError::internal(std::io::Error::other("no dummy hash")))?;
+            verify_blocking(&password, dummy).map(|_| false)
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> DomainResult<T> + Send + 'static,
+    ) -> DomainResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(DomainError::internal)?;
+        tokio::task::spawn_blocking(work).await?
+    }
+}

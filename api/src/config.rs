@@ -1,0 +1,94 @@
+//! Configuration: one struct, from command-line flags or environment variables,
+//! every field with a default. `clientele --help` prints this file's doc comments.
+
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Clientele: the GraphQL API that owns an online store's customers.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "clientele", version, about)]
+pub struct Config {
+    #[command(flatten)]
+    pub settings: Settings,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by every sub-command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "CLIENTELE_BIND", default_value = "127.0.0.1:8000", global = true)]
+    pub bind: SocketAddr,
+
+    /// Database URL: `sqlite://path.db` or `postgres://user@host/db`. The SQLite file is
+    /// created if missing.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://clientele.db", global = true)]
+    pub database_url: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "CLIENTELE_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    pub db_max_connections: u32,
+
+    /// Log line format.
+    #[arg(long, env = "CLIENTELE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info,sqlx=warn`).
+    #[arg(long, env = "CLIENTELE_LOG", default_value = "info,sqlx=warn,sea_orm=warn", global = true)]
+    pub log_filter: String,
+
+    /// How long a login session lasts, in minutes.
+    #[arg(long, env = "CLIENTELE_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub session_ttl_minutes: u32,
+
+    /// Deepest nesting a GraphQL query may have.
+    #[arg(long, env = "CLIENTELE_MAX_QUERY_DEPTH", default_value_t = 12, global = true)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity a GraphQL query may have (each field costs 1, a connection
+    /// multiplies its selection by its page size).
+    #[arg(long, env = "CLIENTELE_MAX_QUERY_COMPLEXITY", default_value_t = 50_000, global = true)]
+    pub max_query_complexity: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Apply migrations and serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) to stdout.
+    ExportSchema,
+    /// Create an admin user. The password comes from --password, else
+    /// CLIENTELE_ADMIN_PASSWORD, else the first line of stdin.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, env = "CLIENTELE_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Fill an empty database with deterministic demo data.
+    Seed {
+        /// How many customers to create (about half of them guests).
+        #[arg(long, default_value_t = 1_000)]
+        customers: u32,
+    },
+}
+
+impl Settings {
+    /// Settings with every default, for tests and tools that build an app in-process.
+    pub fn defaults() -> Self {
+        Config::parse_from(["clientele"]).settings
+    }
+}

@@ -1,0 +1,95 @@
+//! Connecting, migrating, the SQL statement counter, and the storage clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// Counts every SQL statement the connection executes. Benchmarks and the N+1 tests
+/// read it; it costs one atomic add per statement.
+#[derive(Clone, Debug, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens a pool on `url`, creating the SQLite file if it does not exist.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+    let mut options = ConnectOptions::new(sqlite_create_if_missing(url));
+    options
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let mut db = Database::connect(options).await?;
+    let counter = StatementCounter::default();
+    let handle = counter.0.clone();
+    db.set_metric_callback(move |_| {
+        handle.fetch_add(1, Ordering::Relaxed);
+    });
+    Ok((db, counter))
+}
+
+/// Brings the schema up to date. Safe to run on every start.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// `sqlite://clientele.db` should just work: sqlx only creates the file with `mode=rwc`.
+fn sqlite_create_if_missing(url: &str) -> String {
+    if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}mode=rwc")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// The current time as stored: UTC, truncated to whole seconds.
+///
+/// SQLite keeps timestamps as RFC 3339 text whose fraction has 0, 3, 6 or 9 digits
+/// depending on the value, and text with different fraction lengths does not sort in
+/// time order. Whole seconds make every stored timestamp the same width, so ordering
+/// and range filters agree on both backends. Ties are broken by the time-ordered id.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or_else(|_| Utc::now())
+}
+
+/// Unique rules the domain turns into typed errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueKey {
+    AdminEmail,
+    CustomerLiveEmail,
+    GroupLiveName,
+}
+
+/// Which unique rule a failed write broke, on either backend. PostgreSQL names the
+/// index or constraint in its message; SQLite names the table's columns instead.
+pub fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
+    const KEYS: [(UniqueKey, &str, &str); 3] = [
+        (UniqueKey::AdminEmail, "admin_user_email_key", "admin_user.email"),
+        (
+            UniqueKey::CustomerLiveEmail,
+            "uq_customer_live_email",
+            "customer.email, customer.has_account",
+        ),
+        (UniqueKey::GroupLiveName, "uq_customer_group_live_name", "customer_group.name"),
+    ];
+    let sea_orm::SqlErr::UniqueConstraintViolation(message) = error.sql_err()? else {
+        return None;
+    };
+    KEYS.iter()
+        .find(|(_, postgres, sqlite)| message.contains(postgres) || message.contains(sqlite))
+        .map(|(key, _, _)| *key)
+}

@@ -1,0 +1,121 @@
+//! The one domain error type, and its single mapping to GraphQL errors.
+
+use std::sync::Arc;
+
+use async_graphql::{Enum, ErrorExtensionValues};
+
+/// Machine-readable error codes, sent as `extensions.code` on every error.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The operation needs a logged-in caller and the request had no valid token.
+    Unauthenticated,
+    /// The caller is logged in but may not do this.
+    Forbidden,
+    /// No such record, or not one the caller may see.
+    NotFound,
+    /// An argument is invalid; `extensions.field` names it.
+    BadUserInput,
+    /// Email or password is wrong.
+    InvalidCredentials,
+    /// A live record of the same kind already uses this email.
+    EmailTaken,
+    /// A live record already uses this name.
+    NameTaken,
+    /// The document could not be parsed or validated, or exceeds the depth or
+    /// complexity limits.
+    InvalidQuery,
+    /// Something failed on the server; `extensions.requestId` identifies it in the logs.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as a GraphQL value: the enum's name in the schema, e.g. `NOT_FOUND`.
+    pub fn to_value(self) -> async_graphql::Value {
+        async_graphql::InputType::to_value(&self)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DomainError {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{message}")]
+    BadInput { field: String, message: String },
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("this email is already in use")]
+    EmailTaken,
+    #[error("this name is already in use")]
+    NameTaken,
+    /// Never shown to clients: logged, then reported as INTERNAL.
+    #[error("internal error: {0}")]
+    Internal(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl DomainError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Arc::new(error))
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::BadInput { .. } => ErrorCode::BadUserInput,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::EmailTaken => ErrorCode::EmailTaken,
+            Self::NameTaken => ErrorCode::NameTaken,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for DomainError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<tokio::task::JoinError> for DomainError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::internal(error)
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;
+
+/// The one place a domain error becomes a GraphQL error. Internal details are logged
+/// (inside the request's span, which carries its id) and replaced by a generic message.
+impl From<DomainError> for async_graphql::Error {
+    fn from(error: DomainError) -> Self {
+        let message = match &error {
+            DomainError::Internal(inner) => {
+                tracing::error!(error = %inner, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut extensions = ErrorExtensionValues::default();
+        extensions.set("code", error.code().to_value());
+        if let DomainError::BadInput { field, .. } = &error {
+            extensions.set("field", field.as_str());
+        }
+        async_graphql::Error {
+            message,
+            source: None,
+            extensions: Some(extensions),
+        }
+    }
+}

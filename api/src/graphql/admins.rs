@@ -1,0 +1,83 @@
+//! Admin login and logout.
+
+use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::admin_user;
+
+use super::context::{ContextExt, to_id};
+use crate::auth::passwords::Passwords;
+use crate::auth::sessions;
+use crate::domain::admins;
+
+/// A member of the merchant's staff.
+#[derive(SimpleObject)]
+pub struct AdminUser {
+    id: ID,
+    email: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<admin_user::Model> for AdminUser {
+    fn from(admin: admin_user::Model) -> Self {
+        Self {
+            id: to_id(admin.id),
+            email: admin.email,
+            created_at: admin.created_at,
+        }
+    }
+}
+
+/// A new admin session.
+#[derive(SimpleObject)]
+pub struct AdminSession {
+    /// Send as `Authorization: Bearer <token>`. Shown once; only its hash is stored.
+    token: String,
+    expires_at: DateTime<Utc>,
+    admin: AdminUser,
+}
+
+/// How long sessions last; set from configuration when the schema is built.
+#[derive(Clone, Copy)]
+pub struct SessionTtl(pub TimeDelta);
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// The logged-in admin.
+    async fn current_admin(&self, ctx: &Context<'_>) -> Result<AdminUser> {
+        let caller = ctx.principal().require_admin()?;
+        Ok(admins::get(ctx.db(), caller.admin_id).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    /// Logs an admin in. Wrong email and wrong password both give INVALID_CREDENTIALS.
+    async fn admin_login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> Result<AdminSession> {
+        let passwords = ctx.data_unchecked::<Passwords>();
+        let SessionTtl(ttl) = *ctx.data_unchecked::<SessionTtl>();
+        let (admin, session) = admins::login(ctx.db(), passwords, &email, &password, ttl).await?;
+        Ok(AdminSession {
+            token: session.token,
+            expires_at: session.expires_at,
+            admin: admin.into(),
+        })
+    }
+
+    /// Ends the current admin session; its token stops working at once.
+    async fn admin_logout(&self, ctx: &Context<'_>) -> Result<bool> {
+        let caller = ctx.principal().require_admin()?;
+        sessions::revoke(ctx.db(), caller.session_id).await?;
+        Ok(true)
+    }
+}

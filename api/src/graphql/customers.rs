@@ -1,0 +1,264 @@
+//! The `Customer` type and the admin's customer queries.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::customer;
+
+use super::addresses::Address;
+use super::connection::{from_page, page_args, page_cost};
+use super::context::{ContextExt, parse_id, to_id};
+use super::groups::CustomerGroup;
+use super::orders::{OrderConnection, OrderConnectionFields};
+use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
+use crate::error::DomainError;
+
+/// A person who buys from the store: a guest (`hasAccount: false`, created by a guest
+/// order) or a registered account holder.
+pub struct Customer(pub customer::Model);
+
+#[Object]
+impl Customer {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Trimmed and lower-cased.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn first_name(&self) -> Option<&str> {
+        self.0.first_name.as_deref()
+    }
+
+    async fn last_name(&self) -> Option<&str> {
+        self.0.last_name.as_deref()
+    }
+
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+
+    /// `true` for a registered customer who can log in; `false` for a guest.
+    async fn has_account(&self) -> bool {
+        self.0.has_account
+    }
+
+    /// Free-form JSON object for the merchant's own data.
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.0.metadata.clone().map(Json)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// Set when the customer was soft-deleted.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+
+    /// The live groups the customer belongs to, by name.
+    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<CustomerGroup>> {
+        let groups = ctx.loaders().groups_of_customer.load_one(self.0.id).await?;
+        Ok(groups.unwrap_or_default().into_iter().map(CustomerGroup).collect())
+    }
+
+    /// The customer's orders, newest first.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<OrderConnection> {
+        let request = page_args(first, after, last, before).validate()?;
+        let page = ctx
+            .loaders()
+            .orders_of_customer
+            .load_one((self.0.id, request))
+            .await?
+            .unwrap_or_else(crate::domain::pagination::Page::empty);
+        Ok(from_page(
+            page,
+            OrderConnectionFields::of_customer(self.0.id),
+            super::orders::Order,
+        ))
+    }
+
+    async fn billing_address(&self, ctx: &Context<'_>) -> Result<Option<Address>> {
+        let Some(id) = self.0.billing_address_id else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders().address.load_one(id).await?.map(Address))
+    }
+
+    /// Every address in the customer's address book (the billing address included).
+    async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<Vec<Address>> {
+        let book = ctx
+            .loaders()
+            .addresses_of_customer
+            .load_one(self.0.id)
+            .await?;
+        Ok(book.unwrap_or_default().into_iter().map(Address).collect())
+    }
+}
+
+/// Where a customer connection's `totalCount` comes from.
+#[derive(Clone)]
+enum CustomerCount {
+    Filter(CustomerFilter),
+    MembersOf(uuid::Uuid),
+}
+
+/// Fields of a customer connection beyond edges and page info.
+pub struct CustomerConnectionFields(CustomerCount);
+
+impl CustomerConnectionFields {
+    pub fn members_of(group_id: uuid::Uuid) -> Self {
+        Self(CustomerCount::MembersOf(group_id))
+    }
+}
+
+#[Object]
+impl CustomerConnectionFields {
+    /// How many customers match, across all pages. Counted only when asked for.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(match &self.0 {
+            CustomerCount::Filter(filter) => customers::count(ctx.db(), filter).await?,
+            CustomerCount::MembersOf(group) => ctx
+                .loaders()
+                .member_count_of_group
+                .load_one(*group)
+                .await?
+                .unwrap_or(0),
+        })
+    }
+}
+
+pub type CustomerConnection = Connection<String, Customer, CustomerConnectionFields>;
+
+/// Narrows the customer list. All given fields must match.
+#[derive(InputObject, Default)]
+pub struct CustomerFilterInput {
+    /// Words that must each appear in the email, first name or last name
+    /// (case-insensitive).
+    search: Option<String>,
+    has_account: Option<bool>,
+    /// Members of any of these groups.
+    group_ids: Option<Vec<ID>>,
+    /// Created at or after this time.
+    created_after: Option<DateTime<Utc>>,
+    /// Created before this time.
+    created_before: Option<DateTime<Utc>>,
+    /// Include soft-deleted customers.
+    #[graphql(default)]
+    include_deleted: bool,
+}
+
+impl CustomerFilterInput {
+    fn into_domain(self) -> Result<CustomerFilter, DomainError> {
+        let group_ids = self
+            .group_ids
+            .unwrap_or_default()
+            .iter()
+            .map(|id| parse_id(id, "filter.groupIds"))
+            .collect::<Result<_, _>>()?;
+        Ok(CustomerFilter {
+            search: self.search,
+            has_account: self.has_account,
+            group_ids,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            include_deleted: self.include_deleted,
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
+pub enum CustomerSortField {
+    #[default]
+    CreatedAt,
+    Email,
+    /// Customers without a last name sort first (ascending).
+    LastName,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// How to order customers; ties are broken by id.
+#[derive(InputObject, Default)]
+pub struct CustomerSort {
+    #[graphql(default)]
+    field: CustomerSortField,
+    #[graphql(default)]
+    direction: SortDirection,
+}
+
+impl From<CustomerSort> for CustomerOrder {
+    fn from(sort: CustomerSort) -> Self {
+        Self {
+            field: match sort.field {
+                CustomerSortField::CreatedAt => customers::CustomerSortField::CreatedAt,
+                CustomerSortField::Email => customers::CustomerSortField::Email,
+                CustomerSortField::LastName => customers::CustomerSortField::LastName,
+            },
+            descending: sort.direction == SortDirection::Desc,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct CustomerQuery;
+
+#[Object]
+impl CustomerQuery {
+    /// One customer (admin only). Soft-deleted customers are NOT_FOUND unless
+    /// `includeDeleted` is set.
+    async fn customer(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default)] include_deleted: bool,
+    ) -> Result<Option<Customer>> {
+        ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        Ok(Some(Customer(customers::get(ctx.db(), id, include_deleted).await?)))
+    }
+
+    /// Customers (admin only), newest first unless `sort` says otherwise.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<CustomerFilterInput>,
+        sort: Option<CustomerSort>,
+    ) -> Result<CustomerConnection> {
+        ctx.principal().require_admin()?;
+        let request = page_args(first, after, last, before).validate()?;
+        let filter = filter.unwrap_or_default().into_domain()?;
+        let order = CustomerOrder::from(sort.unwrap_or_default());
+        let page = customers::list(ctx.db(), &filter, order, &request).await?;
+        Ok(from_page(
+            page,
+            CustomerConnectionFields(CustomerCount::Filter(filter)),
+            Customer,
+        ))
+    }
+}

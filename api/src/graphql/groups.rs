@@ -1,0 +1,136 @@
+//! The `CustomerGroup` type and the admin's group queries.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Json, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::customer_group;
+
+use super::connection::{from_page, page_args, page_cost};
+use super::context::{ContextExt, parse_id, to_id};
+use super::customers::{Customer, CustomerConnection, CustomerConnectionFields};
+use crate::domain::groups::{self, GroupFilter};
+use crate::domain::pagination::Page;
+
+/// A set of customers the merchant treats alike (pricing, discounts, marketing).
+pub struct CustomerGroup(pub customer_group::Model);
+
+#[Object]
+impl CustomerGroup {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// Unique among live groups.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.0.metadata.clone().map(Json)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+
+    /// The group's live members, newest customer first.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<CustomerConnection> {
+        let request = page_args(first, after, last, before).validate()?;
+        let page = ctx
+            .loaders()
+            .members_of_group
+            .load_one((self.0.id, request))
+            .await?
+            .unwrap_or_else(Page::empty);
+        Ok(from_page(
+            page,
+            CustomerConnectionFields::members_of(self.0.id),
+            Customer,
+        ))
+    }
+}
+
+/// Fields of a group connection beyond edges and page info.
+pub struct CustomerGroupConnectionFields(GroupFilter);
+
+#[Object]
+impl CustomerGroupConnectionFields {
+    /// How many groups match, across all pages. Counted only when asked for.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        Ok(groups::count(ctx.db(), &self.0).await?)
+    }
+}
+
+pub type CustomerGroupConnection =
+    Connection<String, CustomerGroup, CustomerGroupConnectionFields>;
+
+#[derive(InputObject, Default)]
+pub struct CustomerGroupFilterInput {
+    /// Case-insensitive part of the name.
+    search: Option<String>,
+    /// Only the groups this customer belongs to.
+    customer_id: Option<ID>,
+    /// Include soft-deleted groups.
+    #[graphql(default)]
+    include_deleted: bool,
+}
+
+#[derive(Default)]
+pub struct GroupQuery;
+
+#[Object]
+impl GroupQuery {
+    /// One customer group (admin only).
+    async fn customer_group(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default)] include_deleted: bool,
+    ) -> Result<Option<CustomerGroup>> {
+        ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        Ok(Some(CustomerGroup(groups::get(ctx.db(), id, include_deleted).await?)))
+    }
+
+    /// Customer groups (admin only), by name.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn customer_groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<CustomerGroupFilterInput>,
+    ) -> Result<CustomerGroupConnection> {
+        ctx.principal().require_admin()?;
+        let request = page_args(first, after, last, before).validate()?;
+        let input = filter.unwrap_or_default();
+        let filter = GroupFilter {
+            search: input.search,
+            customer_id: input
+                .customer_id
+                .map(|id| parse_id(&id, "filter.customerId"))
+                .transpose()?,
+            include_deleted: input.include_deleted,
+        };
+        let page = groups::list(ctx.db(), &filter, &request).await?;
+        Ok(from_page(page, CustomerGroupConnectionFields(filter), CustomerGroup))
+    }
+}

@@ -1,0 +1,197 @@
+//! One DataLoader per relation. A request gets fresh loaders (no cross-request cache,
+//! so no stale or cross-user data); within a request, every parent's lookup of a
+//! relation is batched into one SQL statement.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{address, customer, customer_group, line_item, order};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::{addresses, customers, groups, orders};
+use crate::error::DomainError;
+
+/// Keys per batch. Larger than any page can produce (100 parents x 100 children), so
+/// batches never split and the statement count stays independent of page size; well
+/// under SQLite's and PostgreSQL's bind-parameter limits.
+const MAX_BATCH: usize = 10_000;
+
+pub struct Loaders {
+    pub customer: DataLoader<CustomerById>,
+    pub groups_of_customer: DataLoader<GroupsOfCustomer>,
+    pub address: DataLoader<AddressById>,
+    pub addresses_of_customer: DataLoader<AddressesOfCustomer>,
+    pub orders_of_customer: DataLoader<OrdersOfCustomer>,
+    pub order_count_of_customer: DataLoader<OrderCountOfCustomer>,
+    pub line_items_of_order: DataLoader<LineItemsOfOrder>,
+    pub members_of_group: DataLoader<MembersOfGroup>,
+    pub member_count_of_group: DataLoader<MemberCountOfGroup>,
+}
+
+fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+{
+    DataLoader::new(inner, tokio::spawn).max_batch_size(MAX_BATCH)
+}
+
+impl Loaders {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            customer: loader(CustomerById(db.clone())),
+            groups_of_customer: loader(GroupsOfCustomer(db.clone())),
+            address: loader(AddressById(db.clone())),
+            addresses_of_customer: loader(AddressesOfCustomer(db.clone())),
+            orders_of_customer: loader(OrdersOfCustomer(db.clone())),
+            order_count_of_customer: loader(OrderCountOfCustomer(db.clone())),
+            line_items_of_order: loader(LineItemsOfOrder(db.clone())),
+            members_of_group: loader(MembersOfGroup(db.clone())),
+            member_count_of_group: loader(MemberCountOfGroup(db.clone())),
+        }
+    }
+}
+
+/// `order.customer`, `address.customer`: soft-deleted customers included (history).
+pub struct CustomerById(DatabaseConnection);
+
+impl Loader<Uuid> for CustomerById {
+    type Value = customer::Model;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        customers::by_ids(&self.0, ids).await
+    }
+}
+
+/// `customer.groups`.
+pub struct GroupsOfCustomer(DatabaseConnection);
+
+impl Loader<Uuid> for GroupsOfCustomer {
+    type Value = Vec<customer_group::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        groups::of_customers(&self.0, ids).await
+    }
+}
+
+/// `customer.billingAddress`.
+pub struct AddressById(DatabaseConnection);
+
+impl Loader<Uuid> for AddressById {
+    type Value = address::Model;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        addresses::by_ids(&self.0, ids).await
+    }
+}
+
+/// `customer.shippingAddresses`.
+pub struct AddressesOfCustomer(DatabaseConnection);
+
+impl Loader<Uuid> for AddressesOfCustomer {
+    type Value = Vec<address::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        addresses::of_customers(&self.0, ids).await
+    }
+}
+
+/// Groups paged keys by their page request: siblings in one query share the request,
+/// so a whole list of parents is still one statement.
+async fn load_pages<T, F, Fut>(
+    keys: &[(Uuid, PageRequest)],
+    load: F,
+) -> Result<HashMap<(Uuid, PageRequest), Page<T>>, DomainError>
+where
+    F: Fn(Vec<Uuid>, PageRequest) -> Fut,
+    Fut: Future<Output = Result<HashMap<Uuid, Page<T>>, DomainError>>,
+{
+    let mut by_request: HashMap<&PageRequest, Vec<Uuid>> = HashMap::new();
+    for (parent, request) in keys {
+        by_request.entry(request).or_default().push(*parent);
+    }
+    let mut pages = HashMap::with_capacity(keys.len());
+    for (request, parents) in by_request {
+        for (parent, page) in load(parents, request.clone()).await? {
+            pages.insert((parent, request.clone()), page);
+        }
+    }
+    Ok(pages)
+}
+
+/// `customer.orders`.
+pub struct OrdersOfCustomer(DatabaseConnection);
+
+impl Loader<(Uuid, PageRequest)> for OrdersOfCustomer {
+    type Value = Page<order::Model>;
+    type Error = DomainError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageRequest)],
+    ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, request| async move {
+            orders::pages_of_customers(&self.0, &parents, &request).await
+        })
+        .await
+    }
+}
+
+/// `customer.orders.totalCount`.
+pub struct OrderCountOfCustomer(DatabaseConnection);
+
+impl Loader<Uuid> for OrderCountOfCustomer {
+    type Value = u64;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        orders::counts_of_customers(&self.0, ids).await
+    }
+}
+
+/// `order.lineItems`.
+pub struct LineItemsOfOrder(DatabaseConnection);
+
+impl Loader<Uuid> for LineItemsOfOrder {
+    type Value = Vec<line_item::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        orders::line_items_of_orders(&self.0, ids).await
+    }
+}
+
+/// `customerGroup.customers`.
+pub struct MembersOfGroup(DatabaseConnection);
+
+impl Loader<(Uuid, PageRequest)> for MembersOfGroup {
+    type Value = Page<customer::Model>;
+    type Error = DomainError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageRequest)],
+    ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, request| async move {
+            groups::member_pages(&self.0, &parents, &request).await
+        })
+        .await
+    }
+}
+
+/// `customerGroup.customers.totalCount`.
+pub struct MemberCountOfGroup(DatabaseConnection);
+
+impl Loader<Uuid> for MemberCountOfGroup {
+    type Value = u64;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        groups::member_counts(&self.0, ids).await
+    }
+}

@@ -1,0 +1,14 @@
+//! Clientele: a GraphQL API server that owns an online store's customers.
+//!
+//! `main.rs` parses the configuration and calls [`app::run`]; the `tests` crate builds
+//! an [`app::App`] in-process and talks HTTP to it.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod seed;
+pub mod telemetry;

@@ -1,0 +1,361 @@
+//! `clientele seed --customers N`: deterministic demo data for exploring and
+//! benchmarking. The same N always gives the same rows (ids included): times start at
+//! a fixed date and every choice comes from a seeded generator.
+//!
+//! About half the customers are guests; one registered customer in ten shares its
+//! email with a guest (the seeds' two-records-per-email case). Each customer has 1-3
+//! addresses (registered ones bill to the first), 0-3 of the 20 groups, and 0-4
+//! orders of 1-3 lines. Rows go in with multi-row INSERTs inside one transaction.
+
+use std::fmt;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use entity::order::{AddressSnapshot, OrderStatus};
+use entity::{address, customer, customer_group, customer_group_customer, line_item, order};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    TransactionTrait,
+};
+use uuid::Uuid;
+
+use crate::error::{DomainError, DomainResult};
+
+const GROUPS: [&str; 20] = [
+    "VIP", "Wholesale", "Newsletter", "Loyalty Gold", "Loyalty Silver", "Loyalty Bronze",
+    "Employees", "Press", "Influencers", "B2B Europe", "B2B North America", "Students",
+    "Returning Buyers", "High Returns", "Black Friday 2025", "Holiday Shoppers",
+    "Early Access", "Subscribers", "Gift Card Holders", "Win-back",
+];
+const FIRST_NAMES: [&str; 24] = [
+    "Ada", "Alan", "Grace", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances",
+    "Edsger", "Radia", "Donald", "Hedy", "Tim", "Katherine", "John", "Sophie", "Bjarne",
+    "Mary", "Guido", "Anita", "Yukihiro", "Joan", "Niklaus",
+];
+const LAST_NAMES: [&str; 24] = [
+    "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Thompson", "Liskov",
+    "Ritchie", "Allen", "Dijkstra", "Perlman", "Knuth", "Lamarr", "Berners-Lee", "Johnson",
+    "McCarthy", "Wilson", "Stroustrup", "Keller", "van Rossum", "Borg", "Matsumoto",
+    "Clarke", "Wirth",
+];
+const CITIES: [(&str, &str, &str); 10] = [
+    ("Berlin", "DE", "10115"),
+    ("Copenhagen", "DK", "1050"),
+    ("Lyon", "FR", "69001"),
+    ("Toronto", "CA", "M5H 2N2"),
+    ("Austin", "US", "78701"),
+    ("Osaka", "JP", "530-0001"),
+    ("Melbourne", "AU", "3000"),
+    ("Porto", "PT", "4000-001"),
+    ("Utrecht", "NL", "3511"),
+    ("Edinburgh", "GB", "EH1 1YZ"),
+];
+const PRODUCTS: [(&str, &str, i64); 8] = [
+    ("Merino T-Shirt", "TS-MER", 3_500),
+    ("Canvas Tote", "BAG-CNV", 1_800),
+    ("Trail Sneakers", "SH-TRL", 11_900),
+    ("Rain Jacket", "JK-RAIN", 14_500),
+    ("Wool Socks (3 pack)", "SK-WL3", 2_400),
+    ("Ceramic Mug", "MUG-CER", 1_600),
+    ("Linen Shirt", "SH-LIN", 6_900),
+    ("Gift Card", "GC-50", 5_000),
+];
+const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
+
+/// SplitMix64: a tiny, well-known generator, plenty for demo data (not for secrets).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// A version-7 UUID for `time`: time-ordered like the ids the server makes, but
+    /// with reproducible random bits.
+    fn uuid_at(&mut self, time: DateTime<Utc>) -> Uuid {
+        let millis = u64::try_from(time.timestamp_millis()).unwrap_or(0);
+        let random: [u8; 10] = {
+            let bytes = [self.next().to_le_bytes(), self.next().to_le_bytes()].concat();
+            let mut out = [0u8; 10];
+            out.copy_from_slice(&bytes[..10]);
+            out
+        };
+        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+    }
+}
+
+/// How many rows the seed wrote.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub customers: usize,
+    pub groups: usize,
+    pub memberships: usize,
+    pub addresses: usize,
+    pub orders: usize,
+    pub line_items: usize,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} customers, {} groups, {} memberships, {} addresses, {} orders, {} line items",
+            self.customers, self.groups, self.memberships, self.addresses, self.orders, self.line_items
+        )
+    }
+}
+
+/// Rows per INSERT: keeps bind parameters under SQLite's limit of 32,766.
+fn chunk_rows(columns: usize) -> usize {
+    30_000 / columns
+}
+
+async fn insert_chunked<A>(db: &impl ConnectionTrait, rows: Vec<A>, columns: usize) -> DomainResult<()>
+where
+    A: ActiveModelTrait + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(chunk_rows(columns)).collect();
+        A::Entity::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// Writes the demo data. Refuses a database that already has customers, so it never
+/// mixes with real data.
+pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summary> {
+    if customer::Entity::find().count(db).await? > 0 {
+        return Err(DomainError::bad_input(
+            "customers",
+            "the database already has customers; seed only fills an empty one",
+        ));
+    }
+    let data = generate(customers as usize);
+    let summary = data.summary();
+    let txn = db.begin().await?;
+    insert_chunked(&txn, data.groups, 6).await?;
+    insert_chunked(&txn, data.customers, 11).await?;
+    insert_chunked(&txn, data.addresses, 16).await?;
+    // The billing key points into the address table, so it is set once addresses
+    // exist: registered customers bill to the first address in their book.
+    txn.execute_unprepared(
+        "UPDATE customer SET billing_address_id = \
+         (SELECT a.id FROM address a WHERE a.customer_id = customer.id \
+          ORDER BY a.created_at, a.id LIMIT 1) \
+         WHERE has_account",
+    )
+    .await?;
+    insert_chunked(&txn, data.memberships, 3).await?;
+    insert_chunked(&txn, data.orders, 12).await?;
+    insert_chunked(&txn, data.line_items, 8).await?;
+    txn.commit().await?;
+    Ok(summary)
+}
+
+struct Generated {
+    groups: Vec<customer_group::ActiveModel>,
+    customers: Vec<customer::ActiveModel>,
+    addresses: Vec<address::ActiveModel>,
+    memberships: Vec<customer_group_customer::ActiveModel>,
+    orders: Vec<order::ActiveModel>,
+    line_items: Vec<line_item::ActiveModel>,
+}
+
+impl Generated {
+    fn summary(&self) -> Summary {
+        Summary {
+            customers: self.customers.len(),
+            groups: self.groups.len(),
+            memberships: self.memberships.len(),
+            addresses: self.addresses.len(),
+            orders: self.orders.len(),
+            line_items: self.line_items.len(),
+        }
+    }
+}
+
+fn generate(count: usize) -> Generated {
+    let mut rng = Rng(0x00C1_1E27_E1E5);
+    let epoch = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().unwrap_or_default();
+    // Customers arrive across two years, in order.
+    let spacing = TimeDelta::seconds((2 * 365 * 24 * 3600 / count.max(1)).max(1) as i64);
+
+    let groups: Vec<customer_group::Model> = GROUPS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let created = epoch - TimeDelta::days(30 - i as i64);
+            customer_group::Model {
+                id: rng.uuid_at(created),
+                name: (*name).to_owned(),
+                metadata: None,
+                created_at: created,
+                updated_at: created,
+                deleted_at: None,
+            }
+        })
+        .collect();
+
+    let mut out = Generated {
+        groups: Vec::new(),
+        customers: Vec::with_capacity(count),
+        addresses: Vec::with_capacity(count * 2),
+        memberships: Vec::with_capacity(count * 3 / 2),
+        orders: Vec::with_capacity(count * 2),
+        line_items: Vec::with_capacity(count * 4),
+    };
+    let mut orders: Vec<(order::Model, Vec<line_item::Model>)> = Vec::with_capacity(count * 2);
+    let mut last_guest_email: Option<String> = None;
+
+    for i in 0..count {
+        let created = epoch + spacing * i as i32;
+        let first = *rng.pick(&FIRST_NAMES);
+        let last = *rng.pick(&LAST_NAMES);
+        let has_account = rng.below(2) == 0;
+        let own_email = format!(
+            "{}.{}.{i}@example.com",
+            first.to_lowercase(),
+            last.to_lowercase().replace(' ', "")
+        );
+        let email = match (&last_guest_email, has_account && rng.below(10) == 0) {
+            (Some(guest_email), true) => guest_email.clone(),
+            _ => own_email,
+        };
+        if !has_account {
+            last_guest_email = Some(email.clone());
+        }
+        let customer_id = rng.uuid_at(created);
+        let phone = (rng.below(3) > 0).then(|| format!("+49 30 {:07}", rng.below(10_000_000)));
+        out.customers.push(customer::ActiveModel {
+            id: Set(customer_id),
+            email: Set(email.clone()),
+            first_name: Set(Some(first.to_owned())),
+            last_name: Set(Some(last.to_owned())),
+            phone: Set(phone.clone()),
+            has_account: Set(has_account),
+            billing_address_id: Set(None),
+            metadata: Set((rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }))),
+            created_at: Set(created),
+            updated_at: Set(created),
+            deleted_at: Set(None),
+        });
+
+        let mut book = Vec::new();
+        for n in 0..=rng.below(3) {
+            let (city, country, postal) = *rng.pick(&CITIES);
+            let snapshot = AddressSnapshot {
+                first_name: Some(first.to_owned()),
+                last_name: Some(last.to_owned()),
+                company: (rng.below(6) == 0).then(|| format!("{last} & Co")),
+                address_1: Some(format!("{} Market Street", 1 + rng.below(200))),
+                address_2: (n > 0).then(|| format!("Apt {}", 1 + rng.below(40))),
+                city: Some(city.to_owned()),
+                province: None,
+                postal_code: Some(postal.to_owned()),
+                country_code: country.to_owned(),
+                phone: phone.clone(),
+            };
+            let address_id = rng.uuid_at(created);
+            out.addresses.push(address::ActiveModel {
+                id: Set(address_id),
+                customer_id: Set(customer_id),
+                first_name: Set(snapshot.first_name.clone()),
+                last_name: Set(snapshot.last_name.clone()),
+                company: Set(snapshot.company.clone()),
+                address_1: Set(snapshot.address_1.clone()),
+                address_2: Set(snapshot.address_2.clone()),
+                city: Set(snapshot.city.clone()),
+                province: Set(None),
+                postal_code: Set(snapshot.postal_code.clone()),
+                country_code: Set(snapshot.country_code.clone()),
+                phone: Set(snapshot.phone.clone()),
+                metadata: Set(None),
+                created_at: Set(created),
+                updated_at: Set(created),
+            });
+            book.push((address_id, snapshot));
+        }
+        let mut chosen: Vec<usize> = Vec::new();
+        for _ in 0..rng.below(4) {
+            let group = rng.below(groups.len());
+            if !chosen.contains(&group) {
+                chosen.push(group);
+                out.memberships.push(customer_group_customer::ActiveModel {
+                    customer_group_id: Set(groups[group].id),
+                    customer_id: Set(customer_id),
+                    created_at: Set(created),
+                });
+            }
+        }
+
+        for _ in 0..rng.below(5) {
+            let placed = created + TimeDelta::hours(1 + rng.below(24 * 200) as i64);
+            let order_id = rng.uuid_at(placed);
+            let currency = *rng.pick(&CURRENCIES);
+            let items: Vec<line_item::Model> = (0..=rng.below(3))
+                .map(|position| {
+                    let (title, sku, price) = *rng.pick(&PRODUCTS);
+                    let quantity = 1 + rng.below(3) as i32;
+                    line_item::Model {
+                        id: rng.uuid_at(placed),
+                        order_id,
+                        position: position as i32,
+                        title: title.to_owned(),
+                        sku: Some(sku.to_owned()),
+                        quantity,
+                        unit_price: price,
+                        total: price * i64::from(quantity),
+                    }
+                })
+                .collect();
+            let subtotal = items.iter().map(|item| item.total).sum();
+            let shipping = book[rng.below(book.len())].1.clone();
+            let status = match rng.below(10) {
+                0 => OrderStatus::Canceled,
+                1 | 2 => OrderStatus::Pending,
+                _ => OrderStatus::Completed,
+            };
+            orders.push((
+                order::Model {
+                    id: order_id,
+                    display_id: 0,
+                    customer_id,
+                    email: email.clone(),
+                    status,
+                    currency_code: currency.to_owned(),
+                    subtotal,
+                    total: subtotal,
+                    billing_address: Some(book[0].1.clone()),
+                    shipping_address: Some(shipping),
+                    created_at: placed,
+                    updated_at: placed,
+                },
+                items,
+            ));
+        }
+    }
+
+    // Order numbers follow placement time, as they would have in a live store.
+    orders.sort_by_key(|(order, _)| (order.created_at, order.id));
+    for (number, (mut order, items)) in orders.into_iter().enumerate() {
+        order.display_id = number as i64 + 1;
+        out.orders.push(order.into());
+        out.line_items.extend(items.into_iter().map(Into::into));
+    }
+    out.groups = groups.into_iter().map(Into::into).collect();
+    out
+}

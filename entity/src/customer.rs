@@ -1,0 +1,69 @@
+//! A customer: a guest (`has_account = false`) or a registered account.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "customer")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Normalised: trimmed and lower-cased.
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub has_account: bool,
+    pub billing_address_id: Option<Uuid>,
+    pub metadata: Option<Json>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// The address book (shipping addresses).
+    #[sea_orm(has_many = "super::address::Entity")]
+    Addresses,
+    #[sea_orm(
+        belongs_to = "super::address::Entity",
+        from = "Column::BillingAddressId",
+        to = "super::address::Column::Id"
+    )]
+    BillingAddress,
+    #[sea_orm(has_many = "super::order::Entity")]
+    Orders,
+    #[sea_orm(has_many = "super::customer_group_customer::Entity")]
+    Memberships,
+    #[sea_orm(has_many = "super::session::Entity")]
+    Sessions,
+}
+
+impl Related<super::address::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Addresses.def()
+    }
+}
+
+impl Related<super::order::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Orders.def()
+    }
+}
+
+impl Related<super::customer_group_customer::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Memberships.def()
+    }
+}
+
+impl Related<super::customer_group::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::customer_group_customer::Relation::Group.def()
+    }
+    fn via() -> Option<RelationDef> {
+        Some(super::customer_group_customer::Relation::Customer.def().rev())
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,13 @@
+//! SeaORM entities, one module per table. Relations are declared in both directions.
+//!
+//! Timestamps are UTC with whole-second resolution (see README: SQLite stores them as
+//! fixed-width text, which then orders correctly).
+
+pub mod address;
+pub mod admin_user;
+pub mod customer;
+pub mod customer_group;
+pub mod customer_group_customer;
+pub mod line_item;
+pub mod order;
+pub mod session;

@@ -1,0 +1,35 @@
+//! Schema migrations, one per coherent step, applied at server start.
+//!
+//! Every migration runs on SQLite and PostgreSQL. Uniqueness rules that hold only
+//! among live rows are partial unique indexes, written as plain SQL because the
+//! syntax is the same on both backends and sea-query has no builder for them.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_customers_and_addresses;
+mod m20261124_000002_create_customer_groups;
+mod m20261124_000003_create_orders;
+mod m20261124_000004_create_admin_users_and_sessions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_customers_and_addresses::Migration),
+            Box::new(m20261124_000002_create_customer_groups::Migration),
+            Box::new(m20261124_000003_create_orders::Migration),
+            Box::new(m20261124_000004_create_admin_users_and_sessions::Migration),
+        ]
+    }
+}
+
+/// A `created_at`/`updated_at`-style column: UTC, whole seconds (see README).
+fn timestamp<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
+}
+
+fn nullable_timestamp<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).timestamp_with_time_zone().null().take()
+}
