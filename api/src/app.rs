@@ -23,6 +23,7 @@ use crate::config::{Command, Config, Settings};
 use crate::db::{self, StatementCounter};
 use crate::error::ErrorCode;
 use crate::graphql::admins::SessionTtl;
+use crate::graphql::gate::Gate;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, ClienteleSchema};
 use crate::{domain, seed};
@@ -40,13 +41,17 @@ pub struct App {
 impl App {
     /// Connects, migrates and builds the schema.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let (db, statements) = db::connect(&settings.database_url, settings.db_max_connections).await?;
+        let (db, statements) =
+            db::connect(&settings.database_url, settings.db_max_connections).await?;
         db::migrate(&db).await?;
-        let schema = graphql::schema_builder(settings.max_query_depth, settings.max_query_complexity)
-            .data(db.clone())
-            .data(passwords())
-            .data(SessionTtl(TimeDelta::minutes(i64::from(settings.session_ttl_minutes))))
-            .finish();
+        let schema =
+            graphql::schema_builder(settings.max_query_depth, settings.max_query_complexity)
+                .data(db.clone())
+                .data(passwords())
+                .data(SessionTtl(TimeDelta::minutes(i64::from(
+                    settings.session_ttl_minutes,
+                ))))
+                .finish();
         Ok(Self {
             db,
             schema,
@@ -105,17 +110,16 @@ async fn graphql_handler(
         };
         let mut response = match principal {
             Ok(principal) => {
+                let gate = Gate::default();
                 let request = request
                     .into_inner()
                     .data(principal)
-                    .data(Loaders::new(&app.db));
-                app.schema.execute(request).await
+                    .data(Loaders::new(&app.db, &gate));
+                gate.request(app.schema.execute(request)).await
             }
-            Err(error) => {
-                async_graphql::Response::from_errors(vec![
-                    async_graphql::Error::from(error).into_server_error(Default::default()),
-                ])
-            }
+            Err(error) => async_graphql::Response::from_errors(vec![
+                async_graphql::Error::from(error).into_server_error(Default::default()),
+            ]),
         };
         for error in &mut response.errors {
             classify(error, request_id);
@@ -130,19 +134,28 @@ async fn graphql_handler(
 }
 
 /// Gives every error a code: domain errors carry theirs; errors raised by the GraphQL
-/// engine do not. Those without a path are document errors (syntax, validation,
-/// limits); those with one are argument values that failed to parse.
+/// engine do not. Engine errors with a path are argument values that failed to parse;
+/// those without one are document errors (syntax, unknown fields, limits), except
+/// argument and variable values of the wrong type, which validation reports and
+/// which are the client's input, not its document.
 fn classify(error: &mut ServerError, request_id: Uuid) {
-    let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+    let bad_value = error.message.starts_with("Invalid value for argument")
+        || error.message.starts_with("Variable \"");
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
     let code = match extensions.get("code") {
         Some(code) => code.clone(),
         None => {
-            let code = if error.path.is_empty() {
+            let code = if error.path.is_empty() && !bad_value {
                 ErrorCode::InvalidQuery
             } else {
                 ErrorCode::BadUserInput
             };
             extensions.set("code", code.to_value());
+            if bad_value && let Some(field) = error.message.split('"').nth(1) {
+                extensions.set("field", field.trim_start_matches('$'));
+            }
             code.to_value()
         }
     };
@@ -224,7 +237,9 @@ fn read_password_from_stdin() -> Result<String, StartupError> {
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     if password.is_empty() {
-        return Err("no password: pass --password, set CLIENTELE_ADMIN_PASSWORD or pipe it on stdin".into());
+        return Err(
+            "no password: pass --password, set CLIENTELE_ADMIN_PASSWORD or pipe it on stdin".into(),
+        );
     }
     Ok(password)
 }

@@ -20,16 +20,31 @@ pub struct Config {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
     /// Address the HTTP server listens on.
-    #[arg(long, env = "CLIENTELE_BIND", default_value = "127.0.0.1:8000", global = true)]
+    #[arg(
+        long,
+        env = "CLIENTELE_BIND",
+        default_value = "127.0.0.1:8000",
+        global = true
+    )]
     pub bind: SocketAddr,
 
     /// Database URL: `sqlite://path.db` or `postgres://user@host/db`. The SQLite file is
     /// created if missing.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://clientele.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://clientele.db",
+        global = true
+    )]
     pub database_url: String,
 
     /// Largest number of pooled database connections.
-    #[arg(long, env = "CLIENTELE_DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "CLIENTELE_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub db_max_connections: u32,
 
     /// Log line format.
@@ -37,7 +52,12 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Log filter, in `tracing` env-filter syntax (e.g. `info,sqlx=warn`).
-    #[arg(long, env = "CLIENTELE_LOG", default_value = "info,sqlx=warn,sea_orm=warn", global = true)]
+    #[arg(
+        long,
+        env = "CLIENTELE_LOG",
+        default_value = "info,sqlx=warn,sea_orm=warn",
+        global = true
+    )]
     pub log_filter: String,
 
     /// How long a login session lasts, in minutes.
@@ -45,12 +65,22 @@ pub struct Settings {
     pub session_ttl_minutes: u32,
 
     /// Deepest nesting a GraphQL query may have.
-    #[arg(long, env = "CLIENTELE_MAX_QUERY_DEPTH", default_value_t = 12, global = true)]
+    #[arg(
+        long,
+        env = "CLIENTELE_MAX_QUERY_DEPTH",
+        default_value_t = 12,
+        global = true
+    )]
     pub max_query_depth: usize,
 
     /// Highest complexity a GraphQL query may have (each field costs 1, a connection
     /// multiplies its selection by its page size).
-    #[arg(long, env = "CLIENTELE_MAX_QUERY_COMPLEXITY", default_value_t = 50_000, global = true)]
+    #[arg(
+        long,
+        env = "CLIENTELE_MAX_QUERY_COMPLEXITY",
+        default_value_t = 50_000,
+        global = true
+    )]
     pub max_query_complexity: usize,
 }
 

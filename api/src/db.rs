@@ -78,13 +78,21 @@ pub enum UniqueKey {
 /// index or constraint in its message; SQLite names the table's columns instead.
 pub fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
     const KEYS: [(UniqueKey, &str, &str); 3] = [
-        (UniqueKey::AdminEmail, "admin_user_email_key", "admin_user.email"),
+        (
+            UniqueKey::AdminEmail,
+            "admin_user_email_key",
+            "admin_user.email",
+        ),
         (
             UniqueKey::CustomerLiveEmail,
             "uq_customer_live_email",
             "customer.email, customer.has_account",
         ),
-        (UniqueKey::GroupLiveName, "uq_customer_group_live_name", "customer_group.name"),
+        (
+            UniqueKey::GroupLiveName,
+            "uq_customer_group_live_name",
+            "customer_group.name",
+        ),
     ];
     let sea_orm::SqlErr::UniqueConstraintViolation(message) = error.sql_err()? else {
         return None;

@@ -6,7 +6,10 @@ use crate::config::{LogFormat, Settings};
 
 pub fn init(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log_filter).unwrap_or_else(|error| {
-        eprintln!("invalid log filter {:?} ({error}); using \"info\"", settings.log_filter);
+        eprintln!(
+            "invalid log filter {:?} ({error}); using \"info\"",
+            settings.log_filter
+        );
         EnvFilter::new("info")
     });
     let builder = tracing_subscriber::fmt()

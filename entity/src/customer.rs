@@ -62,7 +62,11 @@ impl Related<super::customer_group::Entity> for Entity {
         super::customer_group_customer::Relation::Group.def()
     }
     fn via() -> Option<RelationDef> {
-        Some(super::customer_group_customer::Relation::Customer.def().rev())
+        Some(
+            super::customer_group_customer::Relation::Customer
+                .def()
+                .rev(),
+        )
     }
 }
 

@@ -27,9 +27,27 @@ impl MigratorTrait for Migrator {
 
 /// A `created_at`/`updated_at`-style column: UTC, whole seconds (see README).
 fn timestamp<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .take()
 }
 
 fn nullable_timestamp<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().null().take()
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .null()
+        .take()
+}
+
+/// Text that lists sort by, compared byte-wise on both backends. SQLite compares text
+/// with BINARY by default; PostgreSQL would use the database's locale, which sorts the
+/// same rows differently from one server to the next (and from SQLite), so the
+/// column is given the "C" collation there.
+fn sortable_text<T: IntoIden>(manager: &SchemaManager, name: T, max_len: u32) -> ColumnDef {
+    let mut column = ColumnDef::new(name).string_len(max_len).take();
+    if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+        column.extra("COLLATE \"C\"");
+    }
+    column
 }

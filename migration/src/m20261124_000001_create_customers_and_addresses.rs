@@ -9,7 +9,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::{nullable_timestamp, timestamp};
+use crate::{nullable_timestamp, sortable_text, timestamp};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -38,7 +38,9 @@ enum Address {
     FirstName,
     LastName,
     Company,
+    #[sea_orm(iden = "address_1")]
     Address1,
+    #[sea_orm(iden = "address_2")]
     Address2,
     City,
     Province,
@@ -66,9 +68,9 @@ impl MigrationTrait for Migration {
         let mut customer = Table::create()
             .table(Customer::Table)
             .col(ColumnDef::new(Customer::Id).uuid().not_null().primary_key())
-            .col(ColumnDef::new(Customer::Email).string_len(320).not_null())
+            .col(sortable_text(manager, Customer::Email, 320).not_null())
             .col(ColumnDef::new(Customer::FirstName).string_len(200).null())
-            .col(ColumnDef::new(Customer::LastName).string_len(200).null())
+            .col(sortable_text(manager, Customer::LastName, 200).null())
             .col(ColumnDef::new(Customer::Phone).string_len(50).null())
             .col(ColumnDef::new(Customer::HasAccount).boolean().not_null())
             .col(ColumnDef::new(Customer::BillingAddressId).uuid().null())
@@ -96,7 +98,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Address::City).string_len(200).null())
                     .col(ColumnDef::new(Address::Province).string_len(200).null())
                     .col(ColumnDef::new(Address::PostalCode).string_len(20).null())
-                    .col(ColumnDef::new(Address::CountryCode).string_len(2).not_null())
+                    .col(
+                        ColumnDef::new(Address::CountryCode)
+                            .string_len(2)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Address::Phone).string_len(50).null())
                     .col(ColumnDef::new(Address::Metadata).json_binary().null())
                     .col(timestamp(Address::CreatedAt))
@@ -110,9 +116,6 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        if !sqlite {
-            manager.create_foreign_key(billing_address_fk()).await?;
-        }
 
         let db = manager.get_connection();
         // The seeds' rule: one live guest and one live registered customer per email.
@@ -122,7 +125,13 @@ impl MigrationTrait for Migration {
              WHERE deleted_at IS NULL",
         )
         .await?;
-        // Keyset pagination orders by (created_at, id) and (email, id).
+        // Keyset pagination orders by (created_at, id), (email, id) and the folded
+        // last name; the expression is the one the list query sorts by.
+        db.execute_unprepared(
+            "CREATE INDEX ix_customer_last_name_id ON customer \
+             (LOWER(COALESCE(last_name, '')), id)",
+        )
+        .await?;
         manager
             .create_index(
                 Index::create()
@@ -166,6 +175,11 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
+        // PostgreSQL wants the referenced key to exist when the constraint is added;
+        // SQLite cannot add constraints later, so there it is part of CREATE TABLE.
+        if !sqlite {
+            manager.create_foreign_key(billing_address_fk()).await?;
+        }
         Ok(())
     }
 

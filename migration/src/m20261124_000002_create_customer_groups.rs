@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::m20261124_000001_create_customers_and_addresses::Customer;
-use crate::{nullable_timestamp, timestamp};
+use crate::{nullable_timestamp, sortable_text, timestamp};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -34,8 +34,13 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(CustomerGroup::Table)
-                    .col(ColumnDef::new(CustomerGroup::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(CustomerGroup::Name).string_len(200).not_null())
+                    .col(
+                        ColumnDef::new(CustomerGroup::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(sortable_text(manager, CustomerGroup::Name, 200).not_null())
                     .col(ColumnDef::new(CustomerGroup::Metadata).json_binary().null())
                     .col(timestamp(CustomerGroup::CreatedAt))
                     .col(timestamp(CustomerGroup::UpdatedAt))
@@ -56,8 +61,16 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(CustomerGroupCustomer::Table)
-                    .col(ColumnDef::new(CustomerGroupCustomer::CustomerGroupId).uuid().not_null())
-                    .col(ColumnDef::new(CustomerGroupCustomer::CustomerId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(CustomerGroupCustomer::CustomerGroupId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(CustomerGroupCustomer::CustomerId)
+                            .uuid()
+                            .not_null(),
+                    )
                     .col(timestamp(CustomerGroupCustomer::CreatedAt))
                     // One membership per (group, customer): adding twice cannot duplicate.
                     .primary_key(
@@ -77,7 +90,10 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_membership_customer")
-                            .from(CustomerGroupCustomer::Table, CustomerGroupCustomer::CustomerId)
+                            .from(
+                                CustomerGroupCustomer::Table,
+                                CustomerGroupCustomer::CustomerId,
+                            )
                             .to(Customer::Table, Customer::Id),
                     )
                     .take(),

@@ -49,7 +49,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Order::Table)
                     .col(ColumnDef::new(Order::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Order::DisplayId).big_integer().not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Order::DisplayId)
+                            .big_integer()
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Order::CustomerId).uuid().not_null())
                     .col(ColumnDef::new(Order::Email).string_len(320).not_null())
                     .col(ColumnDef::new(Order::Status).string_len(16).not_null())

@@ -41,9 +41,23 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AdminUser::Table)
-                    .col(ColumnDef::new(AdminUser::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(AdminUser::Email).string_len(320).not_null().unique_key())
-                    .col(ColumnDef::new(AdminUser::PasswordHash).string_len(255).not_null())
+                    .col(
+                        ColumnDef::new(AdminUser::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AdminUser::Email)
+                            .string_len(320)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AdminUser::PasswordHash)
+                            .string_len(255)
+                            .not_null(),
+                    )
                     .col(timestamp(AdminUser::CreatedAt))
                     .col(timestamp(AdminUser::UpdatedAt))
                     .take(),
@@ -55,7 +69,12 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Session::Table)
                     .col(ColumnDef::new(Session::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Session::TokenHash).string_len(64).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(Session::TokenHash)
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(Session::AdminUserId).uuid().null())
                     .col(ColumnDef::new(Session::CustomerId).uuid().null())
                     .col(timestamp(Session::CreatedAt))

@@ -1,0 +1,426 @@
+//! Test support: a real Clientele server on 127.0.0.1 with a random port and a fresh
+//! database of its own, a GraphQL client for it, and fixtures written straight to the
+//! database.
+//!
+//! Every test runs on SQLite (a temporary file) unless `TEST_DATABASE_URL` names a
+//! PostgreSQL server; then each test gets a database of its own, created from that
+//! URL and dropped afterwards, so tests run in parallel on either backend.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use api::app::App;
+use api::auth::passwords::Passwords;
+use api::config::Settings;
+use api::error::DomainError;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use entity::{address, customer, customer_group, customer_group_customer, line_item, order};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A running server and the database behind it. Dropping it stops the server and
+/// deletes the database.
+pub struct TestApp {
+    pub base_url: String,
+    app: App,
+    http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    database: TestDatabase,
+    next_display_id: AtomicI64,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server whose settings `configure` may change (limits, TTLs).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::create().await;
+        let mut settings = Settings::defaults();
+        settings.database_url = database.url.clone();
+        settings.db_max_connections = 5;
+        configure(&mut settings);
+        let app = App::build(&settings).await.expect("app starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let (shutdown, stopped) = oneshot::channel();
+        tokio::spawn(app.clone().serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base_url,
+            app,
+            http: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            database,
+            next_display_id: AtomicI64::new(1),
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        self.app.db()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database.postgres.is_some()
+    }
+
+    /// SQL statements the server has executed so far.
+    pub fn statements(&self) -> u64 {
+        self.app.statements().get()
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Posts a GraphQL request and returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(format!("{}/graphql", self.base_url))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "HTTP {} for {query}",
+            response.status()
+        );
+        response.json().await.expect("JSON response")
+    }
+
+    /// Runs a request that must succeed and returns its `data`.
+    pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql(token, query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+
+    /// Runs a request that must fail and returns its first error's code.
+    pub async fn error_code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let response = self.gql(token, query, variables).await;
+        error_code(&response)
+    }
+
+    /// Creates the admin user (once) and logs in, returning a bearer token.
+    pub async fn admin_token(&self) -> String {
+        let created =
+            api::domain::admins::create(self.db(), &Passwords::new(2), ADMIN_EMAIL, ADMIN_PASSWORD)
+                .await;
+        assert!(
+            matches!(created, Ok(_) | Err(DomainError::EmailTaken)),
+            "admin not created: {created:?}"
+        );
+        let data = self
+            .data(
+                None,
+                "mutation($email: String!, $password: String!) {
+                    adminLogin(email: $email, password: $password) { token }
+                }",
+                json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }),
+            )
+            .await;
+        data["adminLogin"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    // ---- fixtures: rows written directly, bypassing the API under test ----
+
+    pub async fn customer(&self, spec: CustomerSpec<'_>) -> Uuid {
+        let id = Uuid::now_v7();
+        let created_at = spec.created_at.unwrap_or_else(api::db::now);
+        customer::ActiveModel {
+            id: Set(id),
+            email: Set(spec.email.to_owned()),
+            first_name: Set(spec.first_name.map(str::to_owned)),
+            last_name: Set(spec.last_name.map(str::to_owned)),
+            phone: Set(None),
+            has_account: Set(spec.has_account),
+            billing_address_id: Set(None),
+            metadata: Set(None),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            deleted_at: Set(spec.deleted.then_some(created_at)),
+        }
+        .insert(self.db())
+        .await
+        .expect("customer inserted");
+        id
+    }
+
+    pub async fn address(&self, customer_id: Uuid, city: &str) -> Uuid {
+        let id = Uuid::now_v7();
+        let now = api::db::now();
+        address::ActiveModel {
+            id: Set(id),
+            customer_id: Set(customer_id),
+            first_name: Set(Some("Ada".into())),
+            last_name: Set(Some("Lovelace".into())),
+            company: Set(None),
+            address_1: Set(Some("1 Main Street".into())),
+            address_2: Set(None),
+            city: Set(Some(city.into())),
+            province: Set(None),
+            postal_code: Set(Some("12345".into())),
+            country_code: Set("GB".into()),
+            phone: Set(None),
+            metadata: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(self.db())
+        .await
+        .expect("address inserted");
+        id
+    }
+
+    pub async fn set_billing_address(&self, customer_id: Uuid, address_id: Uuid) {
+        customer::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(customer_id),
+            billing_address_id: Set(Some(address_id)),
+            ..Default::default()
+        }
+        .update(self.db())
+        .await
+        .expect("billing address set");
+    }
+
+    pub async fn group(&self, name: &str) -> Uuid {
+        self.group_at(name, api::db::now(), false).await
+    }
+
+    pub async fn group_at(&self, name: &str, created_at: DateTime<Utc>, deleted: bool) -> Uuid {
+        let id = Uuid::now_v7();
+        customer_group::ActiveModel {
+            id: Set(id),
+            name: Set(name.into()),
+            metadata: Set(None),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            deleted_at: Set(deleted.then_some(created_at)),
+        }
+        .insert(self.db())
+        .await
+        .expect("group inserted");
+        id
+    }
+
+    pub async fn join(&self, group_id: Uuid, customer_id: Uuid) {
+        customer_group_customer::ActiveModel {
+            customer_group_id: Set(group_id),
+            customer_id: Set(customer_id),
+            created_at: Set(api::db::now()),
+        }
+        .insert(self.db())
+        .await
+        .expect("membership inserted");
+    }
+
+    /// An order with one line per `(title, quantity, unit_price)`.
+    pub async fn order(
+        &self,
+        customer_id: Uuid,
+        email: &str,
+        created_at: DateTime<Utc>,
+        lines: &[(&str, i32, i64)],
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        let subtotal: i64 = lines.iter().map(|(_, q, p)| i64::from(*q) * p).sum();
+        order::ActiveModel {
+            id: Set(id),
+            display_id: Set(self.next_display_id.fetch_add(1, Ordering::Relaxed)),
+            customer_id: Set(customer_id),
+            email: Set(email.into()),
+            status: Set(order::OrderStatus::Pending),
+            currency_code: Set("EUR".into()),
+            subtotal: Set(subtotal),
+            total: Set(subtotal),
+            shipping_address: Set(None),
+            billing_address: Set(None),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+        }
+        .insert(self.db())
+        .await
+        .expect("order inserted");
+        for (position, (title, quantity, unit_price)) in lines.iter().enumerate() {
+            line_item::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                order_id: Set(id),
+                position: Set(position as i32),
+                title: Set((*title).into()),
+                sku: Set(None),
+                quantity: Set(*quantity),
+                unit_price: Set(*unit_price),
+                total: Set(i64::from(*quantity) * unit_price),
+            }
+            .insert(self.db())
+            .await
+            .expect("line item inserted");
+        }
+        id
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// What [`TestApp::customer`] inserts; `..Default::default()` fills the rest.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerSpec<'a> {
+    pub email: &'a str,
+    pub has_account: bool,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+/// A fixed instant plus `seconds`, for fixtures that need a known order.
+pub fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap() + TimeDelta::seconds(seconds)
+}
+
+/// The first error's `extensions.code`.
+pub fn error_code(response: &Value) -> String {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+        .to_owned()
+}
+
+/// The ids of a connection's nodes, in order.
+pub fn node_ids(connection: &Value) -> Vec<String> {
+    connection["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a connection: {connection:#}"))
+        .iter()
+        .map(|node| node["id"].as_str().expect("node id").to_owned())
+        .collect()
+}
+
+/// The per-test database: a temporary SQLite file, or a PostgreSQL database created
+/// on the server `TEST_DATABASE_URL` names.
+struct TestDatabase {
+    url: String,
+    postgres: Option<PostgresDatabase>,
+    sqlite_path: Option<std::path::PathBuf>,
+}
+
+struct PostgresDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(server_url) if !server_url.is_empty() => Self::create_postgres(server_url).await,
+            _ => {
+                let path = std::env::temp_dir()
+                    .join(format!("clientele-test-{}.db", Uuid::now_v7().simple()));
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    postgres: None,
+                    sqlite_path: Some(path),
+                }
+            }
+        }
+    }
+
+    async fn create_postgres(server_url: String) -> Self {
+        assert!(
+            server_url.starts_with("postgres"),
+            "TEST_DATABASE_URL must be a postgres:// URL, got {server_url}"
+        );
+        // The prefix lets CI drop databases a crashed run left behind.
+        let name = format!("clientele_t_{}", Uuid::now_v7().simple());
+        let server = Database::connect(&server_url)
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach TEST_DATABASE_URL: {error}"));
+        server
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        server.close().await.ok();
+        Self {
+            url: with_database(&server_url, &name),
+            postgres: Some(PostgresDatabase { server_url, name }),
+            sqlite_path: None,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(path) = &self.sqlite_path {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut file = path.clone().into_os_string();
+                file.push(suffix);
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        if let Some(PostgresDatabase { server_url, name }) = self.postgres.take() {
+            // Drop runs inside the test's runtime, which cannot block on async work:
+            // a short-lived thread with its own runtime drops the database.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime
+                    .block_on(async {
+                        let server = Database::connect(&server_url).await?;
+                        server
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await?;
+                        server.close().await
+                    })
+                    .map_err(std::io::Error::other)
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop a test database; .ci/run removes leftovers");
+            }
+        }
+    }
+}
+
+/// `server_url` with its database name replaced by `name`.
+fn with_database(server_url: &str, name: &str) -> String {
+    let (base, query) = match server_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (server_url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|scheme| scheme + 3)
+        .and_then(|start| base[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(base.len());
+    let mut url = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}

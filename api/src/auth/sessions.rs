@@ -8,7 +8,9 @@
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::session;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 

@@ -142,12 +142,19 @@ impl CustomerOrder {
                 column(customer::Column::CreatedAt),
                 KeyKind::Time,
             ),
-            CustomerSortField::Email => {
-                ("customer.email", column(customer::Column::Email), KeyKind::Text)
-            }
+            CustomerSortField::Email => (
+                "customer.email",
+                column(customer::Column::Email),
+                KeyKind::Text,
+            ),
             CustomerSortField::LastName => (
                 "customer.last_name",
-                Func::coalesce([column(customer::Column::LastName), Expr::val("")]).into(),
+                // Lower-cased so "de Vries" files beside "Dekker"; missing names first.
+                Func::lower(Func::coalesce([
+                    column(customer::Column::LastName),
+                    Expr::val(""),
+                ]))
+                .into(),
                 KeyKind::Text,
             ),
         };
@@ -164,7 +171,12 @@ impl CustomerOrder {
         match self.field {
             CustomerSortField::CreatedAt => time_key(&customer.created_at),
             CustomerSortField::Email => customer.email.clone(),
-            CustomerSortField::LastName => customer.last_name.clone().unwrap_or_default(),
+            // ASCII only, as SQL `LOWER` does on SQLite and under the "C" collation.
+            CustomerSortField::LastName => customer
+                .last_name
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
         }
     }
 }

@@ -23,7 +23,10 @@ impl Email {
         if normalised.len() > MAX_LEN {
             return Err(invalid("too long"));
         }
-        if normalised.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if normalised
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(invalid("contains spaces or control characters"));
         }
         let Some((local, domain)) = normalised.rsplit_once('@') else {
@@ -62,7 +65,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for bad in ["", "   ", "no-at.example.com", "@example.com", "a@b", "a@.com", "a b@c.com", "a@b..com"] {
+        for bad in [
+            "",
+            "   ",
+            "no-at.example.com",
+            "@example.com",
+            "a@b",
+            "a@.com",
+            "a b@c.com",
+            "a@b..com",
+        ] {
             assert!(Email::parse(bad, "email").is_err(), "{bad:?} was accepted");
         }
     }

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use entity::{customer, customer_group, customer_group_customer};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, IntoColumnRef, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, IntoColumnRef, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, StatementBuilder,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -31,9 +31,18 @@ impl GroupFilter {
         if !self.include_deleted {
             condition = condition.add(customer_group::Column::DeletedAt.is_null());
         }
-        if let Some(search) = self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            let name = Func::lower(Expr::col((customer_group::Entity, customer_group::Column::Name)));
-            condition = condition.add(Expr::expr(name).like(contains_pattern(&search.to_lowercase())));
+        if let Some(search) = self
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let name = Func::lower(Expr::col((
+                customer_group::Entity,
+                customer_group::Column::Name,
+            )));
+            condition =
+                condition.add(Expr::expr(name).like(contains_pattern(&search.to_lowercase())));
         }
         if let Some(customer_id) = self.customer_id {
             let groups_of_customer = Query::select()
@@ -67,7 +76,9 @@ pub async fn list(
     let mut select = customer_group::Entity::find().filter(filter.condition());
     keyset.apply(QueryTrait::query(&mut select), request)?;
     let rows = select.all(db).await?;
-    Ok(Page::from_rows(rows, request, |g| keyset.cursor(g.name.clone(), g.id)))
+    Ok(Page::from_rows(rows, request, |g| {
+        keyset.cursor(g.name.clone(), g.id)
+    }))
 }
 
 pub async fn count(db: &impl ConnectionTrait, filter: &GroupFilter) -> DomainResult<u64> {
@@ -104,7 +115,10 @@ pub async fn of_customers(
     let mut groups: HashMap<Uuid, Vec<customer_group::Model>> = HashMap::new();
     for (membership, group) in rows {
         if let Some(group) = group {
-            groups.entry(membership.customer_id).or_default().push(group);
+            groups
+                .entry(membership.customer_id)
+                .or_default()
+                .push(group);
         }
     }
     Ok(groups)
@@ -150,7 +164,10 @@ pub async fn member_counts(
     let rows: Vec<(Uuid, i64)> = customer_group_customer::Entity::find()
         .select_only()
         .column(customer_group_customer::Column::CustomerGroupId)
-        .column_as(customer_group_customer::Column::CustomerId.count(), "members")
+        .column_as(
+            customer_group_customer::Column::CustomerId.count(),
+            "members",
+        )
         .inner_join(customer::Entity)
         .filter(customer_group_customer::Column::CustomerGroupId.is_in(group_ids.iter().copied()))
         .filter(customer::Column::DeletedAt.is_null())

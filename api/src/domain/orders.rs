@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::order::OrderStatus;
 use entity::{line_item, order};
-use sea_orm::sea_query::{Alias, Expr, IntoColumnRef};
+use sea_orm::sea_query::{Expr, IntoColumnRef};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, StatementBuilder,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -101,9 +101,7 @@ pub async fn pages_of_customers(
         .filter(order::Column::CustomerId.is_in(customer_ids.iter().copied()))
         .into_query();
     let query = ranked_pages_query(inner, customer_column.into_column_ref(), &keyset, request)?;
-    let rows = db
-        .query_all(&query)
-        .await?;
+    let rows = db.query_all(&query).await?;
     let mut orders = Vec::with_capacity(rows.len());
     for row in rows {
         let model = order::Model::from_query_result(&row, "")?;

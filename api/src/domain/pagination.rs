@@ -84,10 +84,7 @@ impl PageArgs {
                 .ok()
                 .filter(|&n| n <= MAX_PAGE_SIZE)
                 .ok_or_else(|| {
-                    DomainError::bad_input(
-                        field,
-                        format!("must be between 0 and {MAX_PAGE_SIZE}"),
-                    )
+                    DomainError::bad_input(field, format!("must be between 0 and {MAX_PAGE_SIZE}"))
                 })
         };
         if self.last.is_some() || self.before.is_some() {
@@ -300,10 +297,8 @@ pub fn pages_by_parent<T>(
     request: &PageRequest,
     cursor_of: impl Fn(&T) -> Cursor,
 ) -> std::collections::HashMap<Uuid, Page<T>> {
-    let mut grouped: std::collections::HashMap<Uuid, Vec<T>> = parents
-        .iter()
-        .map(|parent| (*parent, Vec::new()))
-        .collect();
+    let mut grouped: std::collections::HashMap<Uuid, Vec<T>> =
+        parents.iter().map(|parent| (*parent, Vec::new())).collect();
     for (parent, row) in rows {
         grouped.entry(parent).or_default().push(row);
     }

@@ -7,7 +7,11 @@ use crate::domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs
 
 /// Turns a domain page into a connection whose `totalCount` and other extra fields
 /// live in `fields`.
-pub fn from_page<T, N, F>(page: Page<T>, fields: F, node: impl Fn(T) -> N) -> Connection<String, N, F>
+pub fn from_page<T, N, F>(
+    page: Page<T>,
+    fields: F,
+    node: impl Fn(T) -> N,
+) -> Connection<String, N, F>
 where
     N: OutputType,
     F: ObjectType,
@@ -43,6 +47,10 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize)
     let rows = first
         .or(last)
         .and_then(|n| usize::try_from(n).ok())
-        .map_or(DEFAULT_PAGE_SIZE as usize, |n| n.min(MAX_PAGE_SIZE as usize));
-    rows.max(1).saturating_mul(child_complexity).saturating_add(1)
+        .map_or(DEFAULT_PAGE_SIZE as usize, |n| {
+            n.min(MAX_PAGE_SIZE as usize)
+        });
+    rows.max(1)
+        .saturating_mul(child_complexity)
+        .saturating_add(1)
 }

@@ -66,7 +66,11 @@ impl Customer {
     /// The live groups the customer belongs to, by name.
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<CustomerGroup>> {
         let groups = ctx.loaders().groups_of_customer.load_one(self.0.id).await?;
-        Ok(groups.unwrap_or_default().into_iter().map(CustomerGroup).collect())
+        Ok(groups
+            .unwrap_or_default()
+            .into_iter()
+            .map(CustomerGroup)
+            .collect())
     }
 
     /// The customer's orders, newest first.
@@ -187,7 +191,8 @@ pub enum CustomerSortField {
     #[default]
     CreatedAt,
     Email,
-    /// Customers without a last name sort first (ascending).
+    /// Case-insensitive (ASCII letters); customers without a last name sort first
+    /// when ascending.
     LastName,
 }
 
@@ -235,7 +240,9 @@ impl CustomerQuery {
     ) -> Result<Option<Customer>> {
         ctx.principal().require_admin()?;
         let id = parse_id(&id, "id")?;
-        Ok(Some(Customer(customers::get(ctx.db(), id, include_deleted).await?)))
+        Ok(Some(Customer(
+            customers::get(ctx.db(), id, include_deleted).await?,
+        )))
     }
 
     /// Customers (admin only), newest first unless `sort` says otherwise.

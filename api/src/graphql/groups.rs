@@ -77,8 +77,7 @@ impl CustomerGroupConnectionFields {
     }
 }
 
-pub type CustomerGroupConnection =
-    Connection<String, CustomerGroup, CustomerGroupConnectionFields>;
+pub type CustomerGroupConnection = Connection<String, CustomerGroup, CustomerGroupConnectionFields>;
 
 #[derive(InputObject, Default)]
 pub struct CustomerGroupFilterInput {
@@ -105,7 +104,9 @@ impl GroupQuery {
     ) -> Result<Option<CustomerGroup>> {
         ctx.principal().require_admin()?;
         let id = parse_id(&id, "id")?;
-        Ok(Some(CustomerGroup(groups::get(ctx.db(), id, include_deleted).await?)))
+        Ok(Some(CustomerGroup(
+            groups::get(ctx.db(), id, include_deleted).await?,
+        )))
     }
 
     /// Customer groups (admin only), by name.
@@ -131,6 +132,10 @@ impl GroupQuery {
             include_deleted: input.include_deleted,
         };
         let page = groups::list(ctx.db(), &filter, &request).await?;
-        Ok(from_page(page, CustomerGroupConnectionFields(filter), CustomerGroup))
+        Ok(from_page(
+            page,
+            CustomerGroupConnectionFields(filter),
+            CustomerGroup,
+        ))
     }
 }

@@ -3,12 +3,14 @@
 //! relation is batched into one SQL statement.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{address, customer, customer_group, line_item, order};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use super::gate::Gate;
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{addresses, customers, groups, orders};
 use crate::error::DomainError;
@@ -30,25 +32,30 @@ pub struct Loaders {
     pub member_count_of_group: DataLoader<MemberCountOfGroup>,
 }
 
-fn loader<T: Loader<K>, K>(inner: T) -> DataLoader<T>
+/// A loader whose batches run behind the request's gate (see [`Gate`]).
+fn loader<T: Loader<K>, K>(inner: T, gate: &Gate) -> DataLoader<T>
 where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
-    DataLoader::new(inner, tokio::spawn).max_batch_size(MAX_BATCH)
+    let gate = gate.clone();
+    DataLoader::new(inner, move |batch| tokio::spawn(gate.batch(batch)))
+        .max_batch_size(MAX_BATCH)
+        .delay(Duration::ZERO)
 }
 
 impl Loaders {
-    pub fn new(db: &DatabaseConnection) -> Self {
+    /// Loaders for one request, whose execution runs behind `gate`.
+    pub fn new(db: &DatabaseConnection, gate: &Gate) -> Self {
         Self {
-            customer: loader(CustomerById(db.clone())),
-            groups_of_customer: loader(GroupsOfCustomer(db.clone())),
-            address: loader(AddressById(db.clone())),
-            addresses_of_customer: loader(AddressesOfCustomer(db.clone())),
-            orders_of_customer: loader(OrdersOfCustomer(db.clone())),
-            order_count_of_customer: loader(OrderCountOfCustomer(db.clone())),
-            line_items_of_order: loader(LineItemsOfOrder(db.clone())),
-            members_of_group: loader(MembersOfGroup(db.clone())),
-            member_count_of_group: loader(MemberCountOfGroup(db.clone())),
+            customer: loader(CustomerById(db.clone()), gate),
+            groups_of_customer: loader(GroupsOfCustomer(db.clone()), gate),
+            address: loader(AddressById(db.clone()), gate),
+            addresses_of_customer: loader(AddressesOfCustomer(db.clone()), gate),
+            orders_of_customer: loader(OrdersOfCustomer(db.clone()), gate),
+            order_count_of_customer: loader(OrderCountOfCustomer(db.clone()), gate),
+            line_items_of_order: loader(LineItemsOfOrder(db.clone()), gate),
+            members_of_group: loader(MembersOfGroup(db.clone()), gate),
+            member_count_of_group: loader(MemberCountOfGroup(db.clone()), gate),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod admins;
 pub mod connection;
 pub mod context;
 pub mod customers;
+pub mod gate;
 pub mod groups;
 pub mod loaders;
 pub mod money;

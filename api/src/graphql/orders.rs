@@ -4,8 +4,8 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::order::{self as order_entity, AddressSnapshot};
 use entity::line_item;
+use entity::order::{self as order_entity, AddressSnapshot};
 use uuid::Uuid;
 
 use super::connection::{from_page, page_args, page_cost};
@@ -73,7 +73,11 @@ impl Order {
 
     async fn line_items(&self, ctx: &Context<'_>) -> Result<Vec<LineItem>> {
         let currency = &self.0.currency_code;
-        let items = ctx.loaders().line_items_of_order.load_one(self.0.id).await?;
+        let items = ctx
+            .loaders()
+            .line_items_of_order
+            .load_one(self.0.id)
+            .await?;
         Ok(items
             .unwrap_or_default()
             .into_iter()
@@ -234,6 +238,10 @@ impl OrderQuery {
             created_before: input.created_before,
         };
         let page = orders::list(ctx.db(), &filter, &request).await?;
-        Ok(from_page(page, OrderConnectionFields(OrderCount::Filter(filter)), Order))
+        Ok(from_page(
+            page,
+            OrderConnectionFields(OrderCount::Filter(filter)),
+            Order,
+        ))
     }
 }

@@ -1,0 +1,11 @@
+//! End-to-end tests: each starts a real server over HTTP on a fresh database (SQLite,
+//! or PostgreSQL when `TEST_DATABASE_URL` is set). One binary, so it links once.
+
+mod auth;
+mod errors;
+mod filters;
+mod pagination;
+mod relations;
+mod schema;
+mod seed;
+mod statements;

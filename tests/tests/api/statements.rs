@@ -1,0 +1,90 @@
+//! N+1 guard: a page with every relation expanded costs the same number of SQL
+//! statements whatever its size, because every relation goes through a dataloader.
+//!
+//! Each query reaches every loader from one place only. A loader reached from two
+//! places (say `address.customer` and `order.customer`) batches the keys of both when
+//! their parents arrive together and makes two statements when they do not: still
+//! independent of the page size, but not a fixed number to assert on.
+
+use serde_json::{Value, json};
+use tests::TestApp;
+
+const CUSTOMERS: &str = "query($size: Int!) {
+    customers(first: $size) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        nodes {
+            id email hasAccount
+            groups { id name customers(first: 3) { totalCount nodes { id } } }
+            billingAddress { id city }
+            shippingAddresses { id countryCode customer { id email } }
+            orders(first: 4) {
+                totalCount
+                nodes { id displayId total { amount } lineItems { title total { amount } } }
+            }
+        }
+    }
+}";
+
+/// Statements executed to answer one request, and its data.
+async fn measure(app: &TestApp, token: &str, query: &str, variables: Value) -> (u64, Value) {
+    let before = app.statements();
+    let data = app.data(Some(token), query, variables).await;
+    (app.statements() - before, data)
+}
+
+fn nodes(data: &Value, list: &str) -> usize {
+    data[list]["nodes"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn customer_pages_cost_a_fixed_number_of_statements() {
+    let app = TestApp::spawn().await;
+    api::seed::run(app.db(), 300).await.unwrap();
+    let token = app.admin_token().await;
+
+    let (small, small_data) = measure(&app, &token, CUSTOMERS, json!({ "size": 10 })).await;
+    let (large, large_data) = measure(&app, &token, CUSTOMERS, json!({ "size": 100 })).await;
+    assert_eq!(nodes(&small_data, "customers"), 10);
+    assert_eq!(nodes(&large_data, "customers"), 100);
+    // The seed gives most customers addresses, groups and orders, so every loader ran.
+    let expanded = large_data["customers"]["nodes"].as_array().unwrap();
+    assert!(
+        expanded
+            .iter()
+            .any(|c| !c["orders"]["nodes"].as_array().unwrap().is_empty())
+    );
+    assert!(
+        expanded
+            .iter()
+            .any(|c| !c["groups"].as_array().unwrap().is_empty())
+    );
+    assert!(expanded.iter().any(|c| c["billingAddress"].is_object()));
+    eprintln!("customers page: {small} statements for 10, {large} for 100");
+    assert_eq!(small, large, "statement count grew with the page size");
+    // Session, page, count, and one per relation: a fixed, small number.
+    assert!(large <= 12, "{large} statements");
+}
+
+#[tokio::test]
+async fn group_and_order_pages_cost_a_fixed_number_of_statements() {
+    let app = TestApp::spawn().await;
+    api::seed::run(app.db(), 300).await.unwrap();
+    let token = app.admin_token().await;
+
+    let groups = "query($size: Int!) { customerGroups(first: $size) { nodes {
+        id customers(first: 10) { totalCount nodes { id groups { id } orders(first: 2) { nodes { id } } } } } } }";
+    let (small, _) = measure(&app, &token, groups, json!({ "size": 2 })).await;
+    let (large, data) = measure(&app, &token, groups, json!({ "size": 20 })).await;
+    assert_eq!(nodes(&data, "customerGroups"), 20);
+    eprintln!("groups page: {small} statements for 2, {large} for 20");
+    assert_eq!(small, large);
+
+    let orders = "query($size: Int!) { orders(first: $size) { totalCount nodes {
+        id lineItems { id } customer { id billingAddress { id } groups { id } } } } }";
+    let (small, _) = measure(&app, &token, orders, json!({ "size": 10 })).await;
+    let (large, data) = measure(&app, &token, orders, json!({ "size": 100 })).await;
+    assert_eq!(nodes(&data, "orders"), 100);
+    eprintln!("orders page: {small} statements for 10, {large} for 100");
+    assert_eq!(small, large);
+}
