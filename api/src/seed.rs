@@ -182,7 +182,7 @@ impl fmt::Display for Summary {
 
 /// Rows per INSERT: keeps bind parameters under SQLite's limit of 32,766.
 fn chunk_rows(columns: usize) -> usize {
-    30_000 / columns
+    3_000 / columns
 }
 
 async fn insert_chunked<A>(
@@ -212,12 +212,25 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
             "the database already has customers; seed only fills an empty one",
         ));
     }
+    let started = std::time::Instant::now();
     let data = generate(customers as usize);
     let summary = data.summary();
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "demo data generated"
+    );
     let txn = db.begin().await?;
     insert_chunked(&txn, data.groups, 6).await?;
     insert_chunked(&txn, data.customers, 11).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "customers written"
+    );
     insert_chunked(&txn, data.addresses, 16).await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "addresses written"
+    );
     // The billing key points into the address table, so it is set once addresses
     // exist: registered customers bill to the first address in their book.
     txn.execute_unprepared(
@@ -227,9 +240,14 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
          WHERE has_account",
     )
     .await?;
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "billing addresses set"
+    );
     insert_chunked(&txn, data.memberships, 3).await?;
     insert_chunked(&txn, data.orders, 12).await?;
     insert_chunked(&txn, data.line_items, 8).await?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "orders written");
     txn.commit().await?;
     Ok(summary)
 }

@@ -160,8 +160,7 @@ impl CustomerOrder {
         };
         Keyset {
             name,
-            key,
-            key_kind,
+            key: Some((key, key_kind)),
             id: column(customer::Column::Id),
             descending: self.descending,
         }

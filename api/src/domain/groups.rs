@@ -3,16 +3,16 @@
 use std::collections::HashMap;
 
 use entity::{customer, customer_group, customer_group_customer};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, IntoColumnRef, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
-use super::customers::{CustomerOrder, contains_pattern};
+use super::customers::contains_pattern;
 use super::pagination::{
-    KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, ranked_pages_query,
+    KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, per_parent_pages_queries,
 };
 use crate::error::{DomainError, DomainResult};
 
@@ -60,8 +60,10 @@ impl GroupFilter {
 fn keyset() -> Keyset {
     Keyset {
         name: "customer_group.name",
-        key: Expr::col((customer_group::Entity, customer_group::Column::Name)),
-        key_kind: KeyKind::Text,
+        key: Some((
+            Expr::col((customer_group::Entity, customer_group::Column::Name)),
+            KeyKind::Text,
+        )),
         id: Expr::col((customer_group::Entity, customer_group::Column::Id)),
         descending: false,
     }
@@ -124,35 +126,52 @@ pub async fn of_customers(
     Ok(groups)
 }
 
+/// Members newest customer first, by id alone. Customer ids are time-ordered (v7), so
+/// this is creation order, and the membership key (group, customer) is an index that
+/// yields a group's page directly; ordering by `customer.created_at` would sort every
+/// member of the group to find the first few.
+fn member_keyset() -> Keyset {
+    Keyset {
+        name: "member.customer_id",
+        key: None,
+        id: Expr::col((
+            customer_group_customer::Entity,
+            customer_group_customer::Column::CustomerId,
+        )),
+        descending: true,
+    }
+}
+
 /// The live members of each group, one page per group, newest customer first.
 pub async fn member_pages(
     db: &impl ConnectionTrait,
     group_ids: &[Uuid],
     request: &PageRequest,
 ) -> DomainResult<HashMap<Uuid, Page<customer::Model>>> {
-    let order = CustomerOrder::default();
-    let keyset = order.keyset();
+    let keyset = member_keyset();
     let group_column = (
         customer_group_customer::Entity,
         customer_group_customer::Column::CustomerGroupId,
     );
-    let inner = customer::Entity::find()
-        .select_only()
-        .columns(customer::Column::iter())
-        .expr_as(Expr::col(group_column), PARTITION_COLUMN)
-        .inner_join(customer_group_customer::Entity)
-        .filter(Expr::col(group_column).is_in(group_ids.iter().copied()))
-        .filter(customer::Column::DeletedAt.is_null())
-        .into_query();
-    let query = ranked_pages_query(inner, group_column.into_column_ref(), &keyset, request)?;
-    let rows = db.query_all(&query).await?;
-    let mut members = Vec::with_capacity(rows.len());
-    for row in rows {
-        let group_id: Uuid = row.try_get("", PARTITION_COLUMN)?;
-        members.push((group_id, customer::Model::from_query_result(&row, "")?));
+    let branch = |group_id: Uuid| {
+        customer::Entity::find()
+            .select_only()
+            .columns(customer::Column::iter())
+            .expr_as(Expr::val(group_id), PARTITION_COLUMN)
+            .inner_join(customer_group_customer::Entity)
+            .filter(Expr::col(group_column).eq(group_id))
+            .filter(customer::Column::DeletedAt.is_null())
+            .into_query()
+    };
+    let mut members = Vec::new();
+    for query in per_parent_pages_queries(group_ids, branch, &keyset, request)? {
+        for row in db.query_all(&query).await? {
+            let group_id: Uuid = row.try_get("", PARTITION_COLUMN)?;
+            members.push((group_id, customer::Model::from_query_result(&row, "")?));
+        }
     }
     Ok(pages_by_parent(group_ids, members, request, |c| {
-        keyset.cursor(order.key_of(c), c.id)
+        keyset.cursor(String::new(), c.id)
     }))
 }
 

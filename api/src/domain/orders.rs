@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::order::OrderStatus;
 use entity::{line_item, order};
-use sea_orm::sea_query::{Expr, IntoColumnRef};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
@@ -13,8 +13,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::pagination::{
-    KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, ranked_pages_query,
-    time_key,
+    KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent,
+    per_parent_pages_queries, time_key,
 };
 use crate::error::{DomainError, DomainResult};
 
@@ -51,8 +51,10 @@ impl OrderFilter {
 fn keyset() -> Keyset {
     Keyset {
         name: "order.created_at",
-        key: Expr::col((order::Entity, order::Column::CreatedAt)),
-        key_kind: KeyKind::Time,
+        key: Some((
+            Expr::col((order::Entity, order::Column::CreatedAt)),
+            KeyKind::Time,
+        )),
         id: Expr::col((order::Entity, order::Column::Id)),
         descending: true,
     }
@@ -93,19 +95,20 @@ pub async fn pages_of_customers(
     request: &PageRequest,
 ) -> DomainResult<HashMap<Uuid, Page<order::Model>>> {
     let keyset = keyset();
-    let customer_column = (order::Entity, order::Column::CustomerId);
-    let inner = order::Entity::find()
-        .select_only()
-        .columns(order::Column::iter())
-        .expr_as(Expr::col(customer_column), PARTITION_COLUMN)
-        .filter(order::Column::CustomerId.is_in(customer_ids.iter().copied()))
-        .into_query();
-    let query = ranked_pages_query(inner, customer_column.into_column_ref(), &keyset, request)?;
-    let rows = db.query_all(&query).await?;
-    let mut orders = Vec::with_capacity(rows.len());
-    for row in rows {
-        let model = order::Model::from_query_result(&row, "")?;
-        orders.push((model.customer_id, model));
+    let branch = |customer_id: Uuid| {
+        order::Entity::find()
+            .select_only()
+            .columns(order::Column::iter())
+            .expr_as(Expr::val(customer_id), PARTITION_COLUMN)
+            .filter(order::Column::CustomerId.eq(customer_id))
+            .into_query()
+    };
+    let mut orders = Vec::new();
+    for query in per_parent_pages_queries(customer_ids, branch, &keyset, request)? {
+        for row in db.query_all(&query).await? {
+            let model = order::Model::from_query_result(&row, "")?;
+            orders.push((model.customer_id, model));
+        }
     }
     Ok(pages_by_parent(customer_ids, orders, request, |o| {
         keyset.cursor(time_key(&o.created_at), o.id)

@@ -129,13 +129,14 @@ pub enum KeyKind {
     Time,
 }
 
-/// One ordering of one table: a sort-key expression and the id column.
+/// One ordering of one table: a sort key (or none: ids alone) and the id column.
 #[derive(Debug, Clone)]
 pub struct Keyset {
     /// Names the ordering inside cursors.
     pub name: &'static str,
-    pub key: Expr,
-    pub key_kind: KeyKind,
+    /// The sort-key expression and what it holds; `None` orders by id alone, which
+    /// for time-ordered (v7) ids is creation order.
+    pub key: Option<(Expr, KeyKind)>,
     pub id: Expr,
     pub descending: bool,
 }
@@ -162,15 +163,22 @@ impl Keyset {
                 "this cursor belongs to a different ordering",
             ));
         }
-        let key: Value = match self.key_kind {
-            KeyKind::Text => cursor.key.clone().into(),
-            KeyKind::Time => DateTime::parse_from_rfc3339(&cursor.key)
-                .map_err(|_| DomainError::bad_input(field, "not a valid cursor"))?
-                .with_timezone(&Utc)
-                .into(),
+        let (row, bound) = match &self.key {
+            None => (self.id.clone(), Expr::val(cursor.id)),
+            Some((key, kind)) => {
+                let value: Value = match kind {
+                    KeyKind::Text => cursor.key.clone().into(),
+                    KeyKind::Time => DateTime::parse_from_rfc3339(&cursor.key)
+                        .map_err(|_| DomainError::bad_input(field, "not a valid cursor"))?
+                        .with_timezone(&Utc)
+                        .into(),
+                };
+                (
+                    Expr::tuple([key.clone(), self.id.clone()]),
+                    Expr::tuple([Expr::val(value), Expr::val(cursor.id)]),
+                )
+            }
         };
-        let row = Expr::tuple([self.key.clone(), self.id.clone()]);
-        let bound = Expr::tuple([Expr::val(key), Expr::val(cursor.id)]);
         Ok(Some(match self.effective_order(request) {
             Order::Desc => row.lt(bound),
             _ => row.gt(bound),
@@ -178,9 +186,10 @@ impl Keyset {
     }
 
     /// The ORDER BY of this ordering in the walking direction.
-    pub fn order_by(&self, request: &PageRequest) -> [(Expr, Order); 2] {
+    pub fn order_by(&self, request: &PageRequest) -> Vec<(Expr, Order)> {
         let order = self.effective_order(request);
-        [(self.key.clone(), order.clone()), (self.id.clone(), order)]
+        let key = self.key.iter().map(|(key, _)| (key.clone(), order.clone()));
+        key.chain([(self.id.clone(), order.clone())]).collect()
     }
 
     /// Applies cursor condition, ordering and `limit + 1` (to learn whether more rows
@@ -252,44 +261,69 @@ pub fn time_key(time: &DateTime<Utc>) -> String {
     time.to_rfc3339()
 }
 
-/// Pages for many parents in one statement: rank each parent's rows with
-/// `ROW_NUMBER() OVER (PARTITION BY parent ORDER BY key, id)` and keep the first
-/// `limit + 1` of each. This is what lets `customers { orders(first: 5) }` cost one
-/// statement for the whole list instead of one per customer.
+/// Pages for many parents in one statement: one `UNION ALL` branch per parent, each
+/// with its own keyset condition, ORDER BY and LIMIT. Unlike one ranked window over
+/// all children, each branch walks an index and stops after `limit + 1` rows, so a
+/// group of 10,000 members costs as little as one of 10. `branch(parent)` must select
+/// the child's columns plus the parent id aliased as [`PARTITION_COLUMN`] and hold
+/// every filter.
 ///
-/// `inner` must select the child's columns plus the parent id aliased as
-/// [`PARTITION_COLUMN`] and hold every filter; the keyset condition is added here.
-pub fn ranked_pages_query(
-    mut inner: SelectStatement,
-    parent: sea_orm::sea_query::ColumnRef,
+/// SQLite allows at most 500 terms in a compound SELECT, so parents are split into
+/// statements of [`PARENTS_PER_STATEMENT`]; a page of at most [`MAX_PAGE_SIZE`] parents
+/// is always one statement.
+pub fn per_parent_pages_queries(
+    parents: &[Uuid],
+    branch: impl Fn(Uuid) -> SelectStatement,
     keyset: &Keyset,
     request: &PageRequest,
-) -> DomainResult<SelectStatement> {
-    use sea_orm::sea_query::{Alias, Asterisk, Query, WindowStatement};
+) -> DomainResult<Vec<SelectStatement>> {
+    use sea_orm::sea_query::{Alias, Asterisk, Query, UnionType};
 
-    if let Some(condition) = keyset.after_cursor(request)? {
-        inner.and_where(condition);
+    let walk = keyset.order_by(request);
+    let mut statements = Vec::new();
+    for chunk in parents.chunks(PARENTS_PER_STATEMENT) {
+        let mut union: Option<SelectStatement> = None;
+        for (n, parent) in chunk.iter().enumerate() {
+            let mut inner = branch(*parent);
+            if let Some((key, _)) = &keyset.key {
+                inner.expr_as(key.clone(), Alias::new(KEY_COLUMN));
+            }
+            inner.expr_as(keyset.id.clone(), Alias::new(ID_COLUMN));
+            keyset.apply(&mut inner, request)?;
+            // Wrapped so each branch keeps its ORDER BY and LIMIT on both backends.
+            let wrapped = Query::select()
+                .column(Asterisk)
+                .from_subquery(inner, Alias::new(format!("p{n}")))
+                .to_owned();
+            union = Some(match union {
+                None => wrapped,
+                Some(mut all) => {
+                    all.union(UnionType::All, wrapped);
+                    all
+                }
+            });
+        }
+        let Some(mut statement) = union else { continue };
+        // Rows come back grouped by parent, each group in walking order.
+        statement.order_by(Alias::new(PARTITION_COLUMN), Order::Asc);
+        let mut outer = walk.iter().map(|(_, order)| order.clone());
+        if keyset.key.is_some() {
+            statement.order_by(Alias::new(KEY_COLUMN), outer.next().unwrap_or(Order::Asc));
+        }
+        statement.order_by(Alias::new(ID_COLUMN), outer.next().unwrap_or(Order::Asc));
+        statements.push(statement);
     }
-    let mut window = WindowStatement::partition_by(parent);
-    for (expr, order) in keyset.order_by(request) {
-        window.order_by_expr(expr, order);
-    }
-    inner.expr_window_as(Expr::cust("ROW_NUMBER()"), window, Alias::new(RANK_COLUMN));
-    let limit = i64::try_from(request.limit + 1).unwrap_or(i64::MAX);
-    Ok(Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("ranked"))
-        .and_where(Expr::col(Alias::new(RANK_COLUMN)).lte(limit))
-        .order_by(Alias::new(PARTITION_COLUMN), Order::Asc)
-        .order_by(Alias::new(RANK_COLUMN), Order::Asc)
-        .to_owned())
+    Ok(statements)
 }
 
-/// The alias under which [`ranked_pages_query`] expects the parent id.
+/// The alias under which [`per_parent_pages_queries`] expects the parent id.
 pub const PARTITION_COLUMN: &str = "partition_id";
-const RANK_COLUMN: &str = "partition_rank";
+const KEY_COLUMN: &str = "page_key";
+const ID_COLUMN: &str = "page_id";
+/// Below SQLite's limit of 500 terms in one compound SELECT.
+pub const PARENTS_PER_STATEMENT: usize = 400;
 
-/// Splits ranked rows `(parent, row)` into one page per requested parent; parents
+/// Splits rows `(parent, row)` into one page per requested parent; parents
 /// without rows get an empty page.
 pub fn pages_by_parent<T>(
     parents: &[Uuid],

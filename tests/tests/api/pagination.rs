@@ -1,6 +1,7 @@
 //! Keyset pagination: walking forward and backward visits every row exactly once, in
 //! the ordering's order, even when many rows share a sort key.
 
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use tests::{CustomerSpec, TestApp, at, node_ids};
 use uuid::Uuid;
@@ -374,4 +375,48 @@ async fn bad_page_arguments_are_typed_errors() {
         .await;
     assert_eq!(node_ids(&empty["customers"]).len(), 0);
     assert_eq!(empty["customers"]["pageInfo"]["hasNextPage"], true);
+}
+
+#[tokio::test]
+async fn nested_pages_for_more_parents_than_one_statement_holds_are_complete() {
+    let app = TestApp::spawn().await;
+    api::seed::run(app.db(), 1_200).await.unwrap();
+    let token = app.admin_token().await;
+    // 20 groups x up to 100 members: well over the 400 parents one statement takes.
+    let data = app
+        .data(
+            Some(&token),
+            "{ customerGroups(first: 20) { nodes { customers(first: 100) { nodes {
+                id orders(first: 2) { nodes { id customer { id } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let orders = entity::order::Entity::find().all(app.db()).await.unwrap();
+    let mut parents = 0;
+    for group in data["customerGroups"]["nodes"].as_array().unwrap() {
+        for customer in group["customers"]["nodes"].as_array().unwrap() {
+            parents += 1;
+            let id = customer["id"].as_str().unwrap();
+            let mut expected: Vec<_> = orders
+                .iter()
+                .filter(|o| o.customer_id.to_string() == id)
+                .map(|o| (o.created_at, o.id))
+                .collect();
+            expected.sort();
+            expected.reverse();
+            let expected: Vec<String> = expected
+                .iter()
+                .take(2)
+                .map(|(_, id)| id.to_string())
+                .collect();
+            assert_eq!(node_ids(&customer["orders"]), expected);
+            for order in customer["orders"]["nodes"].as_array().unwrap() {
+                assert_eq!(order["customer"]["id"], customer["id"]);
+            }
+        }
+    }
+    assert!(
+        parents > api::domain::pagination::PARENTS_PER_STATEMENT,
+        "{parents}"
+    );
 }
