@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{address, customer, customer_group, line_item, order};
 use sea_orm::DatabaseConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::gate::Gate;
@@ -38,9 +39,12 @@ where
     K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
 {
     let gate = gate.clone();
-    DataLoader::new(inner, move |batch| tokio::spawn(gate.batch(batch)))
-        .max_batch_size(MAX_BATCH)
-        .delay(Duration::ZERO)
+    // The batch runs in the request's span, so its logs carry the request id.
+    DataLoader::new(inner, move |batch| {
+        tokio::spawn(gate.batch(batch).in_current_span())
+    })
+    .max_batch_size(MAX_BATCH)
+    .delay(Duration::ZERO)
 }
 
 impl Loaders {

@@ -69,3 +69,35 @@ async fn health_reports_the_database_and_graphiql_is_served() {
     assert_eq!(graphiql.status(), 200);
     assert!(graphiql.text().await.unwrap().contains("graphiql"));
 }
+
+#[tokio::test]
+async fn a_customer_cannot_bill_to_another_customers_address() {
+    use entity::customer;
+    use sea_orm::{ActiveModelTrait, ActiveValue};
+    use tests::CustomerSpec;
+
+    let app = TestApp::spawn().await;
+    let ada = app
+        .customer(CustomerSpec {
+            email: "ada@example.com",
+            ..Default::default()
+        })
+        .await;
+    let bob = app
+        .customer(CustomerSpec {
+            email: "bob@example.com",
+            ..Default::default()
+        })
+        .await;
+    let bobs_address = app.address(bob, "Leeds").await;
+    let stolen = customer::ActiveModel {
+        id: ActiveValue::Unchanged(ada),
+        billing_address_id: ActiveValue::Set(Some(bobs_address)),
+        ..Default::default()
+    }
+    .update(app.db())
+    .await;
+    assert!(stolen.is_err(), "the composite foreign key must refuse it");
+    let own = app.address(ada, "London").await;
+    app.set_billing_address(ada, own).await;
+}
