@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io::BufRead;
+use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensionValues, ServerError};
@@ -14,6 +15,7 @@ use axum::{Json, Router};
 use chrono::TimeDelta;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -21,8 +23,9 @@ use crate::auth::passwords::Passwords;
 use crate::auth::{Principal, sessions};
 use crate::config::{Command, Config, Settings};
 use crate::db::{self, StatementCounter};
+use crate::domain::accounts::TokenLifetimes;
+use crate::domain::outbox::{self, Sink};
 use crate::error::ErrorCode;
-use crate::graphql::admins::SessionTtl;
 use crate::graphql::gate::Gate;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{self, ClienteleSchema};
@@ -36,6 +39,17 @@ pub struct App {
     db: DatabaseConnection,
     schema: ClienteleSchema,
     statements: StatementCounter,
+    outbox: OutboxSetup,
+}
+
+/// What the outbox worker needs. It has a pool of its own, so delivery never waits
+/// for request traffic (nor the other way round), and its polling stays out of the
+/// request statement counter.
+#[derive(Clone)]
+struct OutboxSetup {
+    db: DatabaseConnection,
+    sink: Sink,
+    poll_interval: Duration,
 }
 
 impl App {
@@ -44,18 +58,32 @@ impl App {
         let (db, statements) =
             db::connect(&settings.database_url, settings.db_max_connections).await?;
         db::migrate(&db).await?;
+        let minutes = |m: u32| TimeDelta::minutes(i64::from(m));
+        let lifetimes = TokenLifetimes {
+            session: minutes(settings.session_ttl_minutes),
+            password_reset: minutes(settings.password_reset_ttl_minutes),
+            email_change: minutes(settings.email_change_ttl_minutes),
+        };
         let schema =
             graphql::schema_builder(settings.max_query_depth, settings.max_query_complexity)
                 .data(db.clone())
                 .data(passwords())
-                .data(SessionTtl(TimeDelta::minutes(i64::from(
-                    settings.session_ttl_minutes,
-                ))))
+                .data(lifetimes)
                 .finish();
+        let (outbox_db, _) = db::connect(&settings.database_url, 2).await?;
+        let sink = match &settings.outbox_webhook_url {
+            Some(url) => Sink::webhook(url.clone())?,
+            None => Sink::Log,
+        };
         Ok(Self {
             db,
             schema,
             statements,
+            outbox: OutboxSetup {
+                db: outbox_db,
+                sink,
+                poll_interval: Duration::from_millis(settings.outbox_poll_interval_ms),
+            },
         })
     }
 
@@ -82,9 +110,21 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
+        let (stop, stopped) = watch::channel(false);
+        let outbox = self.outbox.clone();
+        let worker = tokio::spawn(
+            outbox::Worker::new(outbox.db, outbox.sink, outbox.poll_interval).run(stopped),
+        );
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            })
+            .await;
+        if let Err(error) = worker.await {
+            tracing::error!(%error, "outbox worker failed");
+        }
+        served
     }
 }
 

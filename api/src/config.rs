@@ -64,6 +64,23 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub session_ttl_minutes: u32,
 
+    /// How long a password-reset token stays valid, in minutes.
+    #[arg(long, env = "CLIENTELE_PASSWORD_RESET_TTL_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub password_reset_ttl_minutes: u32,
+
+    /// How long an email-change confirmation token stays valid, in minutes.
+    #[arg(long, env = "CLIENTELE_EMAIL_CHANGE_TTL_MINUTES", default_value_t = 1440, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub email_change_ttl_minutes: u32,
+
+    /// Where the outbox delivers messages to customers: this URL receives a JSON POST
+    /// per message. Without it, messages are written to the log (without secrets).
+    #[arg(long, env = "CLIENTELE_OUTBOX_WEBHOOK_URL", global = true)]
+    pub outbox_webhook_url: Option<String>,
+
+    /// How often the outbox worker looks for messages to deliver, in milliseconds.
+    #[arg(long, env = "CLIENTELE_OUTBOX_POLL_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..), global = true)]
+    pub outbox_poll_interval_ms: u64,
+
     /// Deepest nesting a GraphQL query may have.
     #[arg(
         long,

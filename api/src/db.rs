@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 /// Counts every SQL statement the connection executes. Benchmarks and the N+1 tests
@@ -29,7 +30,16 @@ pub async fn connect(
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // SQLite only: write-ahead logging lets readers run while one connection
+        // writes (the default rollback journal blocks them), and NORMAL sync is safe
+        // in WAL mode. The 5 s busy timeout queues writers instead of failing them.
+        .map_sqlx_sqlite_opts(|options| {
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+        });
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();
     let handle = counter.0.clone();

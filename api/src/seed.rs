@@ -19,6 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::auth::passwords::Passwords;
 use crate::error::{DomainError, DomainResult};
 
 const GROUPS: [&str; 20] = [
@@ -119,6 +120,9 @@ const PRODUCTS: [(&str, &str, i64); 8] = [
 ];
 const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
 
+/// Every registered demo customer logs in with this password.
+pub const DEMO_PASSWORD: &str = "demo password";
+
 /// SplitMix64: a tiny, well-known generator, plenty for demo data (not for secrets).
 struct Rng(u64);
 
@@ -213,7 +217,10 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
         ));
     }
     let started = std::time::Instant::now();
-    let data = generate(customers as usize);
+    // One hash for every registered demo customer: hashing 50,000 passwords would take
+    // minutes, and demo accounts need no distinct salts.
+    let demo_password_hash = Passwords::new(1).hash(DEMO_PASSWORD).await?;
+    let data = generate(customers as usize, &demo_password_hash);
     let summary = data.summary();
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis(),
@@ -221,7 +228,7 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     );
     let txn = db.begin().await?;
     insert_chunked(&txn, data.groups, 6).await?;
-    insert_chunked(&txn, data.customers, 11).await?;
+    insert_chunked(&txn, data.customers, 12).await?;
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis(),
         "customers written"
@@ -274,7 +281,7 @@ impl Generated {
     }
 }
 
-fn generate(count: usize) -> Generated {
+fn generate(count: usize, demo_password_hash: &str) -> Generated {
     let mut rng = Rng(0x00C1_1E27_E1E5);
     let epoch = Utc
         .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
@@ -345,6 +352,7 @@ fn generate(count: usize) -> Generated {
             created_at: Set(created),
             updated_at: Set(created),
             deleted_at: Set(None),
+            password_hash: Set(has_account.then(|| demo_password_hash.to_owned())),
         });
 
         let mut book = Vec::new();

@@ -18,6 +18,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Argon2id PHC string; `None` for guests. Never leaves the server.
+    pub password_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -37,11 +39,19 @@ pub enum Relation {
     Memberships,
     #[sea_orm(has_many = "super::session::Entity")]
     Sessions,
+    #[sea_orm(has_many = "super::customer_token::Entity")]
+    Tokens,
 }
 
 impl Related<super::address::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Addresses.def()
+    }
+}
+
+impl Related<super::customer_token::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tokens.def()
     }
 }
 

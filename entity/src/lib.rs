@@ -8,6 +8,8 @@ pub mod admin_user;
 pub mod customer;
 pub mod customer_group;
 pub mod customer_group_customer;
+pub mod customer_token;
 pub mod line_item;
 pub mod order;
+pub mod outbox_message;
 pub mod session;

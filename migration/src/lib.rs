@@ -10,6 +10,8 @@ mod m20261124_000001_create_customers_and_addresses;
 mod m20261124_000002_create_customer_groups;
 mod m20261124_000003_create_orders;
 mod m20261124_000004_create_admin_users_and_sessions;
+mod m20261124_000005_add_customer_credentials;
+mod m20261124_000006_create_notification_outbox;
 
 pub struct Migrator;
 
@@ -21,6 +23,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_customer_groups::Migration),
             Box::new(m20261124_000003_create_orders::Migration),
             Box::new(m20261124_000004_create_admin_users_and_sessions::Migration),
+            Box::new(m20261124_000005_add_customer_credentials::Migration),
+            Box::new(m20261124_000006_create_notification_outbox::Migration),
         ]
     }
 }

@@ -28,6 +28,8 @@ pub(crate) enum Customer {
     CreatedAt,
     UpdatedAt,
     DeletedAt,
+    /// Added by the credentials migration.
+    PasswordHash,
 }
 
 #[derive(DeriveIden)]

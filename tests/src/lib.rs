@@ -155,6 +155,7 @@ impl TestApp {
             created_at: Set(created_at),
             updated_at: Set(created_at),
             deleted_at: Set(spec.deleted.then_some(created_at)),
+            password_hash: Set(None),
         }
         .insert(self.db())
         .await

@@ -2,6 +2,7 @@
 
 pub mod passwords;
 pub mod sessions;
+pub mod tokens;
 
 use uuid::Uuid;
 
@@ -30,6 +31,30 @@ impl Principal {
             Self::Anonymous => Err(DomainError::Unauthenticated),
         }
     }
+
+    /// Storefront operations on the caller's own account: anonymous callers are
+    /// UNAUTHENTICATED, admins FORBIDDEN (they act on customers through admin
+    /// operations, never as one).
+    pub fn require_customer(&self) -> DomainResult<CustomerCaller> {
+        match *self {
+            Self::Customer {
+                customer_id,
+                session_id,
+            } => Ok(CustomerCaller {
+                customer_id,
+                session_id,
+            }),
+            Self::Admin { .. } => Err(DomainError::Forbidden),
+            Self::Anonymous => Err(DomainError::Unauthenticated),
+        }
+    }
+}
+
+/// A logged-in customer, as proven by `require_customer`.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerCaller {
+    pub customer_id: Uuid,
+    pub session_id: Uuid,
 }
 
 /// A logged-in admin, as proven by `require_admin`.

@@ -1,24 +1,20 @@
-//! Bearer-token sessions for admins (and, next to them, customers).
+//! Bearer-token sessions for admins and customers.
 //!
-//! A token is 32 bytes from the OS CSPRNG, base64url-encoded behind a `clt_` prefix
-//! (so secret scanners can spot leaked ones). Only its SHA-256 is stored: the token
-//! has 256 bits of entropy, so a fast hash is enough, and a copy of the table cannot
-//! be replayed. A session expires after the configured TTL; logout deletes it.
+//! Tokens come from [`tokens`]; only their hash is stored. A session expires after
+//! the configured TTL; logout deletes it. A customer session also stops working the
+//! moment its customer is soft-deleted: resolving it reads the customer in the same
+//! statement.
 
-use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::session;
+use entity::{customer, session};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
 };
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::Principal;
+use super::{Principal, tokens};
 use crate::db;
-use crate::error::{DomainError, DomainResult};
-
-const TOKEN_PREFIX: &str = "clt_";
+use crate::error::DomainResult;
 
 /// A freshly issued token. The plain token exists only here, on its way to the client.
 pub struct IssuedSession {
@@ -26,32 +22,31 @@ pub struct IssuedSession {
     pub expires_at: DateTime<Utc>,
 }
 
-fn token_hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+/// Whose session it is.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder {
+    Admin(Uuid),
+    Customer(Uuid),
 }
 
-fn new_token() -> DomainResult<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(DomainError::internal)?;
-    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    Ok(format!("{TOKEN_PREFIX}{encoded}"))
-}
-
-/// Creates a session for an admin user, valid for `ttl`.
-pub async fn issue_admin(
+/// Opens a session for `holder`, valid for `ttl`.
+pub async fn issue(
     db: &impl ConnectionTrait,
-    admin_id: Uuid,
+    holder: Holder,
     ttl: TimeDelta,
 ) -> DomainResult<IssuedSession> {
-    let token = new_token()?;
+    let token = tokens::generate(tokens::SESSION)?;
     let now = db::now();
     let expires_at = now + ttl;
+    let (admin_user_id, customer_id) = match holder {
+        Holder::Admin(id) => (Some(id), None),
+        Holder::Customer(id) => (None, Some(id)),
+    };
     session::ActiveModel {
         id: Set(Uuid::now_v7()),
-        token_hash: Set(token_hash(&token)),
-        admin_user_id: Set(Some(admin_id)),
-        customer_id: Set(None),
+        token_hash: Set(tokens::hash(&token)),
+        admin_user_id: Set(admin_user_id),
+        customer_id: Set(customer_id),
         created_at: Set(now),
         expires_at: Set(expires_at),
     }
@@ -60,34 +55,53 @@ pub async fn issue_admin(
     Ok(IssuedSession { token, expires_at })
 }
 
-/// Resolves a bearer token to its principal. Unknown, malformed and expired tokens
-/// all yield `Anonymous`: operations that need a login then fail UNAUTHENTICATED.
+/// Resolves a bearer token to its principal. Unknown, malformed and expired tokens,
+/// and sessions of customers who were deleted or are no longer account holders, all
+/// yield `Anonymous`: operations that need a login then fail UNAUTHENTICATED.
 pub async fn resolve(db: &impl ConnectionTrait, token: &str) -> DomainResult<Principal> {
-    if !token.starts_with(TOKEN_PREFIX) {
+    if !token.starts_with(tokens::SESSION) {
         return Ok(Principal::Anonymous);
     }
     let found = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(token_hash(token)))
+        .find_also_related(customer::Entity)
+        .filter(session::Column::TokenHash.eq(tokens::hash(token)))
         .one(db)
         .await?;
-    let Some(found) = found.filter(|s| s.expires_at > Utc::now()) else {
+    let Some((found, customer)) = found.filter(|(s, _)| s.expires_at > Utc::now()) else {
         return Ok(Principal::Anonymous);
     };
-    Ok(match (found.admin_user_id, found.customer_id) {
+    Ok(match (found.admin_user_id, customer) {
         (Some(admin_id), _) => Principal::Admin {
             admin_id,
             session_id: found.id,
         },
-        (None, Some(customer_id)) => Principal::Customer {
-            customer_id,
-            session_id: found.id,
-        },
-        (None, None) => Principal::Anonymous,
+        (None, Some(customer)) if customer.deleted_at.is_none() && customer.has_account => {
+            Principal::Customer {
+                customer_id: customer.id,
+                session_id: found.id,
+            }
+        }
+        _ => Principal::Anonymous,
     })
 }
 
 /// Ends one session (logout). The token stops working at once.
 pub async fn revoke(db: &impl ConnectionTrait, session_id: Uuid) -> DomainResult<()> {
     session::Entity::delete_by_id(session_id).exec(db).await?;
+    Ok(())
+}
+
+/// Ends every session of a customer but `keep` (the one changing the password, say).
+pub async fn revoke_customer_sessions(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    keep: Option<Uuid>,
+) -> DomainResult<()> {
+    let mut delete =
+        session::Entity::delete_many().filter(session::Column::CustomerId.eq(customer_id));
+    if let Some(keep) = keep {
+        delete = delete.filter(session::Column::Id.ne(keep));
+    }
+    delete.exec(db).await?;
     Ok(())
 }

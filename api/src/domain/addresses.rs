@@ -1,12 +1,20 @@
-//! Reading address books.
+//! Address books: the batch reads behind the relation loaders, and the customer's
+//! own changes to their book.
 
 use std::collections::HashMap;
 
-use entity::address;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use entity::{address, customer};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use uuid::Uuid;
 
-use crate::error::DomainResult;
+use super::country::CountryCode;
+use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
+use crate::db;
+use crate::error::{DomainError, DomainResult};
 
 pub async fn by_ids(
     db: &impl ConnectionTrait,
@@ -38,4 +46,233 @@ pub async fn of_customers(
         book.entry(address.customer_id).or_default().push(address);
     }
     Ok(book)
+}
+
+// ---- The customer's own address book ----
+//
+// Every function takes the owner's id and matches addresses on (id, customer_id): an
+// address of another customer is NOT_FOUND, exactly like one that does not exist, so
+// ids cannot be probed.
+
+/// A postal address as typed into a form.
+#[derive(Debug, Clone, Default)]
+pub struct AddressInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub address_1: Option<String>,
+    pub address_2: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub postal_code: Option<String>,
+    pub country_code: String,
+    pub phone: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Changes to an address; `Keep` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct AddressChange {
+    pub first_name: Change<String>,
+    pub last_name: Change<String>,
+    pub company: Change<String>,
+    pub address_1: Change<String>,
+    pub address_2: Change<String>,
+    pub city: Change<String>,
+    pub province: Change<String>,
+    pub postal_code: Change<String>,
+    /// Required on an address, so it can be replaced but not cleared.
+    pub country_code: Option<String>,
+    pub phone: Change<String>,
+    pub metadata: Change<serde_json::Value>,
+}
+
+/// Longest postal code, in characters.
+const MAX_POSTAL_CODE_CHARS: usize = 20;
+
+fn text(value: Option<String>, field: &str) -> DomainResult<Option<String>> {
+    fields::optional_text(value, field, MAX_TEXT_CHARS)
+}
+
+impl AddressChange {
+    /// Applies the change to `address`, validating every new value.
+    fn apply_to(self, address: &address::Model) -> DomainResult<address::ActiveModel> {
+        let mut update: address::ActiveModel = address.clone().into();
+        let a = address.clone();
+        update.first_name = Set(self
+            .first_name
+            .try_map(|v| text(v, "firstName"))?
+            .apply(a.first_name));
+        update.last_name = Set(self
+            .last_name
+            .try_map(|v| text(v, "lastName"))?
+            .apply(a.last_name));
+        update.company = Set(self
+            .company
+            .try_map(|v| text(v, "company"))?
+            .apply(a.company));
+        update.address_1 = Set(self
+            .address_1
+            .try_map(|v| text(v, "address1"))?
+            .apply(a.address_1));
+        update.address_2 = Set(self
+            .address_2
+            .try_map(|v| text(v, "address2"))?
+            .apply(a.address_2));
+        update.city = Set(self.city.try_map(|v| text(v, "city"))?.apply(a.city));
+        update.province = Set(self
+            .province
+            .try_map(|v| text(v, "province"))?
+            .apply(a.province));
+        update.postal_code = Set(self
+            .postal_code
+            .try_map(|v| fields::optional_text(v, "postalCode", MAX_POSTAL_CODE_CHARS))?
+            .apply(a.postal_code));
+        if let Some(code) = self.country_code {
+            update.country_code = Set(CountryCode::parse(&code, "countryCode")?.to_string());
+        }
+        update.phone = Set(self
+            .phone
+            .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?
+            .apply(a.phone));
+        update.metadata = Set(self
+            .metadata
+            .try_map(|v| fields::metadata(v, "metadata"))?
+            .apply(a.metadata));
+        update.updated_at = Set(db::now());
+        Ok(update)
+    }
+}
+
+/// Adds an address to the customer's book, and makes it the billing address when
+/// `use_as_billing`.
+pub async fn add(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    input: AddressInput,
+    use_as_billing: bool,
+) -> DomainResult<address::Model> {
+    let now = db::now();
+    let new = address::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        customer_id: Set(customer_id),
+        first_name: Set(text(input.first_name, "firstName")?),
+        last_name: Set(text(input.last_name, "lastName")?),
+        company: Set(text(input.company, "company")?),
+        address_1: Set(text(input.address_1, "address1")?),
+        address_2: Set(text(input.address_2, "address2")?),
+        city: Set(text(input.city, "city")?),
+        province: Set(text(input.province, "province")?),
+        postal_code: Set(fields::optional_text(
+            input.postal_code,
+            "postalCode",
+            MAX_POSTAL_CODE_CHARS,
+        )?),
+        country_code: Set(CountryCode::parse(&input.country_code, "countryCode")?.to_string()),
+        phone: Set(fields::optional_text(
+            input.phone,
+            "phone",
+            MAX_PHONE_CHARS,
+        )?),
+        metadata: Set(fields::metadata(input.metadata, "metadata")?),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let txn = db.begin().await?;
+    let address = new.insert(&txn).await?;
+    if use_as_billing {
+        point_billing_at(&txn, customer_id, address.id).await?;
+    }
+    txn.commit().await?;
+    Ok(address)
+}
+
+/// One address of the customer's book.
+async fn owned(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    address_id: Uuid,
+) -> DomainResult<address::Model> {
+    address::Entity::find_by_id(address_id)
+        .filter(address::Column::CustomerId.eq(customer_id))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("address"))
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    address_id: Uuid,
+    change: AddressChange,
+) -> DomainResult<address::Model> {
+    let address = owned(db, customer_id, address_id).await?;
+    Ok(change.apply_to(&address)?.update(db).await?)
+}
+
+/// Removes an address from the book; if it was the billing address, the customer
+/// then has none. Orders keep their own copies, so history is untouched.
+pub async fn delete(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    address_id: Uuid,
+) -> DomainResult<()> {
+    let txn = db.begin().await?;
+    customer::Entity::update_many()
+        .col_expr(
+            customer::Column::BillingAddressId,
+            Expr::val(Option::<Uuid>::None).into(),
+        )
+        .filter(customer::Column::Id.eq(customer_id))
+        .filter(customer::Column::BillingAddressId.eq(address_id))
+        .exec(&txn)
+        .await?;
+    let deleted = address::Entity::delete_many()
+        .filter(address::Column::Id.eq(address_id))
+        .filter(address::Column::CustomerId.eq(customer_id))
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(DomainError::NotFound("address"));
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Makes an address of the customer's own book their billing address.
+pub async fn set_billing(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    address_id: Uuid,
+) -> DomainResult<()> {
+    point_billing_at(db, customer_id, address_id).await
+}
+
+/// One statement: the EXISTS makes another customer's address (or a missing one)
+/// NOT_FOUND; the composite foreign key backs this up in the schema.
+async fn point_billing_at(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    address_id: Uuid,
+) -> DomainResult<()> {
+    let own_address = Query::select()
+        .expr(Expr::val(1))
+        .from(address::Entity)
+        .and_where(Expr::col((address::Entity, address::Column::Id)).eq(address_id))
+        .and_where(Expr::col((address::Entity, address::Column::CustomerId)).eq(customer_id))
+        .to_owned();
+    let updated = customer::Entity::update_many()
+        .col_expr(
+            customer::Column::BillingAddressId,
+            Expr::val(address_id).into(),
+        )
+        .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()).into())
+        .filter(customer::Column::Id.eq(customer_id))
+        .filter(Expr::exists(own_address))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(DomainError::NotFound("address"));
+    }
+    Ok(())
 }

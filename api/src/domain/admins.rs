@@ -78,7 +78,7 @@ pub async fn login(
     let admin = admin
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;
-    let session = sessions::issue_admin(db, admin.id, ttl).await?;
+    let session = sessions::issue(db, sessions::Holder::Admin(admin.id), ttl).await?;
     Ok((admin, session))
 }
 

@@ -1,10 +1,14 @@
 //! The business rules, one module per area. Plain async functions over a connection
 //! or transaction, typed inputs, typed errors; nothing here knows about GraphQL.
 
+pub mod accounts;
 pub mod addresses;
 pub mod admins;
+pub mod country;
 pub mod customers;
 pub mod email;
+pub mod fields;
 pub mod groups;
 pub mod orders;
+pub mod outbox;
 pub mod pagination;

@@ -1,11 +1,12 @@
 //! The `Address` type: an entry in a customer's address book.
 
-use async_graphql::{Context, ID, Json, Object, Result};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::address;
 
-use super::context::{ContextExt, to_id};
+use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::Customer;
+use crate::domain::{accounts, addresses};
 use crate::error::DomainError;
 
 pub struct Address(pub address::Model);
@@ -73,5 +74,126 @@ impl Address {
     async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
         let customer = ctx.loaders().customer.load_one(self.0.customer_id).await?;
         Ok(Customer(customer.ok_or(DomainError::NotFound("customer"))?))
+    }
+}
+
+/// A postal address as typed into a form.
+#[derive(InputObject)]
+pub struct AddressInput {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company: Option<String>,
+    address_1: Option<String>,
+    address_2: Option<String>,
+    city: Option<String>,
+    province: Option<String>,
+    postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2, any case (`de`, `GB`).
+    country_code: String,
+    phone: Option<String>,
+    /// A JSON object.
+    metadata: Option<Json<serde_json::Value>>,
+}
+
+impl From<AddressInput> for addresses::AddressInput {
+    fn from(input: AddressInput) -> Self {
+        Self {
+            first_name: input.first_name,
+            last_name: input.last_name,
+            company: input.company,
+            address_1: input.address_1,
+            address_2: input.address_2,
+            city: input.city,
+            province: input.province,
+            postal_code: input.postal_code,
+            country_code: input.country_code,
+            phone: input.phone,
+            metadata: input.metadata.map(|Json(value)| value),
+        }
+    }
+}
+
+/// Changes to an address: an omitted field is left alone, `null` clears it.
+#[derive(InputObject)]
+pub struct UpdateAddressInput {
+    first_name: MaybeUndefined<String>,
+    last_name: MaybeUndefined<String>,
+    company: MaybeUndefined<String>,
+    address_1: MaybeUndefined<String>,
+    address_2: MaybeUndefined<String>,
+    city: MaybeUndefined<String>,
+    province: MaybeUndefined<String>,
+    postal_code: MaybeUndefined<String>,
+    /// Required on every address: it can be replaced, not cleared.
+    country_code: Option<String>,
+    phone: MaybeUndefined<String>,
+    metadata: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+impl From<UpdateAddressInput> for addresses::AddressChange {
+    fn from(input: UpdateAddressInput) -> Self {
+        Self {
+            first_name: change_of(input.first_name),
+            last_name: change_of(input.last_name),
+            company: change_of(input.company),
+            address_1: change_of(input.address_1),
+            address_2: change_of(input.address_2),
+            city: change_of(input.city),
+            province: change_of(input.province),
+            postal_code: change_of(input.postal_code),
+            country_code: input.country_code,
+            phone: change_of(input.phone),
+            metadata: change_of(input.metadata.map_value(|Json(value)| value)),
+        }
+    }
+}
+
+/// The logged-in customer's address book. An id from another customer's book is
+/// NOT_FOUND, the same as an id that does not exist.
+#[derive(Default)]
+pub struct AddressBookMutation;
+
+#[Object]
+impl AddressBookMutation {
+    /// Adds an address to the book; `useAsBilling` also makes it the billing address.
+    async fn add_shipping_address(
+        &self,
+        ctx: &Context<'_>,
+        input: AddressInput,
+        #[graphql(default)] use_as_billing: bool,
+    ) -> Result<Address> {
+        let caller = ctx.principal().require_customer()?;
+        let address =
+            addresses::add(ctx.db(), caller.customer_id, input.into(), use_as_billing).await?;
+        Ok(Address(address))
+    }
+
+    async fn update_address(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateAddressInput,
+    ) -> Result<Address> {
+        let caller = ctx.principal().require_customer()?;
+        let id = parse_id(&id, "id")?;
+        let address = addresses::update(ctx.db(), caller.customer_id, id, input.into()).await?;
+        Ok(Address(address))
+    }
+
+    /// Removes an address; if it was the billing address, there is then none. Orders
+    /// keep their own copy of the addresses they were sent to.
+    async fn delete_address(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let caller = ctx.principal().require_customer()?;
+        let id = parse_id(&id, "id")?;
+        addresses::delete(ctx.db(), caller.customer_id, id).await?;
+        Ok(true)
+    }
+
+    /// Makes an address of the book the billing address.
+    async fn set_billing_address(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
+        let caller = ctx.principal().require_customer()?;
+        let id = parse_id(&id, "id")?;
+        addresses::set_billing(ctx.db(), caller.customer_id, id).await?;
+        Ok(Customer(accounts::me(ctx.db(), caller.customer_id).await?))
     }
 }

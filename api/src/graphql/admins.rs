@@ -1,11 +1,10 @@
 //! Admin login and logout.
 
 use async_graphql::{Context, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use entity::admin_user;
 
 use super::context::{ContextExt, to_id};
-use crate::auth::passwords::Passwords;
 use crate::auth::sessions;
 use crate::domain::admins;
 
@@ -36,10 +35,6 @@ pub struct AdminSession {
     admin: AdminUser,
 }
 
-/// How long sessions last; set from configuration when the schema is built.
-#[derive(Clone, Copy)]
-pub struct SessionTtl(pub TimeDelta);
-
 #[derive(Default)]
 pub struct AdminQuery;
 
@@ -64,8 +59,8 @@ impl AdminMutation {
         email: String,
         password: String,
     ) -> Result<AdminSession> {
-        let passwords = ctx.data_unchecked::<Passwords>();
-        let SessionTtl(ttl) = *ctx.data_unchecked::<SessionTtl>();
+        let passwords = ctx.passwords();
+        let ttl = ctx.lifetimes().session;
         let (admin, session) = admins::login(ctx.db(), passwords, &email, &password, ttl).await?;
         Ok(AdminSession {
             token: session.token,

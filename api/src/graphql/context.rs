@@ -1,17 +1,22 @@
 //! What a resolver reads from its context: the database, the caller, the loaders.
 
-use async_graphql::{Context, ID};
+use async_graphql::{Context, ID, MaybeUndefined};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::loaders::Loaders;
 use crate::auth::Principal;
+use crate::auth::passwords::Passwords;
+use crate::domain::accounts::TokenLifetimes;
+use crate::domain::fields::Change;
 use crate::error::{DomainError, DomainResult};
 
 pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
     fn principal(&self) -> Principal;
     fn loaders(&self) -> &Loaders;
+    fn passwords(&self) -> &Passwords;
+    fn lifetimes(&self) -> TokenLifetimes;
 }
 
 impl ContextExt for Context<'_> {
@@ -30,6 +35,14 @@ impl ContextExt for Context<'_> {
     fn loaders(&self) -> &Loaders {
         self.data_unchecked::<Loaders>()
     }
+
+    fn passwords(&self) -> &Passwords {
+        self.data_unchecked::<Passwords>()
+    }
+
+    fn lifetimes(&self) -> TokenLifetimes {
+        *self.data_unchecked::<TokenLifetimes>()
+    }
 }
 
 /// Parses a GraphQL `ID` argument into a UUID; `field` names it in the error.
@@ -39,4 +52,13 @@ pub fn parse_id(id: &ID, field: &str) -> DomainResult<Uuid> {
 
 pub fn to_id(id: Uuid) -> ID {
     ID(id.to_string())
+}
+
+/// An optional argument as a change: omitted keeps the field, `null` clears it.
+pub fn change_of<T>(value: MaybeUndefined<T>) -> Change<T> {
+    match value {
+        MaybeUndefined::Undefined => Change::Keep,
+        MaybeUndefined::Null => Change::Clear,
+        MaybeUndefined::Value(value) => Change::Set(value),
+    }
 }

@@ -25,8 +25,10 @@ impl CustomerGroup {
         &self.0.name
     }
 
-    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.0.metadata.clone().map(Json)
+    /// The merchant's own data (admin only).
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
+        ctx.principal().require_admin()?;
+        Ok(self.0.metadata.clone().map(Json))
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -41,7 +43,8 @@ impl CustomerGroup {
         self.0.deleted_at
     }
 
-    /// The group's live members, newest customer first.
+    /// The group's live members, newest customer first (admin only: a customer sees
+    /// their groups, never who else is in them).
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn customers(
         &self,
@@ -51,6 +54,7 @@ impl CustomerGroup {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<CustomerConnection> {
+        ctx.principal().require_admin()?;
         let request = page_args(first, after, last, before).validate()?;
         let page = ctx
             .loaders()

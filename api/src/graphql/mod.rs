@@ -1,5 +1,6 @@
 //! The GraphQL schema: one query and one mutation root merged from each area.
 
+pub mod accounts;
 pub mod addresses;
 pub mod admins;
 pub mod connection;
@@ -21,10 +22,15 @@ pub struct Query(
     groups::GroupQuery,
     orders::OrderQuery,
     admins::AdminQuery,
+    accounts::AccountQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(admins::AdminMutation);
+pub struct Mutation(
+    admins::AdminMutation,
+    accounts::AccountMutation,
+    addresses::AddressBookMutation,
+);
 
 pub type ClienteleSchema = Schema<Query, Mutation, EmptySubscription>;
 

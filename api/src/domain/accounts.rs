@@ -1,0 +1,425 @@
+//! Customer accounts: registration, login, the profile, passwords and the login email.
+//!
+//! The seeds' email rule is kept by the database: the partial unique index on
+//! `(email, has_account)` among live customers admits one guest and one registered
+//! customer per email, so registering next to a guest creates a second record, and of
+//! two concurrent registrations of one email exactly one commits. Admin users live in
+//! another table and never block a registration; soft-deleted customers do not count.
+
+use chrono::TimeDelta;
+use entity::customer;
+use entity::customer_token::{self, TokenPurpose};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, TransactionTrait,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::email::Email;
+use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
+use super::outbox::{self, Kind, SECRET_KEY};
+use crate::auth::passwords::Passwords;
+use crate::auth::sessions::{self, Holder, IssuedSession};
+use crate::auth::tokens;
+use crate::db::{self, UniqueKey};
+use crate::error::{DomainError, DomainResult};
+
+/// Shortest customer password, in characters (NIST SP 800-63B's minimum).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest customer password: long passphrases welcome, unbounded input not.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// How long the tokens this module sends stay valid.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub session: TimeDelta,
+    pub password_reset: TimeDelta,
+    pub email_change: TimeDelta,
+}
+
+/// A new password, checked against the policy.
+fn check_password(password: &str, field: &str) -> DomainResult<()> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(DomainError::bad_input(
+            field,
+            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if password.trim().is_empty() {
+        return Err(DomainError::bad_input(field, "must not be only spaces"));
+    }
+    Ok(())
+}
+
+/// What `registerCustomer` takes.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub email: String,
+    pub password: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Creates a registered customer and logs them in.
+pub async fn register(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    input: Registration,
+    ttl: TimeDelta,
+) -> DomainResult<(customer::Model, IssuedSession)> {
+    let email = Email::parse(&input.email, "email")?;
+    check_password(&input.password, "password")?;
+    let first_name = fields::optional_text(input.first_name, "firstName", MAX_TEXT_CHARS)?;
+    let last_name = fields::optional_text(input.last_name, "lastName", MAX_TEXT_CHARS)?;
+    let phone = fields::optional_text(input.phone, "phone", MAX_PHONE_CHARS)?;
+    let password_hash = passwords.hash(&input.password).await?;
+
+    let now = db::now();
+    let txn = db.begin().await?;
+    let customer = customer::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email.as_str().to_owned()),
+        first_name: Set(first_name),
+        last_name: Set(last_name),
+        phone: Set(phone),
+        has_account: Set(true),
+        billing_address_id: Set(None),
+        metadata: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        password_hash: Set(Some(password_hash)),
+    }
+    .insert(&txn)
+    .await
+    .map_err(email_taken)?;
+    let session = sessions::issue(&txn, Holder::Customer(customer.id), ttl).await?;
+    txn.commit().await?;
+    Ok((customer, session))
+}
+
+/// The live registered customer's unique index refused the write.
+fn email_taken(error: sea_orm::DbErr) -> DomainError {
+    match db::unique_violation(&error) {
+        Some(UniqueKey::CustomerLiveEmail) => DomainError::EmailTaken,
+        _ => error.into(),
+    }
+}
+
+/// The live registered customer with this email, if any.
+async fn registered_by_email(
+    db: &impl ConnectionTrait,
+    email: &Email,
+) -> DomainResult<Option<customer::Model>> {
+    Ok(customer::Entity::find()
+        .filter(customer::Column::Email.eq(email.as_str()))
+        .filter(customer::Column::HasAccount.eq(true))
+        .filter(customer::Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// Checks the credentials and opens a session. Unknown emails, guests, deleted
+/// customers and wrong passwords all fail the same way, in about the same time (an
+/// unknown email still costs one hash verification).
+pub async fn login(
+    db: &impl ConnectionTrait,
+    passwords: &Passwords,
+    email: &str,
+    password: &str,
+    ttl: TimeDelta,
+) -> DomainResult<(customer::Model, IssuedSession)> {
+    let customer = match Email::parse(email, "email") {
+        Ok(email) => registered_by_email(db, &email).await?,
+        Err(_) => None,
+    };
+    let verified = match customer.as_ref().and_then(|c| c.password_hash.as_deref()) {
+        Some(hash) => passwords.verify(password, hash).await?,
+        None => passwords.verify_dummy(password).await?,
+    };
+    let customer = customer
+        .filter(|_| verified)
+        .ok_or(DomainError::InvalidCredentials)?;
+    let session = sessions::issue(db, Holder::Customer(customer.id), ttl).await?;
+    Ok((customer, session))
+}
+
+/// The logged-in customer.
+pub async fn me(db: &impl ConnectionTrait, customer_id: Uuid) -> DomainResult<customer::Model> {
+    super::customers::get(db, customer_id, false).await
+}
+
+/// What `updateMe` may change; `Keep` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub first_name: Change<String>,
+    pub last_name: Change<String>,
+    pub phone: Change<String>,
+    pub metadata: Change<Value>,
+}
+
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    change: ProfileChange,
+) -> DomainResult<customer::Model> {
+    let first_name = change
+        .first_name
+        .try_map(|v| fields::optional_text(v, "firstName", MAX_TEXT_CHARS))?;
+    let last_name = change
+        .last_name
+        .try_map(|v| fields::optional_text(v, "lastName", MAX_TEXT_CHARS))?;
+    let phone = change
+        .phone
+        .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
+    let metadata = change
+        .metadata
+        .try_map(|v| fields::metadata(v, "metadata"))?;
+
+    let current = me(db, customer_id).await?;
+    let mut update: customer::ActiveModel = current.clone().into();
+    update.first_name = Set(first_name.apply(current.first_name));
+    update.last_name = Set(last_name.apply(current.last_name));
+    update.phone = Set(phone.apply(current.phone));
+    update.metadata = Set(metadata.apply(current.metadata));
+    update.updated_at = Set(db::now());
+    Ok(update.update(db).await?)
+}
+
+/// Sets a new password after checking the current one, and ends every other session
+/// of the customer (a thief's included) in the same transaction.
+pub async fn change_password(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    customer_id: Uuid,
+    keep_session: Uuid,
+    current_password: &str,
+    new_password: &str,
+) -> DomainResult<()> {
+    check_password(new_password, "newPassword")?;
+    let customer = me(db, customer_id).await?;
+    let verified = match customer.password_hash.as_deref() {
+        Some(hash) => passwords.verify(current_password, hash).await?,
+        None => false,
+    };
+    if !verified {
+        return Err(DomainError::InvalidCredentials);
+    }
+    let hash = passwords.hash(new_password).await?;
+    let txn = db.begin().await?;
+    set_password_hash(&txn, customer_id, hash).await?;
+    sessions::revoke_customer_sessions(&txn, customer_id, Some(keep_session)).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    hash: String,
+) -> DomainResult<()> {
+    customer::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(customer_id),
+        password_hash: Set(Some(hash)),
+        updated_at: Set(db::now()),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// Starts a password reset. Answers the same whether or not the email has an
+/// account, so it cannot be used to find out; when it does, a single-use token goes
+/// to that address through the outbox.
+pub async fn request_password_reset(
+    db: &DatabaseConnection,
+    email: &str,
+    lifetime: TimeDelta,
+) -> DomainResult<()> {
+    let Ok(email) = Email::parse(email, "email") else {
+        return Ok(());
+    };
+    let txn = db.begin().await?;
+    if let Some(customer) = registered_by_email(&txn, &email).await? {
+        let (token, expires_at) = issue_token(
+            &txn,
+            customer.id,
+            TokenPurpose::PasswordReset,
+            None,
+            lifetime,
+        )
+        .await?;
+        outbox::enqueue(
+            &txn,
+            &email,
+            Kind::PasswordReset,
+            json!({ SECRET_KEY: token, "expiresAt": expires_at }),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password with a reset token and ends every session of the customer.
+pub async fn reset_password(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    token: &str,
+    new_password: &str,
+) -> DomainResult<()> {
+    check_password(new_password, "newPassword")?;
+    let hash = passwords.hash(new_password).await?;
+    let txn = db.begin().await?;
+    let spent = spend_token(&txn, token, TokenPurpose::PasswordReset).await?;
+    me(&txn, spent.customer_id)
+        .await
+        .map_err(|_| invalid_token())?;
+    set_password_hash(&txn, spent.customer_id, hash).await?;
+    sessions::revoke_customer_sessions(&txn, spent.customer_id, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Starts a change of login email: after checking the password, a single-use token
+/// goes to the *new* address, proving it belongs to the customer before it is used.
+/// Whether another account already uses the address is not said here (that would
+/// reveal who has an account); confirming checks it.
+pub async fn request_email_change(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    customer_id: Uuid,
+    new_email: &str,
+    password: &str,
+    lifetime: TimeDelta,
+) -> DomainResult<()> {
+    let new_email = Email::parse(new_email, "newEmail")?;
+    let customer = me(db, customer_id).await?;
+    let verified = match customer.password_hash.as_deref() {
+        Some(hash) => passwords.verify(password, hash).await?,
+        None => false,
+    };
+    if !verified {
+        return Err(DomainError::InvalidCredentials);
+    }
+    if new_email.as_str() == customer.email {
+        return Err(DomainError::bad_input(
+            "newEmail",
+            "is already your email address",
+        ));
+    }
+    let txn = db.begin().await?;
+    let (token, expires_at) = issue_token(
+        &txn,
+        customer_id,
+        TokenPurpose::EmailChange,
+        Some(&new_email),
+        lifetime,
+    )
+    .await?;
+    outbox::enqueue(
+        &txn,
+        &new_email,
+        Kind::EmailChangeConfirmation,
+        json!({ SECRET_KEY: token, "expiresAt": expires_at }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Switches the login email to the one the token was sent to. EMAIL_TAKEN if a live
+/// registered customer took that address meanwhile (the unique index decides); the
+/// token then stays unspent, since the transaction rolls back.
+pub async fn confirm_email_change(
+    db: &DatabaseConnection,
+    token: &str,
+) -> DomainResult<customer::Model> {
+    let txn = db.begin().await?;
+    let spent = spend_token(&txn, token, TokenPurpose::EmailChange).await?;
+    let customer = me(&txn, spent.customer_id)
+        .await
+        .map_err(|_| invalid_token())?;
+    let new_email = spent.new_email.ok_or_else(invalid_token)?;
+    let mut update: customer::ActiveModel = customer.into();
+    update.email = Set(new_email);
+    update.updated_at = Set(db::now());
+    let customer = update.update(&txn).await.map_err(email_taken)?;
+    txn.commit().await?;
+    Ok(customer)
+}
+
+fn invalid_token() -> DomainError {
+    DomainError::bad_input("token", "invalid or expired token")
+}
+
+/// Creates a token for `purpose`, spending any earlier unused one of the same
+/// purpose: only the latest link works.
+async fn issue_token(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    purpose: TokenPurpose,
+    new_email: Option<&Email>,
+    lifetime: TimeDelta,
+) -> DomainResult<(String, chrono::DateTime<chrono::Utc>)> {
+    let now = db::now();
+    customer_token::Entity::update_many()
+        .col_expr(customer_token::Column::UsedAt, Expr::val(now).into())
+        .filter(customer_token::Column::CustomerId.eq(customer_id))
+        .filter(customer_token::Column::Purpose.eq(purpose))
+        .filter(customer_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    let prefix = match purpose {
+        TokenPurpose::PasswordReset => tokens::PASSWORD_RESET,
+        TokenPurpose::EmailChange => tokens::EMAIL_CHANGE,
+    };
+    let token = tokens::generate(prefix)?;
+    let expires_at = now + lifetime;
+    customer_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        customer_id: Set(customer_id),
+        purpose: Set(purpose),
+        token_hash: Set(tokens::hash(&token)),
+        new_email: Set(new_email.map(|e| e.as_str().to_owned())),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// Marks a live token of `purpose` used and returns it. The conditional update is
+/// what makes it single-use: of two concurrent uses, one updates a row and the other
+/// finds it spent.
+async fn spend_token(
+    db: &impl ConnectionTrait,
+    token: &str,
+    purpose: TokenPurpose,
+) -> DomainResult<customer_token::Model> {
+    let now = db::now();
+    let found = customer_token::Entity::find()
+        .filter(customer_token::Column::TokenHash.eq(tokens::hash(token)))
+        .filter(customer_token::Column::Purpose.eq(purpose))
+        .one(db)
+        .await?
+        .filter(|t| t.used_at.is_none() && t.expires_at > now)
+        .ok_or_else(invalid_token)?;
+    let spent = customer_token::Entity::update_many()
+        .col_expr(customer_token::Column::UsedAt, Expr::val(now).into())
+        .filter(customer_token::Column::Id.eq(found.id))
+        .filter(customer_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(invalid_token());
+    }
+    Ok(found)
+}

@@ -1,0 +1,118 @@
+//! Free-text and JSON fields people type into forms: names, phone numbers, metadata.
+//! Each is trimmed, bounded and named in the error when it is not acceptable.
+
+use serde_json::Value;
+
+use crate::error::{DomainError, DomainResult};
+
+/// Longest name, company, street or city, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+/// Longest phone number, in characters.
+pub const MAX_PHONE_CHARS: usize = 50;
+/// Largest metadata object, serialised.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Optional text: trimmed, empty means absent, at most `max` characters.
+pub fn optional_text(
+    value: Option<String>,
+    field: &str,
+    max: usize,
+) -> DomainResult<Option<String>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let trimmed = value.trim();
+    if trimmed.chars().count() > max {
+        return Err(DomainError::bad_input(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(DomainError::bad_input(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+/// Metadata: a JSON object of bounded size (arrays and scalars are rejected so the
+/// merchant's tools can always add keys).
+pub fn metadata(value: Option<Value>, field: &str) -> DomainResult<Option<Value>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if !value.is_object() {
+        return Err(DomainError::bad_input(field, "must be a JSON object"));
+    }
+    if value.to_string().len() > MAX_METADATA_BYTES {
+        return Err(DomainError::bad_input(
+            field,
+            format!("must be at most {MAX_METADATA_BYTES} bytes"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// A change to one optional field: leave it, clear it, or set it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Change<T> {
+    /// Applies `check` to a new value; an empty result (blank text) clears the field.
+    pub fn try_map<U>(
+        self,
+        check: impl FnOnce(Option<T>) -> DomainResult<Option<U>>,
+    ) -> DomainResult<Change<U>> {
+        Ok(match self {
+            Change::Keep => Change::Keep,
+            Change::Clear => Change::Clear,
+            Change::Set(value) => match check(Some(value))? {
+                Some(value) => Change::Set(value),
+                None => Change::Clear,
+            },
+        })
+    }
+
+    /// The field's new value, given its current one.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Change::Keep => current,
+            Change::Clear => None,
+            Change::Set(value) => Some(value),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_bounded_and_blank_means_absent() {
+        assert_eq!(
+            optional_text(Some("  Ada ".into()), "firstName", 10).unwrap(),
+            Some("Ada".into())
+        );
+        assert_eq!(
+            optional_text(Some("   ".into()), "firstName", 10).unwrap(),
+            None
+        );
+        assert!(optional_text(Some("x".repeat(11)), "firstName", 10).is_err());
+        assert!(optional_text(Some("a\u{0}b".into()), "firstName", 10).is_err());
+    }
+
+    #[test]
+    fn metadata_must_be_a_small_object() {
+        assert!(metadata(Some(serde_json::json!({"a": 1})), "metadata").is_ok());
+        assert!(metadata(Some(serde_json::json!([1])), "metadata").is_err());
+        let big = serde_json::json!({ "a": "x".repeat(MAX_METADATA_BYTES) });
+        assert!(metadata(Some(big), "metadata").is_err());
+    }
+}

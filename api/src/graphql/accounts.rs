@@ -1,0 +1,187 @@
+//! The storefront's account operations: register, log in and out, the customer's own
+//! profile, password and login email. Every operation on an account needs that
+//! customer's session; admins are FORBIDDEN here (they manage customers through the
+//! admin operations).
+
+use async_graphql::{Context, Json, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::context::{ContextExt, change_of};
+use super::customers::Customer;
+use crate::auth::sessions;
+use crate::domain::accounts::{self, ProfileChange, Registration};
+
+/// A new customer session.
+#[derive(SimpleObject)]
+pub struct CustomerSession {
+    /// Send as `Authorization: Bearer <token>`. Shown once; only its hash is stored.
+    token: String,
+    expires_at: DateTime<Utc>,
+    customer: Customer,
+}
+
+impl CustomerSession {
+    fn new(customer: entity::customer::Model, session: sessions::IssuedSession) -> Self {
+        Self {
+            token: session.token,
+            expires_at: session.expires_at,
+            customer: Customer(customer),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The logged-in customer, with every relation.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Customer> {
+        let caller = ctx.principal().require_customer()?;
+        Ok(Customer(accounts::me(ctx.db(), caller.customer_id).await?))
+    }
+}
+
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Creates a registered customer and logs them in. A guest with the same email is
+    /// left alone (a second, registered record is created); a live registered
+    /// customer with it gives EMAIL_TAKEN. Passwords are 8 to 128 characters.
+    async fn register_customer(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        phone: Option<String>,
+    ) -> Result<CustomerSession> {
+        let registration = Registration {
+            email,
+            password,
+            first_name,
+            last_name,
+            phone,
+        };
+        let ttl = ctx.lifetimes().session;
+        let (customer, session) =
+            accounts::register(ctx.db(), ctx.passwords(), registration, ttl).await?;
+        Ok(CustomerSession::new(customer, session))
+    }
+
+    /// Logs a registered customer in. Wrong email and wrong password both give
+    /// INVALID_CREDENTIALS; guests cannot log in.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> Result<CustomerSession> {
+        let ttl = ctx.lifetimes().session;
+        let (customer, session) =
+            accounts::login(ctx.db(), ctx.passwords(), &email, &password, ttl).await?;
+        Ok(CustomerSession::new(customer, session))
+    }
+
+    /// Ends the current customer session; its token stops working at once.
+    async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
+        let caller = ctx.principal().require_customer()?;
+        sessions::revoke(ctx.db(), caller.session_id).await?;
+        Ok(true)
+    }
+
+    /// Changes the logged-in customer's details. An omitted argument is left alone;
+    /// `null` clears it.
+    async fn update_me(
+        &self,
+        ctx: &Context<'_>,
+        first_name: MaybeUndefined<String>,
+        last_name: MaybeUndefined<String>,
+        phone: MaybeUndefined<String>,
+        metadata: MaybeUndefined<Json<serde_json::Value>>,
+    ) -> Result<Customer> {
+        let caller = ctx.principal().require_customer()?;
+        let change = ProfileChange {
+            first_name: change_of(first_name),
+            last_name: change_of(last_name),
+            phone: change_of(phone),
+            metadata: change_of(metadata.map_value(|Json(value)| value)),
+        };
+        let customer = accounts::update_profile(ctx.db(), caller.customer_id, change).await?;
+        Ok(Customer(customer))
+    }
+
+    /// Sets a new password after checking the current one (INVALID_CREDENTIALS if it
+    /// is wrong). Every other session of the customer ends.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> Result<bool> {
+        let caller = ctx.principal().require_customer()?;
+        accounts::change_password(
+            ctx.db(),
+            ctx.passwords(),
+            caller.customer_id,
+            caller.session_id,
+            &current_password,
+            &new_password,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Sends a password-reset token to the email if a registered customer has it.
+    /// Always answers `true`, so it cannot tell anyone which emails have accounts.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let lifetime = ctx.lifetimes().password_reset;
+        accounts::request_password_reset(ctx.db(), &email, lifetime).await?;
+        Ok(true)
+    }
+
+    /// Sets a new password with a reset token (single-use, expiring). Every session of
+    /// the customer ends; log in again with the new password.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<bool> {
+        accounts::reset_password(ctx.db(), ctx.passwords(), &token, &new_password).await?;
+        Ok(true)
+    }
+
+    /// Sends a confirmation token to a new login email, after checking the password.
+    async fn request_email_change(
+        &self,
+        ctx: &Context<'_>,
+        new_email: String,
+        password: String,
+    ) -> Result<bool> {
+        let caller = ctx.principal().require_customer()?;
+        let lifetime = ctx.lifetimes().email_change;
+        accounts::request_email_change(
+            ctx.db(),
+            ctx.passwords(),
+            caller.customer_id,
+            &new_email,
+            &password,
+            lifetime,
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Switches the login email to the address the token was sent to. The token is
+    /// the proof, so no session is needed (the link may be opened on another device).
+    /// EMAIL_TAKEN if a registered customer has taken the address meanwhile.
+    async fn confirm_email_change(&self, ctx: &Context<'_>, token: String) -> Result<Customer> {
+        Ok(Customer(
+            accounts::confirm_email_change(ctx.db(), &token).await?,
+        ))
+    }
+}
