@@ -20,7 +20,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+pub mod logs;
+pub mod webhook;
+
 pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const PASSWORD: &str = "a fine password";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// A running server and the database behind it. Dropping it stops the server and
@@ -41,10 +45,12 @@ impl TestApp {
 
     /// Starts a server whose settings `configure` may change (limits, TTLs).
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        logs::capture();
         let database = TestDatabase::create().await;
         let mut settings = Settings::defaults();
         settings.database_url = database.url.clone();
         settings.db_max_connections = 5;
+        settings.outbox_poll_interval_ms = 20;
         configure(&mut settings);
         let app = App::build(&settings).await.expect("app starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -136,6 +142,35 @@ impl TestApp {
             .as_str()
             .expect("token")
             .to_owned()
+    }
+
+    /// Registers a customer through the API; returns their session token and id.
+    pub async fn register(&self, email: &str) -> (String, String) {
+        let data = self
+            .data(
+                None,
+                "mutation($email: String!, $password: String!) {
+                    registerCustomer(email: $email, password: $password) {
+                        token customer { id } } }",
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await;
+        let session = &data["registerCustomer"];
+        (
+            session["token"].as_str().expect("token").to_owned(),
+            session["customer"]["id"].as_str().expect("id").to_owned(),
+        )
+    }
+
+    /// Logs a customer in; returns the response (data or errors).
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            None,
+            "mutation($email: String!, $password: String!) {
+                login(email: $email, password: $password) { token customer { id email } } }",
+            json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     // ---- fixtures: rows written directly, bypassing the API under test ----

@@ -369,7 +369,7 @@ async fn issue_token(
 ) -> DomainResult<(String, chrono::DateTime<chrono::Utc>)> {
     let now = db::now();
     customer_token::Entity::update_many()
-        .col_expr(customer_token::Column::UsedAt, Expr::val(now).into())
+        .col_expr(customer_token::Column::UsedAt, Expr::val(now))
         .filter(customer_token::Column::CustomerId.eq(customer_id))
         .filter(customer_token::Column::Purpose.eq(purpose))
         .filter(customer_token::Column::UsedAt.is_null())
@@ -413,7 +413,7 @@ async fn spend_token(
         .filter(|t| t.used_at.is_none() && t.expires_at > now)
         .ok_or_else(invalid_token)?;
     let spent = customer_token::Entity::update_many()
-        .col_expr(customer_token::Column::UsedAt, Expr::val(now).into())
+        .col_expr(customer_token::Column::UsedAt, Expr::val(now))
         .filter(customer_token::Column::Id.eq(found.id))
         .filter(customer_token::Column::UsedAt.is_null())
         .exec(db)

@@ -221,7 +221,7 @@ pub async fn delete(
     customer::Entity::update_many()
         .col_expr(
             customer::Column::BillingAddressId,
-            Expr::val(Option::<Uuid>::None).into(),
+            Expr::val(Option::<Uuid>::None),
         )
         .filter(customer::Column::Id.eq(customer_id))
         .filter(customer::Column::BillingAddressId.eq(address_id))
@@ -262,11 +262,8 @@ async fn point_billing_at(
         .and_where(Expr::col((address::Entity, address::Column::CustomerId)).eq(customer_id))
         .to_owned();
     let updated = customer::Entity::update_many()
-        .col_expr(
-            customer::Column::BillingAddressId,
-            Expr::val(address_id).into(),
-        )
-        .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()).into())
+        .col_expr(customer::Column::BillingAddressId, Expr::val(address_id))
+        .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()))
         .filter(customer::Column::Id.eq(customer_id))
         .filter(Expr::exists(own_address))
         .exec(db)

@@ -207,7 +207,7 @@ impl Worker {
         let leased = outbox_message::Entity::update_many()
             .col_expr(
                 outbox_message::Column::NextAttemptAt,
-                Expr::val(db::now() + LEASE).into(),
+                Expr::val(db::now() + LEASE),
             )
             .filter(outbox_message::Column::Id.eq(message.id))
             .filter(outbox_message::Column::NextAttemptAt.eq(message.next_attempt_at))

@@ -1,7 +1,10 @@
 //! End-to-end tests: each starts a real server over HTTP on a fresh database (SQLite,
 //! or PostgreSQL when `TEST_DATABASE_URL` is set). One binary, so it links once.
 
+mod accounts;
+mod address_book;
 mod auth;
+mod credentials;
 mod errors;
 mod filters;
 mod pagination;

@@ -1,0 +1,99 @@
+//! A webhook receiver on 127.0.0.1: records every message the outbox posts, and can
+//! refuse the first few to exercise retries.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+#[derive(Clone, Default)]
+struct Inbox {
+    received: Arc<Mutex<Vec<Received>>>,
+    refuse_first: Arc<AtomicUsize>,
+    calls: Arc<AtomicUsize>,
+}
+
+/// One POST the receiver accepted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: Value,
+    pub idempotency_key: Option<String>,
+}
+
+pub struct Webhook {
+    pub url: String,
+    inbox: Inbox,
+}
+
+impl Webhook {
+    /// Starts a receiver that answers 500 to its first `refuse_first` calls.
+    pub async fn start(refuse_first: usize) -> Self {
+        let inbox = Inbox {
+            refuse_first: Arc::new(AtomicUsize::new(refuse_first)),
+            ..Inbox::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let router = axum::Router::new()
+            .route("/hook", post(receive))
+            .with_state(inbox.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, inbox }
+    }
+
+    /// Every call so far, refused ones included.
+    pub fn calls(&self) -> usize {
+        self.inbox.calls.load(Ordering::SeqCst)
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inbox.received.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 15 s) until a message of `kind` for `recipient` arrives.
+    pub async fn wait_for(&self, kind: &str, recipient: &str) -> Received {
+        for _ in 0..1500 {
+            let found = self
+                .received()
+                .into_iter()
+                .find(|r| r.body["kind"] == kind && r.body["recipient"] == recipient);
+            if let Some(found) = found {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "no {kind} message for {recipient}; got {:?}",
+            self.received()
+        );
+    }
+}
+
+async fn receive(
+    State(inbox): State<Inbox>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    inbox.calls.fetch_add(1, Ordering::SeqCst);
+    let refused = inbox
+        .refuse_first
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if refused {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    inbox.received.lock().unwrap().push(Received {
+        body,
+        idempotency_key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    StatusCode::NO_CONTENT
+}
