@@ -433,3 +433,116 @@ async fn update_me_sets_clears_and_keeps_fields() {
         assert_eq!(response["errors"][0]["extensions"]["field"], field);
     }
 }
+
+/// Every storefront operation, called by nobody, by the owner, by another customer
+/// and by an admin: account operations act on the caller's own account only, admins
+/// are FORBIDDEN there, and the public ones answer everybody alike.
+#[tokio::test]
+async fn every_storefront_operation_with_every_kind_of_caller() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (ada, _) = app.register("ada@example.com").await;
+    let (bob, _) = app.register("bob@example.com").await;
+    let adas_address = app
+        .data(
+            Some(&ada),
+            "mutation { addShippingAddress(input: { countryCode: \"DE\" }) { id } }",
+            json!({}),
+        )
+        .await["addShippingAddress"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // (operation, expected code for: nobody, the owner, another customer, an admin);
+    // "ok" is success. The owner is Ada.
+    let id = json!({ "id": adas_address });
+    let cases = [
+        (
+            "{ me { email } }",
+            json!({}),
+            ["UNAUTHENTICATED", "ok", "ok", "FORBIDDEN"],
+        ),
+        (
+            "mutation { updateMe(firstName: \"A\") { id } }",
+            json!({}),
+            ["UNAUTHENTICATED", "ok", "ok", "FORBIDDEN"],
+        ),
+        (
+            "mutation($id: ID!) { updateAddress(id: $id, input: { city: \"X\" }) { id } }",
+            id.clone(),
+            ["UNAUTHENTICATED", "ok", "NOT_FOUND", "FORBIDDEN"],
+        ),
+        (
+            "mutation($id: ID!) { setBillingAddress(id: $id) { id } }",
+            id.clone(),
+            ["UNAUTHENTICATED", "ok", "NOT_FOUND", "FORBIDDEN"],
+        ),
+        (
+            "mutation { addShippingAddress(input: { countryCode: \"FR\" }) { id } }",
+            json!({}),
+            ["UNAUTHENTICATED", "ok", "ok", "FORBIDDEN"],
+        ),
+        (
+            "mutation { requestEmailChange(newEmail: \"next@example.com\", password: \"a fine password\") }",
+            json!({}),
+            ["UNAUTHENTICATED", "ok", "ok", "FORBIDDEN"],
+        ),
+        (
+            "mutation { changePassword(currentPassword: \"a fine password\", newPassword: \"a fine password\") }",
+            json!({}),
+            ["UNAUTHENTICATED", "ok", "ok", "FORBIDDEN"],
+        ),
+        (
+            "mutation { requestPasswordReset(email: \"ada@example.com\") }",
+            json!({}),
+            ["ok", "ok", "ok", "ok"],
+        ),
+        (
+            "mutation { resetPassword(token: \"clr_nope\", newPassword: \"a fine password\") }",
+            json!({}),
+            ["BAD_USER_INPUT"; 4],
+        ),
+        (
+            "mutation { confirmEmailChange(token: \"cle_nope\") { id } }",
+            json!({}),
+            ["BAD_USER_INPUT"; 4],
+        ),
+        (
+            "mutation { login(email: \"ada@example.com\", password: \"a fine password\") { token } }",
+            json!({}),
+            ["ok"; 4],
+        ),
+        (
+            "mutation($id: ID!) { deleteAddress(id: $id) }",
+            id,
+            ["UNAUTHENTICATED", "ok", "NOT_FOUND", "FORBIDDEN"],
+        ),
+    ];
+    for (operation, variables, expected) in cases {
+        // The owner goes last so the others meet the address before it is deleted.
+        for (caller, token) in [
+            (0, None),
+            (2, Some(&bob)),
+            (3, Some(&admin)),
+            (1, Some(&ada)),
+        ] {
+            let response = app
+                .gql(token.map(String::as_str), operation, variables.clone())
+                .await;
+            let outcome = match response.get("errors") {
+                None => "ok".to_owned(),
+                Some(_) => error_code(&response),
+            };
+            assert_eq!(
+                outcome, expected[caller],
+                "{operation} by caller {caller}: {response}"
+            );
+        }
+    }
+    // Bob's calls changed only Bob's account.
+    let me = app
+        .data(Some(&bob), "{ me { email firstName } }", json!({}))
+        .await;
+    assert_eq!(me["me"]["email"], "bob@example.com");
+}
