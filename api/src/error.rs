@@ -43,12 +43,23 @@ pub enum DomainError {
     Forbidden,
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// Some ids of a batch do not exist; nothing was changed. `field` names the
+    /// argument, `ids` the missing ones.
+    #[error("no {what} with these ids: nothing was changed")]
+    NotFoundIds {
+        what: &'static str,
+        field: String,
+        ids: Vec<uuid::Uuid>,
+    },
     #[error("{message}")]
     BadInput { field: String, message: String },
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("this email is already in use")]
     EmailTaken,
+    /// EMAIL_TAKEN where the caller may know who holds the email (an admin).
+    #[error("customer {holder} already uses this email")]
+    EmailTakenBy { holder: uuid::Uuid },
     #[error("this name is already in use")]
     NameTaken,
     /// Never shown to clients: logged, then reported as INTERNAL.
@@ -72,10 +83,10 @@ impl DomainError {
         match self {
             Self::Unauthenticated => ErrorCode::Unauthenticated,
             Self::Forbidden => ErrorCode::Forbidden,
-            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::NotFound(_) | Self::NotFoundIds { .. } => ErrorCode::NotFound,
             Self::BadInput { .. } => ErrorCode::BadUserInput,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
-            Self::EmailTaken => ErrorCode::EmailTaken,
+            Self::EmailTaken | Self::EmailTakenBy { .. } => ErrorCode::EmailTaken,
             Self::NameTaken => ErrorCode::NameTaken,
             Self::Internal(_) => ErrorCode::Internal,
         }
@@ -109,8 +120,17 @@ impl From<DomainError> for async_graphql::Error {
         };
         let mut extensions = ErrorExtensionValues::default();
         extensions.set("code", error.code().to_value());
-        if let DomainError::BadInput { field, .. } = &error {
-            extensions.set("field", field.as_str());
+        match &error {
+            DomainError::BadInput { field, .. } => extensions.set("field", field.as_str()),
+            DomainError::NotFoundIds { field, ids, .. } => {
+                extensions.set("field", field.as_str());
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                extensions.set("ids", ids);
+            }
+            DomainError::EmailTakenBy { holder } => {
+                extensions.set("conflictingCustomerId", holder.to_string());
+            }
+            _ => {}
         }
         async_graphql::Error {
             message,

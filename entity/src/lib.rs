@@ -4,6 +4,7 @@
 //! fixed-width text, which then orders correctly).
 
 pub mod address;
+pub mod admin_action;
 pub mod admin_user;
 pub mod customer;
 pub mod customer_group;

@@ -52,8 +52,8 @@ impl MigrationTrait for Migration {
         manager
             .get_connection()
             .execute_unprepared(
-                "CREATE UNIQUE INDEX uq_customer_group_live_name ON customer_group (name) \
-                 WHERE deleted_at IS NULL",
+                "CREATE UNIQUE INDEX uq_customer_group_live_name ON customer_group \
+                 (LOWER(name)) WHERE deleted_at IS NULL",
             )
             .await?;
 

@@ -176,16 +176,17 @@ pub async fn update_profile(
     let phone = change
         .phone
         .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
-    let metadata = change
-        .metadata
-        .try_map(|v| fields::metadata(v, "metadata"))?;
 
     let current = me(db, customer_id).await?;
     let mut update: customer::ActiveModel = current.clone().into();
     update.first_name = Set(first_name.apply(current.first_name));
     update.last_name = Set(last_name.apply(current.last_name));
     update.phone = Set(phone.apply(current.phone));
-    update.metadata = Set(metadata.apply(current.metadata));
+    update.metadata = Set(fields::apply_metadata(
+        current.metadata,
+        change.metadata,
+        "metadata",
+    )?);
     update.updated_at = Set(db::now());
     Ok(update.update(db).await?)
 }

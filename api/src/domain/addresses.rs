@@ -135,10 +135,11 @@ impl AddressChange {
             .phone
             .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?
             .apply(a.phone));
-        update.metadata = Set(self
-            .metadata
-            .try_map(|v| fields::metadata(v, "metadata"))?
-            .apply(a.metadata));
+        update.metadata = Set(fields::apply_metadata(
+            a.metadata,
+            self.metadata,
+            "metadata",
+        )?);
         update.updated_at = Set(db::now());
         Ok(update)
     }

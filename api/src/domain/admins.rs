@@ -88,3 +88,17 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<admin_user
         .await?
         .ok_or(DomainError::NotFound("admin user"))
 }
+
+/// Admin users by id (the audit trail's authors); deleted admins simply do not appear.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, admin_user::Model>> {
+    Ok(admin_user::Entity::find()
+        .filter(admin_user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|admin| (admin.id, admin))
+        .collect())
+}

@@ -1,5 +1,6 @@
-//! Reading customers: the admin list with its filters and orderings, single reads,
-//! and the batch reads behind the relation loaders.
+//! Customers as the admin sees them: the list with its filters and orderings, single
+//! reads, the batch reads behind the relation loaders, and the admin's changes
+//! (create, update, soft delete, restore).
 
 use std::collections::HashMap;
 
@@ -7,11 +8,17 @@ use chrono::{DateTime, Utc};
 use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait, TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
 
+use super::audit::{self, Action, Subject};
+use super::email::Email;
+use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::pagination::{KeyKind, Keyset, Page, PageRequest, time_key};
+use crate::db::{self, UniqueKey};
 use crate::error::{DomainError, DomainResult};
 
 /// The admin dashboard's customer filters. Every field narrows the result.
@@ -230,4 +237,286 @@ pub async fn by_ids(
         .into_iter()
         .map(|c| (c.id, c))
         .collect())
+}
+
+// ---- Admin changes to customers ----
+//
+// Every change is recorded in the audit trail in its own transaction. The email rule
+// is the database's (partial unique index), so these functions never check first.
+
+/// A customer an admin adds by hand: a record without an account.
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomer {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub group_ids: Vec<Uuid>,
+}
+
+/// What `updateCustomer` may change; `Keep`/`None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerChange {
+    pub email: Option<String>,
+    pub first_name: Change<String>,
+    pub last_name: Change<String>,
+    pub phone: Change<String>,
+    /// Merged key by key into the current metadata; `Clear` removes it all.
+    pub metadata: Change<serde_json::Value>,
+    /// The customer's groups become exactly these.
+    pub group_ids: Option<Vec<Uuid>>,
+}
+
+/// The live email rule refused the write: name the holder, which an admin may see.
+async fn email_conflict(
+    db: &impl ConnectionTrait,
+    error: sea_orm::DbErr,
+    email: &str,
+    has_account: bool,
+) -> DomainError {
+    if db::unique_violation(&error) != Some(UniqueKey::CustomerLiveEmail) {
+        return error.into();
+    }
+    let holder = customer::Entity::find()
+        .filter(customer::Column::Email.eq(email))
+        .filter(customer::Column::HasAccount.eq(has_account))
+        .filter(customer::Column::DeletedAt.is_null())
+        .one(db)
+        .await;
+    match holder {
+        Ok(Some(holder)) => DomainError::EmailTakenBy { holder: holder.id },
+        _ => DomainError::EmailTaken,
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    input: NewCustomer,
+) -> DomainResult<customer::Model> {
+    let email = Email::parse(&input.email, "email")?;
+    let now = db::now();
+    let new = customer::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email.as_str().to_owned()),
+        first_name: Set(fields::optional_text(
+            input.first_name,
+            "firstName",
+            MAX_TEXT_CHARS,
+        )?),
+        last_name: Set(fields::optional_text(
+            input.last_name,
+            "lastName",
+            MAX_TEXT_CHARS,
+        )?),
+        phone: Set(fields::optional_text(
+            input.phone,
+            "phone",
+            MAX_PHONE_CHARS,
+        )?),
+        has_account: Set(false),
+        billing_address_id: Set(None),
+        metadata: Set(fields::metadata(input.metadata, "metadata")?),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        password_hash: Set(None),
+    };
+    let txn = db.begin().await?;
+    let created = match new.insert(&txn).await {
+        Ok(created) => created,
+        Err(error) => {
+            drop(txn);
+            return Err(email_conflict(db, error, email.as_str(), false).await);
+        }
+    };
+    set_groups(&txn, admin_id, created.id, &input.group_ids).await?;
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "customer.create",
+            subject: Subject::Customer(created.id),
+            details: Some(json!({ "email": created.email, "groupIds": input.group_ids })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+    change: CustomerChange,
+) -> DomainResult<customer::Model> {
+    let email = change
+        .email
+        .as_deref()
+        .map(|e| Email::parse(e, "email"))
+        .transpose()?;
+    let first_name = change
+        .first_name
+        .try_map(|v| fields::optional_text(v, "firstName", MAX_TEXT_CHARS))?;
+    let last_name = change
+        .last_name
+        .try_map(|v| fields::optional_text(v, "lastName", MAX_TEXT_CHARS))?;
+    let phone = change
+        .phone
+        .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
+
+    let txn = db.begin().await?;
+    let current = get(&txn, id, false).await?;
+    let mut update: customer::ActiveModel = current.clone().into();
+    if let Some(email) = &email {
+        // One column is both the contact and the login email, so they never drift.
+        update.email = Set(email.as_str().to_owned());
+    }
+    update.first_name = Set(first_name.apply(current.first_name.clone()));
+    update.last_name = Set(last_name.apply(current.last_name.clone()));
+    update.phone = Set(phone.apply(current.phone.clone()));
+    update.metadata = Set(fields::apply_metadata(
+        current.metadata.clone(),
+        change.metadata.clone(),
+        "metadata",
+    )?);
+    update.updated_at = Set(db::now());
+    let updated = match update.update(&txn).await {
+        Ok(updated) => updated,
+        Err(error) => {
+            drop(txn);
+            let email = email.as_ref().map_or(current.email.as_str(), Email::as_str);
+            return Err(email_conflict(db, error, email, current.has_account).await);
+        }
+    };
+    if let Some(group_ids) = &change.group_ids {
+        set_groups(&txn, admin_id, id, group_ids).await?;
+    }
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "customer.update",
+            subject: Subject::Customer(id),
+            details: Some(json!({
+                "email": email.as_ref().map(Email::as_str),
+                "groupIds": change.group_ids,
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Makes the customer's live groups exactly `group_ids`; every id must be a live
+/// group, or nothing changes.
+async fn set_groups(
+    db: &impl ConnectionTrait,
+    admin_id: Uuid,
+    customer_id: Uuid,
+    group_ids: &[Uuid],
+) -> DomainResult<()> {
+    let wanted: std::collections::BTreeSet<Uuid> = group_ids.iter().copied().collect();
+    super::groups::require_live(db, &wanted, "groupIds").await?;
+    let current: std::collections::BTreeSet<Uuid> = customer_group_customer::Entity::find()
+        .filter(customer_group_customer::Column::CustomerId.eq(customer_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.customer_group_id)
+        .collect();
+    for group in current.difference(&wanted) {
+        super::groups::remove_member_rows(db, admin_id, *group, &[customer_id]).await?;
+    }
+    for group in wanted.difference(&current) {
+        super::groups::add_member_rows(db, admin_id, *group, &[customer_id]).await?;
+    }
+    Ok(())
+}
+
+/// Soft delete: the record, its addresses and orders stay for history; it leaves
+/// every normal read, its sessions end, and its email is free again. Deleting a
+/// customer that is already deleted (or never existed) is NOT_FOUND.
+pub async fn delete(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+) -> DomainResult<customer::Model> {
+    let now = db::now();
+    let txn = db.begin().await?;
+    let deleted = customer::Entity::update_many()
+        .col_expr(customer::Column::DeletedAt, Expr::val(now))
+        .col_expr(customer::Column::UpdatedAt, Expr::val(now))
+        .filter(customer::Column::Id.eq(id))
+        .filter(customer::Column::DeletedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(DomainError::NotFound("customer"));
+    }
+    // Resolving a session already refuses a deleted customer; removing the rows
+    // makes that independent of the check.
+    crate::auth::sessions::revoke_customer_sessions(&txn, id, None).await?;
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "customer.delete",
+            subject: Subject::Customer(id),
+            details: None,
+        },
+    )
+    .await?;
+    let customer = get(&txn, id, true).await?;
+    txn.commit().await?;
+    Ok(customer)
+}
+
+/// Undoes a soft delete, unless a live customer now holds the same (email,
+/// hasAccount): then EMAIL_TAKEN names that customer and nothing changes. A customer
+/// that is not deleted is NOT_FOUND.
+pub async fn restore(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+) -> DomainResult<customer::Model> {
+    let txn = db.begin().await?;
+    let current = get(&txn, id, true).await?;
+    if current.deleted_at.is_none() {
+        return Err(DomainError::NotFound("deleted customer"));
+    }
+    let restored = customer::Entity::update_many()
+        .col_expr(
+            customer::Column::DeletedAt,
+            Expr::val(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()))
+        .filter(customer::Column::Id.eq(id))
+        .filter(customer::Column::DeletedAt.is_not_null())
+        .exec(&txn)
+        .await;
+    match restored {
+        Ok(result) if result.rows_affected == 1 => {}
+        Ok(_) => return Err(DomainError::NotFound("deleted customer")),
+        Err(error) => {
+            drop(txn);
+            return Err(email_conflict(db, error, &current.email, current.has_account).await);
+        }
+    }
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "customer.restore",
+            subject: Subject::Customer(id),
+            details: None,
+        },
+    )
+    .await?;
+    let customer = get(&txn, id, false).await?;
+    txn.commit().await?;
+    Ok(customer)
 }

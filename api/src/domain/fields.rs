@@ -55,6 +55,45 @@ pub fn metadata(value: Option<Value>, field: &str) -> DomainResult<Option<Value>
     Ok(Some(value))
 }
 
+/// Merges a metadata patch into the current object, key by key: a key set to `null`
+/// is removed, other keys are replaced. Tools that each own a few keys then never
+/// clobber each other's.
+pub fn merge_metadata(current: Option<Value>, patch: Value) -> Option<Value> {
+    let mut merged = match current {
+        Some(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(patch) = patch {
+        for (key, value) in patch {
+            if value.is_null() {
+                merged.remove(&key);
+            } else {
+                merged.insert(key, value);
+            }
+        }
+    }
+    (!merged.is_empty()).then_some(Value::Object(merged))
+}
+
+/// Applies a metadata change: `Keep`, `Clear`, or merge a patch (see
+/// [`merge_metadata`]); the patch must be an object and the result stays within the
+/// size bound.
+pub fn apply_metadata(
+    current: Option<Value>,
+    change: Change<Value>,
+    field: &str,
+) -> DomainResult<Option<Value>> {
+    match change {
+        Change::Keep => Ok(current),
+        Change::Clear => Ok(None),
+        Change::Set(patch) => {
+            let patch = metadata(Some(patch), field)?;
+            let merged = patch.and_then(|patch| merge_metadata(current, patch));
+            metadata(merged, field)
+        }
+    }
+}
+
 /// A change to one optional field: leave it, clear it, or set it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Change<T> {
@@ -106,6 +145,14 @@ mod tests {
         );
         assert!(optional_text(Some("x".repeat(11)), "firstName", 10).is_err());
         assert!(optional_text(Some("a\u{0}b".into()), "firstName", 10).is_err());
+    }
+
+    #[test]
+    fn metadata_merges_key_by_key() {
+        let current = Some(serde_json::json!({ "a": 1, "b": 2 }));
+        let merged = merge_metadata(current, serde_json::json!({ "b": null, "c": 3 }));
+        assert_eq!(merged, Some(serde_json::json!({ "a": 1, "c": 3 })));
+        assert_eq!(merge_metadata(None, serde_json::json!({ "a": null })), None);
     }
 
     #[test]

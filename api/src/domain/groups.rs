@@ -1,14 +1,20 @@
-//! Reading customer groups and their memberships.
+//! Customer groups and their memberships: reads, and the admin's changes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, EntityTrait, FromQueryResult, Iterable, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
+
+use super::audit::{self, Action, Subject};
+use super::fields::{self, Change, MAX_TEXT_CHARS};
+use crate::db::{self, UniqueKey};
 
 use super::customers::contains_pattern;
 use super::pagination::{
@@ -198,4 +204,336 @@ pub async fn member_counts(
         .into_iter()
         .map(|(group, members)| (group, u64::try_from(members).unwrap_or(0)))
         .collect())
+}
+
+// ---- Admin changes to groups and memberships ----
+
+/// A group name: trimmed, 1 to 200 characters. Unique among live groups regardless
+/// of case ("VIP" and "vip" are one group), which the database's index enforces.
+fn group_name(name: &str) -> DomainResult<String> {
+    match fields::optional_text(Some(name.to_owned()), "name", MAX_TEXT_CHARS)? {
+        Some(name) => Ok(name),
+        None => Err(DomainError::bad_input("name", "must not be empty")),
+    }
+}
+
+fn name_taken(error: sea_orm::DbErr) -> DomainError {
+    match db::unique_violation(&error) {
+        Some(UniqueKey::GroupLiveName) => DomainError::NameTaken,
+        _ => error.into(),
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    name: &str,
+    metadata: Option<serde_json::Value>,
+) -> DomainResult<customer_group::Model> {
+    let name = group_name(name)?;
+    let metadata = fields::metadata(metadata, "metadata")?;
+    let now = db::now();
+    let txn = db.begin().await?;
+    let group = customer_group::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name),
+        metadata: Set(metadata),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+    }
+    .insert(&txn)
+    .await
+    .map_err(name_taken)?;
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "group.create",
+            subject: Subject::Group(group.id),
+            details: Some(json!({ "name": group.name })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(group)
+}
+
+/// Renames a group (NAME_TAKEN onto a live group's name) and merges its metadata.
+pub async fn update(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+    name: Option<&str>,
+    metadata: Change<serde_json::Value>,
+) -> DomainResult<customer_group::Model> {
+    let name = name.map(group_name).transpose()?;
+    let txn = db.begin().await?;
+    let current = get(&txn, id, false).await?;
+    let mut update: customer_group::ActiveModel = current.clone().into();
+    if let Some(name) = &name {
+        update.name = Set(name.clone());
+    }
+    update.metadata = Set(fields::apply_metadata(
+        current.metadata,
+        metadata,
+        "metadata",
+    )?);
+    update.updated_at = Set(db::now());
+    let group = update.update(&txn).await.map_err(name_taken)?;
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "group.update",
+            subject: Subject::Group(id),
+            details: Some(json!({ "name": name })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(group)
+}
+
+/// Soft delete: the group leaves every read, its memberships stop counting, and a new
+/// group may take its name. Deleting it again is NOT_FOUND.
+pub async fn delete(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+) -> DomainResult<customer_group::Model> {
+    let now = db::now();
+    let txn = db.begin().await?;
+    let deleted = customer_group::Entity::update_many()
+        .col_expr(customer_group::Column::DeletedAt, Expr::val(now))
+        .col_expr(customer_group::Column::UpdatedAt, Expr::val(now))
+        .filter(customer_group::Column::Id.eq(id))
+        .filter(customer_group::Column::DeletedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(DomainError::NotFound("customer group"));
+    }
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "group.delete",
+            subject: Subject::Group(id),
+            details: None,
+        },
+    )
+    .await?;
+    let group = get(&txn, id, true).await?;
+    txn.commit().await?;
+    Ok(group)
+}
+
+/// Every id must be a live group, or NOT_FOUND names the missing ones.
+pub(crate) async fn require_live(
+    db: &impl ConnectionTrait,
+    ids: &BTreeSet<Uuid>,
+    field: &str,
+) -> DomainResult<()> {
+    let found: BTreeSet<Uuid> = customer_group::Entity::find()
+        .select_only()
+        .column(customer_group::Column::Id)
+        .filter(customer_group::Column::Id.is_in(ids.iter().copied()))
+        .filter(customer_group::Column::DeletedAt.is_null())
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    missing(ids, &found, "customer group", field)
+}
+
+/// Every id must be a live customer, or NOT_FOUND names the missing ones.
+async fn require_live_customers(
+    db: &impl ConnectionTrait,
+    ids: &BTreeSet<Uuid>,
+    field: &str,
+) -> DomainResult<()> {
+    let found: BTreeSet<Uuid> = customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .filter(customer::Column::DeletedAt.is_null())
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    missing(ids, &found, "customer", field)
+}
+
+fn missing(
+    wanted: &BTreeSet<Uuid>,
+    found: &BTreeSet<Uuid>,
+    what: &'static str,
+    field: &str,
+) -> DomainResult<()> {
+    let ids: Vec<Uuid> = wanted.difference(found).copied().collect();
+    if ids.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::NotFoundIds {
+            what,
+            field: field.to_owned(),
+            ids,
+        })
+    }
+}
+
+/// Most ids one batch membership change takes.
+pub const MAX_BATCH_IDS: usize = 1_000;
+
+fn batch(ids: &[Uuid]) -> DomainResult<BTreeSet<Uuid>> {
+    if ids.len() > MAX_BATCH_IDS {
+        return Err(DomainError::bad_input(
+            "customerIds",
+            format!("at most {MAX_BATCH_IDS} ids at a time"),
+        ));
+    }
+    Ok(ids.iter().copied().collect())
+}
+
+/// Adds customers to a live group. Idempotent (members stay members, once), and
+/// all-or-nothing: if any id is not a live customer, NOT_FOUND names it and nothing
+/// changes.
+pub async fn add_customers(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    group_id: Uuid,
+    customer_ids: &[Uuid],
+) -> DomainResult<customer_group::Model> {
+    let ids = batch(customer_ids)?;
+    let txn = db.begin().await?;
+    let group = get(&txn, group_id, false).await?;
+    require_live_customers(&txn, &ids, "customerIds").await?;
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    add_member_rows(&txn, admin_id, group_id, &ids).await?;
+    txn.commit().await?;
+    Ok(group)
+}
+
+/// Removes customers from a live group. Idempotent (removing a non-member is fine),
+/// all-or-nothing on unknown ids like [`add_customers`].
+pub async fn remove_customers(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    group_id: Uuid,
+    customer_ids: &[Uuid],
+) -> DomainResult<customer_group::Model> {
+    let ids = batch(customer_ids)?;
+    let txn = db.begin().await?;
+    let group = get(&txn, group_id, false).await?;
+    require_live_customers(&txn, &ids, "customerIds").await?;
+    let ids: Vec<Uuid> = ids.into_iter().collect();
+    remove_member_rows(&txn, admin_id, group_id, &ids).await?;
+    txn.commit().await?;
+    Ok(group)
+}
+
+/// The members among `customer_ids`.
+async fn members_among(
+    db: &impl ConnectionTrait,
+    group_id: Uuid,
+    customer_ids: &[Uuid],
+) -> DomainResult<BTreeSet<Uuid>> {
+    Ok(customer_group_customer::Entity::find()
+        .select_only()
+        .column(customer_group_customer::Column::CustomerId)
+        .filter(customer_group_customer::Column::CustomerGroupId.eq(group_id))
+        .filter(customer_group_customer::Column::CustomerId.is_in(customer_ids.iter().copied()))
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Inserts the memberships that do not exist yet and records each one. The primary
+/// key (group, customer) makes a concurrent duplicate a no-op, not an error.
+pub(crate) async fn add_member_rows(
+    db: &impl ConnectionTrait,
+    admin_id: Uuid,
+    group_id: Uuid,
+    customer_ids: &[Uuid],
+) -> DomainResult<()> {
+    let existing = members_among(db, group_id, customer_ids).await?;
+    let new: Vec<Uuid> = customer_ids
+        .iter()
+        .copied()
+        .filter(|id| !existing.contains(id))
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let now = db::now();
+    let rows = new
+        .iter()
+        .map(|customer_id| customer_group_customer::ActiveModel {
+            customer_group_id: Set(group_id),
+            customer_id: Set(*customer_id),
+            created_at: Set(now),
+        });
+    customer_group_customer::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([
+            customer_group_customer::Column::CustomerGroupId,
+            customer_group_customer::Column::CustomerId,
+        ])
+        .exec_without_returning(db)
+        .await?;
+    audit::record_all(
+        db,
+        membership_actions(admin_id, group_id, &new, "group.add_customer"),
+    )
+    .await
+}
+
+/// Deletes the memberships that exist and records each one.
+pub(crate) async fn remove_member_rows(
+    db: &impl ConnectionTrait,
+    admin_id: Uuid,
+    group_id: Uuid,
+    customer_ids: &[Uuid],
+) -> DomainResult<()> {
+    let existing: Vec<Uuid> = members_among(db, group_id, customer_ids)
+        .await?
+        .into_iter()
+        .collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    customer_group_customer::Entity::delete_many()
+        .filter(customer_group_customer::Column::CustomerGroupId.eq(group_id))
+        .filter(customer_group_customer::Column::CustomerId.is_in(existing.iter().copied()))
+        .exec(db)
+        .await?;
+    audit::record_all(
+        db,
+        membership_actions(admin_id, group_id, &existing, "group.remove_customer"),
+    )
+    .await
+}
+
+fn membership_actions(
+    admin_id: Uuid,
+    group_id: Uuid,
+    customers: &[Uuid],
+    name: &'static str,
+) -> Vec<Action> {
+    customers
+        .iter()
+        .map(|customer| Action {
+            admin_id,
+            name,
+            subject: Subject::Membership {
+                group: group_id,
+                customer: *customer,
+            },
+            details: None,
+        })
+        .collect()
 }

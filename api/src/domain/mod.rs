@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod addresses;
 pub mod admins;
+pub mod audit;
 pub mod country;
 pub mod customers;
 pub mod email;

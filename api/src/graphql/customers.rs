@@ -1,13 +1,14 @@
 //! The `Customer` type and the admin's customer queries.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result};
+use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::customer;
 
 use super::addresses::Address;
+use super::audit::{self, AdminActionConnection, TrailOf};
 use super::connection::{from_page, page_args, page_cost};
-use super::context::{ContextExt, parse_id, to_id};
+use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
 use super::orders::{OrderConnection, OrderConnectionFields};
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
@@ -102,6 +103,27 @@ impl Customer {
             return Ok(None);
         };
         Ok(ctx.loaders().address.load_one(id).await?.map(Address))
+    }
+
+    /// What admins changed on this customer, newest first (admin only).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn admin_actions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<AdminActionConnection> {
+        audit::trail(
+            ctx,
+            TrailOf::Customer(self.0.id),
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
     }
 
     /// Every address in the customer's address book (the billing address included).
@@ -266,6 +288,106 @@ impl CustomerQuery {
             page,
             CustomerConnectionFields(CustomerCount::Filter(filter)),
             Customer,
+        ))
+    }
+}
+
+/// Changes to a customer: an omitted field is left alone, `null` clears it.
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    /// The customer's one email: for a registered customer also the login email.
+    email: Option<String>,
+    first_name: MaybeUndefined<String>,
+    last_name: MaybeUndefined<String>,
+    phone: MaybeUndefined<String>,
+    /// Merged key by key: given keys replace, keys set to `null` are removed, others
+    /// stay. `null` for the whole field removes all metadata.
+    metadata: MaybeUndefined<Json<serde_json::Value>>,
+    /// The customer's groups become exactly these (live groups only).
+    group_ids: Option<Vec<ID>>,
+}
+
+/// Parses a list of ids, naming `field` in the error.
+pub fn parse_ids(ids: &[ID], field: &str) -> Result<Vec<uuid::Uuid>, DomainError> {
+    ids.iter().map(|id| parse_id(id, field)).collect()
+}
+
+#[derive(Default)]
+pub struct CustomerAdminMutation;
+
+#[Object]
+impl CustomerAdminMutation {
+    /// Adds a customer by hand: a record without an account (`hasAccount: false`).
+    /// EMAIL_TAKEN if a live guest record already has the email.
+    async fn create_customer(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        first_name: Option<String>,
+        last_name: Option<String>,
+        phone: Option<String>,
+        metadata: Option<Json<serde_json::Value>>,
+        group_ids: Option<Vec<ID>>,
+    ) -> Result<Customer> {
+        let caller = ctx.principal().require_admin()?;
+        let input = customers::NewCustomer {
+            email,
+            first_name,
+            last_name,
+            phone,
+            metadata: metadata.map(|Json(value)| value),
+            group_ids: parse_ids(&group_ids.unwrap_or_default(), "groupIds")?,
+        };
+        Ok(Customer(
+            customers::create(ctx.db(), caller.admin_id, input).await?,
+        ))
+    }
+
+    /// Changes a live customer. EMAIL_TAKEN (naming the holder in
+    /// `extensions.conflictingCustomerId`) if a live customer of the same kind has the
+    /// new email.
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCustomerInput,
+    ) -> Result<Customer> {
+        let caller = ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        let change = customers::CustomerChange {
+            email: input.email,
+            first_name: change_of(input.first_name),
+            last_name: change_of(input.last_name),
+            phone: change_of(input.phone),
+            metadata: change_of(input.metadata.map_value(|Json(value)| value)),
+            group_ids: input
+                .group_ids
+                .map(|ids| parse_ids(&ids, "input.groupIds"))
+                .transpose()?,
+        };
+        Ok(Customer(
+            customers::update(ctx.db(), caller.admin_id, id, change).await?,
+        ))
+    }
+
+    /// Soft-deletes a customer: kept with its addresses and orders for history,
+    /// hidden from normal reads, logged out everywhere, its email free again.
+    /// Deleting a deleted customer is NOT_FOUND.
+    async fn delete_customer(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
+        let caller = ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        Ok(Customer(
+            customers::delete(ctx.db(), caller.admin_id, id).await?,
+        ))
+    }
+
+    /// Undoes a soft delete. EMAIL_TAKEN (naming the holder) if a live customer of
+    /// the same kind now has the email; NOT_FOUND if the customer is not deleted.
+    async fn restore_customer(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
+        let caller = ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        Ok(Customer(
+            customers::restore(ctx.db(), caller.admin_id, id).await?,
         ))
     }
 }

@@ -1,13 +1,14 @@
 //! The `CustomerGroup` type and the admin's group queries.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Json, Object, Result};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::customer_group;
 
+use super::audit::{self, AdminActionConnection, TrailOf};
 use super::connection::{from_page, page_args, page_cost};
-use super::context::{ContextExt, parse_id, to_id};
-use super::customers::{Customer, CustomerConnection, CustomerConnectionFields};
+use super::context::{ContextExt, change_of, parse_id, to_id};
+use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::Page;
 
@@ -43,6 +44,20 @@ impl CustomerGroup {
         self.0.deleted_at
     }
 
+    /// What admins changed on this group (memberships included), newest first
+    /// (admin only).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn admin_actions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<AdminActionConnection> {
+        audit::trail(ctx, TrailOf::Group(self.0.id), first, after, last, before).await
+    }
+
     /// The group's live members, newest customer first (admin only: a customer sees
     /// their groups, never who else is in them).
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
@@ -66,6 +81,86 @@ impl CustomerGroup {
             page,
             CustomerConnectionFields::members_of(self.0.id),
             Customer,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct GroupAdminMutation;
+
+#[Object]
+impl GroupAdminMutation {
+    /// NAME_TAKEN if a live group has the name, in any letter case.
+    async fn create_customer_group(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        metadata: Option<Json<serde_json::Value>>,
+    ) -> Result<CustomerGroup> {
+        let caller = ctx.principal().require_admin()?;
+        let metadata = metadata.map(|Json(value)| value);
+        Ok(CustomerGroup(
+            groups::create(ctx.db(), caller.admin_id, &name, metadata).await?,
+        ))
+    }
+
+    /// Renames a group (NAME_TAKEN onto a live group's name) and merges its metadata
+    /// key by key (`null` keys removed; `null` for the whole field clears it).
+    async fn update_customer_group(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        name: Option<String>,
+        metadata: MaybeUndefined<Json<serde_json::Value>>,
+    ) -> Result<CustomerGroup> {
+        let caller = ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        let metadata = change_of(metadata.map_value(|Json(value)| value));
+        Ok(CustomerGroup(
+            groups::update(ctx.db(), caller.admin_id, id, name.as_deref(), metadata).await?,
+        ))
+    }
+
+    /// Soft-deletes a group: its memberships stop counting and its name is free.
+    /// Deleting it again is NOT_FOUND.
+    async fn delete_customer_group(&self, ctx: &Context<'_>, id: ID) -> Result<CustomerGroup> {
+        let caller = ctx.principal().require_admin()?;
+        let id = parse_id(&id, "id")?;
+        Ok(CustomerGroup(
+            groups::delete(ctx.db(), caller.admin_id, id).await?,
+        ))
+    }
+
+    /// Adds up to 1,000 customers to a group. Members stay members (no error, no
+    /// duplicate). If any id is not a live customer, nothing changes and NOT_FOUND
+    /// lists the missing ids in `extensions.ids`.
+    async fn add_customers_to_group(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        customer_ids: Vec<ID>,
+    ) -> Result<CustomerGroup> {
+        let caller = ctx.principal().require_admin()?;
+        let group_id = parse_id(&group_id, "groupId")?;
+        let ids = parse_ids(&customer_ids, "customerIds")?;
+        Ok(CustomerGroup(
+            groups::add_customers(ctx.db(), caller.admin_id, group_id, &ids).await?,
+        ))
+    }
+
+    /// Removes customers from a group; non-members are fine. Unknown ids: as for
+    /// `addCustomersToGroup`.
+    async fn remove_customers_from_group(
+        &self,
+        ctx: &Context<'_>,
+        group_id: ID,
+        customer_ids: Vec<ID>,
+    ) -> Result<CustomerGroup> {
+        let caller = ctx.principal().require_admin()?;
+        let group_id = parse_id(&group_id, "groupId")?;
+        let ids = parse_ids(&customer_ids, "customerIds")?;
+        Ok(CustomerGroup(
+            groups::remove_customers(ctx.db(), caller.admin_id, group_id, &ids).await?,
         ))
     }
 }

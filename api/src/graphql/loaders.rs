@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{address, customer, customer_group, line_item, order};
+use entity::{address, admin_action, admin_user, customer, customer_group, line_item, order};
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::gate::Gate;
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::{addresses, customers, groups, orders};
+use crate::domain::{addresses, admins, audit, customers, groups, orders};
 use crate::error::DomainError;
 
 /// Keys per batch. Larger than any page can produce (100 parents x 100 children), so
@@ -31,6 +31,9 @@ pub struct Loaders {
     pub line_items_of_order: DataLoader<LineItemsOfOrder>,
     pub members_of_group: DataLoader<MembersOfGroup>,
     pub member_count_of_group: DataLoader<MemberCountOfGroup>,
+    pub admin_user: DataLoader<AdminUserById>,
+    pub actions_of_customer: DataLoader<ActionsOfCustomer>,
+    pub actions_of_group: DataLoader<ActionsOfGroup>,
 }
 
 /// A loader whose batches run behind the request's gate (see [`Gate`]).
@@ -60,6 +63,9 @@ impl Loaders {
             line_items_of_order: loader(LineItemsOfOrder(db.clone()), gate),
             members_of_group: loader(MembersOfGroup(db.clone()), gate),
             member_count_of_group: loader(MemberCountOfGroup(db.clone()), gate),
+            admin_user: loader(AdminUserById(db.clone()), gate),
+            actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
+            actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
         }
     }
 }
@@ -204,5 +210,53 @@ impl Loader<Uuid> for MemberCountOfGroup {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         groups::member_counts(&self.0, ids).await
+    }
+}
+
+/// `adminAction.admin`.
+pub struct AdminUserById(DatabaseConnection);
+
+impl Loader<Uuid> for AdminUserById {
+    type Value = admin_user::Model;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        admins::by_ids(&self.0, ids).await
+    }
+}
+
+/// `customer.adminActions`.
+pub struct ActionsOfCustomer(DatabaseConnection);
+
+impl Loader<(Uuid, PageRequest)> for ActionsOfCustomer {
+    type Value = Page<admin_action::Model>;
+    type Error = DomainError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageRequest)],
+    ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, request| async move {
+            audit::pages(&self.0, &parents, true, &request).await
+        })
+        .await
+    }
+}
+
+/// `customerGroup.adminActions`.
+pub struct ActionsOfGroup(DatabaseConnection);
+
+impl Loader<(Uuid, PageRequest)> for ActionsOfGroup {
+    type Value = Page<admin_action::Model>;
+    type Error = DomainError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageRequest)],
+    ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, request| async move {
+            audit::pages(&self.0, &parents, false, &request).await
+        })
+        .await
     }
 }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod addresses;
 pub mod admins;
+pub mod audit;
 pub mod connection;
 pub mod context;
 pub mod customers;
@@ -28,6 +29,8 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     admins::AdminMutation,
+    customers::CustomerAdminMutation,
+    groups::GroupAdminMutation,
     accounts::AccountMutation,
     addresses::AddressBookMutation,
 );

@@ -1,0 +1,116 @@
+//! The admin audit trail: who changed which customer or group, how, and when.
+//! [`record`] runs in the transaction of the change it describes.
+
+use std::collections::HashMap;
+
+use entity::admin_action;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
+    QueryFilter, QuerySelect, QueryTrait,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::pagination::{
+    Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, per_parent_pages_queries,
+};
+use crate::db;
+use crate::error::DomainResult;
+
+/// What an action was done to.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject {
+    Customer(Uuid),
+    Group(Uuid),
+    /// A membership change shows in the trails of both.
+    Membership {
+        group: Uuid,
+        customer: Uuid,
+    },
+}
+
+/// One action to record.
+pub struct Action {
+    pub admin_id: Uuid,
+    pub name: &'static str,
+    pub subject: Subject,
+    pub details: Option<Value>,
+}
+
+fn active(action: Action, now: chrono::DateTime<chrono::Utc>) -> admin_action::ActiveModel {
+    let (customer, group) = match action.subject {
+        Subject::Customer(id) => (Some(id), None),
+        Subject::Group(id) => (None, Some(id)),
+        Subject::Membership { group, customer } => (Some(customer), Some(group)),
+    };
+    admin_action::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        admin_user_id: Set(action.admin_id),
+        action: Set(action.name.to_owned()),
+        customer_id: Set(customer),
+        customer_group_id: Set(group),
+        details: Set(action.details),
+        created_at: Set(now),
+    }
+}
+
+pub async fn record(db: &impl ConnectionTrait, action: Action) -> DomainResult<()> {
+    active(action, db::now()).insert(db).await?;
+    Ok(())
+}
+
+/// Records many actions in one statement per 1,000 (a batch membership change).
+pub async fn record_all(db: &impl ConnectionTrait, actions: Vec<Action>) -> DomainResult<()> {
+    let now = db::now();
+    let rows: Vec<_> = actions.into_iter().map(|a| active(a, now)).collect();
+    for chunk in rows.chunks(1_000) {
+        admin_action::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Newest first: action ids are time-ordered.
+fn keyset() -> Keyset {
+    Keyset {
+        name: "admin_action.id",
+        key: None,
+        id: Expr::col((admin_action::Entity, admin_action::Column::Id)),
+        descending: true,
+    }
+}
+
+/// The trail of each customer (`of_customers`) or group, one page per subject.
+pub async fn pages(
+    db: &impl ConnectionTrait,
+    subjects: &[Uuid],
+    of_customers: bool,
+    request: &PageRequest,
+) -> DomainResult<HashMap<Uuid, Page<admin_action::Model>>> {
+    let keyset = keyset();
+    let column = if of_customers {
+        admin_action::Column::CustomerId
+    } else {
+        admin_action::Column::CustomerGroupId
+    };
+    let branch = |subject: Uuid| {
+        admin_action::Entity::find()
+            .select_only()
+            .columns(admin_action::Column::iter())
+            .expr_as(Expr::val(subject), PARTITION_COLUMN)
+            .filter(Expr::col((admin_action::Entity, column)).eq(subject))
+            .into_query()
+    };
+    let mut rows = Vec::new();
+    for query in per_parent_pages_queries(subjects, branch, &keyset, request)? {
+        for row in db.query_all(&query).await? {
+            let subject: Uuid = row.try_get("", PARTITION_COLUMN)?;
+            rows.push((subject, admin_action::Model::from_query_result(&row, "")?));
+        }
+    }
+    Ok(pages_by_parent(subjects, rows, request, |a| {
+        keyset.cursor(String::new(), a.id)
+    }))
+}

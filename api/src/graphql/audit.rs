@@ -1,0 +1,97 @@
+//! The admin audit trail as admins read it: `customer.adminActions`,
+//! `customerGroup.adminActions`.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, ID, Json, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::admin_action;
+use uuid::Uuid;
+
+use super::admins::AdminUser;
+use super::connection::{from_page, page_args};
+use super::context::{ContextExt, to_id};
+use crate::domain::pagination::Page;
+
+/// One change an admin made.
+pub struct AdminAction(pub admin_action::Model);
+
+#[Object]
+impl AdminAction {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    /// What was done: `customer.create`, `customer.update`, `customer.delete`,
+    /// `customer.restore`, `group.create`, `group.update`, `group.delete`,
+    /// `group.add_customer`, `group.remove_customer`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+
+    /// Who did it (null if that admin user no longer exists).
+    async fn admin(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
+        let admin = ctx
+            .loaders()
+            .admin_user
+            .load_one(self.0.admin_user_id)
+            .await?;
+        Ok(admin.map(AdminUser::from))
+    }
+
+    async fn customer_id(&self) -> Option<ID> {
+        self.0.customer_id.map(to_id)
+    }
+
+    async fn customer_group_id(&self) -> Option<ID> {
+        self.0.customer_group_id.map(to_id)
+    }
+
+    /// What the admin asked for, where the action has details.
+    async fn details(&self) -> Option<Json<serde_json::Value>> {
+        self.0.details.clone().map(Json)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+pub type AdminActionConnection = Connection<String, AdminAction, EmptyFields>;
+
+/// Whose trail to read.
+pub enum TrailOf {
+    Customer(Uuid),
+    Group(Uuid),
+}
+
+/// A page of a customer's or group's trail, newest first (admin only).
+pub async fn trail(
+    ctx: &Context<'_>,
+    of: TrailOf,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<AdminActionConnection> {
+    ctx.principal().require_admin()?;
+    let request = page_args(first, after, last, before).validate()?;
+    let page = match of {
+        TrailOf::Customer(id) => {
+            ctx.loaders()
+                .actions_of_customer
+                .load_one((id, request))
+                .await?
+        }
+        TrailOf::Group(id) => {
+            ctx.loaders()
+                .actions_of_group
+                .load_one((id, request))
+                .await?
+        }
+    };
+    Ok(from_page(
+        page.unwrap_or_else(Page::empty),
+        EmptyFields,
+        AdminAction,
+    ))
+}
