@@ -7,7 +7,10 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Counts every SQL statement the connection executes. Benchmarks and the N+1 tests
 /// read it; it costs one atomic add per statement.
@@ -47,6 +50,18 @@ pub async fn connect(
         handle.fetch_add(1, Ordering::Relaxed);
     });
     Ok((db, counter))
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at BEGIN
+/// (`BEGIN IMMEDIATE`), so the busy timeout queues it behind other writers; a
+/// deferred transaction that reads first would instead fail at once when it tries to
+/// write after another connection committed. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// Brings the schema up to date. Safe to run on every start.

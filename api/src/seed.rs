@@ -13,10 +13,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use entity::order::{AddressSnapshot, OrderStatus};
 use entity::{address, customer, customer_group, customer_group_customer, line_item, order};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 use uuid::Uuid;
 
 use crate::auth::passwords::Passwords;
@@ -226,7 +223,7 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
         elapsed_ms = started.elapsed().as_millis(),
         "demo data generated"
     );
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     insert_chunked(&txn, data.groups, 6).await?;
     insert_chunked(&txn, data.customers, 12).await?;
     tracing::info!(

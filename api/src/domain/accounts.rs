@@ -12,7 +12,7 @@ use entity::customer_token::{self, TokenPurpose};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, TransactionTrait,
+    EntityTrait, QueryFilter,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -79,7 +79,7 @@ pub async fn register(
     let password_hash = passwords.hash(&input.password).await?;
 
     let now = db::now();
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let customer = customer::ActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(email.as_str().to_owned()),
@@ -211,7 +211,7 @@ pub async fn change_password(
         return Err(DomainError::InvalidCredentials);
     }
     let hash = passwords.hash(new_password).await?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     set_password_hash(&txn, customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, customer_id, Some(keep_session)).await?;
     txn.commit().await?;
@@ -245,7 +245,7 @@ pub async fn request_password_reset(
     let Ok(email) = Email::parse(email, "email") else {
         return Ok(());
     };
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     if let Some(customer) = registered_by_email(&txn, &email).await? {
         let (token, expires_at) = issue_token(
             &txn,
@@ -276,7 +276,7 @@ pub async fn reset_password(
 ) -> DomainResult<()> {
     check_password(new_password, "newPassword")?;
     let hash = passwords.hash(new_password).await?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let spent = spend_token(&txn, token, TokenPurpose::PasswordReset).await?;
     me(&txn, spent.customer_id)
         .await
@@ -314,7 +314,7 @@ pub async fn request_email_change(
             "is already your email address",
         ));
     }
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let (token, expires_at) = issue_token(
         &txn,
         customer_id,
@@ -341,7 +341,7 @@ pub async fn confirm_email_change(
     db: &DatabaseConnection,
     token: &str,
 ) -> DomainResult<customer::Model> {
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let spent = spend_token(&txn, token, TokenPurpose::EmailChange).await?;
     let customer = me(&txn, spent.customer_id)
         .await

@@ -7,7 +7,7 @@ use entity::{address, customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -179,7 +179,7 @@ pub async fn add(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let address = new.insert(&txn).await?;
     if use_as_billing {
         point_billing_at(&txn, customer_id, address.id).await?;
@@ -218,7 +218,7 @@ pub async fn delete(
     customer_id: Uuid,
     address_id: Uuid,
 ) -> DomainResult<()> {
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     customer::Entity::update_many()
         .col_expr(
             customer::Column::BillingAddressId,

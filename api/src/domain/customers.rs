@@ -9,7 +9,7 @@ use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait, TransactionTrait,
+    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -323,7 +323,7 @@ pub async fn create(
         deleted_at: Set(None),
         password_hash: Set(None),
     };
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let created = match new.insert(&txn).await {
         Ok(created) => created,
         Err(error) => {
@@ -367,7 +367,7 @@ pub async fn update(
         .phone
         .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
 
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let current = get(&txn, id, false).await?;
     let mut update: customer::ActiveModel = current.clone().into();
     if let Some(email) = &email {
@@ -446,7 +446,7 @@ pub async fn delete(
     id: Uuid,
 ) -> DomainResult<customer::Model> {
     let now = db::now();
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let deleted = customer::Entity::update_many()
         .col_expr(customer::Column::DeletedAt, Expr::val(now))
         .col_expr(customer::Column::UpdatedAt, Expr::val(now))
@@ -483,7 +483,7 @@ pub async fn restore(
     admin_id: Uuid,
     id: Uuid,
 ) -> DomainResult<customer::Model> {
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let current = get(&txn, id, true).await?;
     if current.deleted_at.is_none() {
         return Err(DomainError::NotFound("deleted customer"));

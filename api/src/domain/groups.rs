@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, FromQueryResult, Iterable, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -233,7 +233,7 @@ pub async fn create(
     let name = group_name(name)?;
     let metadata = fields::metadata(metadata, "metadata")?;
     let now = db::now();
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let group = customer_group::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name),
@@ -268,7 +268,7 @@ pub async fn update(
     metadata: Change<serde_json::Value>,
 ) -> DomainResult<customer_group::Model> {
     let name = name.map(group_name).transpose()?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let current = get(&txn, id, false).await?;
     let mut update: customer_group::ActiveModel = current.clone().into();
     if let Some(name) = &name {
@@ -303,7 +303,7 @@ pub async fn delete(
     id: Uuid,
 ) -> DomainResult<customer_group::Model> {
     let now = db::now();
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let deleted = customer_group::Entity::update_many()
         .col_expr(customer_group::Column::DeletedAt, Expr::val(now))
         .col_expr(customer_group::Column::UpdatedAt, Expr::val(now))
@@ -408,7 +408,7 @@ pub async fn add_customers(
     customer_ids: &[Uuid],
 ) -> DomainResult<customer_group::Model> {
     let ids = batch(customer_ids)?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let group = get(&txn, group_id, false).await?;
     require_live_customers(&txn, &ids, "customerIds").await?;
     let ids: Vec<Uuid> = ids.into_iter().collect();
@@ -426,7 +426,7 @@ pub async fn remove_customers(
     customer_ids: &[Uuid],
 ) -> DomainResult<customer_group::Model> {
     let ids = batch(customer_ids)?;
-    let txn = db.begin().await?;
+    let txn = db::begin_write(db).await?;
     let group = get(&txn, group_id, false).await?;
     require_live_customers(&txn, &ids, "customerIds").await?;
     let ids: Vec<Uuid> = ids.into_iter().collect();
