@@ -331,7 +331,6 @@ pub async fn create(
             return Err(email_conflict(db, error, email.as_str(), false).await);
         }
     };
-    set_groups(&txn, admin_id, created.id, &input.group_ids).await?;
     audit::record(
         &txn,
         Action {
@@ -342,6 +341,7 @@ pub async fn create(
         },
     )
     .await?;
+    set_groups(&txn, admin_id, created.id, &input.group_ids).await?;
     txn.commit().await?;
     Ok(created)
 }

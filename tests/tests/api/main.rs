@@ -3,6 +3,8 @@
 
 mod accounts;
 mod address_book;
+mod admin_customers;
+mod admin_groups;
 mod auth;
 mod credentials;
 mod errors;
