@@ -63,6 +63,7 @@ impl App {
             session: minutes(settings.session_ttl_minutes),
             password_reset: minutes(settings.password_reset_ttl_minutes),
             email_change: minutes(settings.email_change_ttl_minutes),
+            order_claim: minutes(settings.order_claim_ttl_minutes),
         };
         let schema =
             graphql::schema_builder(settings.max_query_depth, settings.max_query_complexity)

@@ -72,6 +72,10 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_EMAIL_CHANGE_TTL_MINUTES", default_value_t = 1440, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub email_change_ttl_minutes: u32,
 
+    /// How long an order-claim token stays valid, in minutes.
+    #[arg(long, env = "CLIENTELE_ORDER_CLAIM_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub order_claim_ttl_minutes: u32,
+
     /// Where the outbox delivers messages to customers: this URL receives a JSON POST
     /// per message. Without it, messages are written to the log (without secrets).
     #[arg(long, env = "CLIENTELE_OUTBOX_WEBHOOK_URL", global = true)]

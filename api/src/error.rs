@@ -21,6 +21,11 @@ pub enum ErrorCode {
     EmailTaken,
     /// A live record already uses this name.
     NameTaken,
+    /// A token sent by email is unknown, expired, already used, cancelled, or not the
+    /// caller's; `extensions.reason` says which of `invalid`, `expired`, `used`.
+    InvalidToken,
+    /// The orders of a claim have changed owner since it was requested.
+    AlreadyClaimed,
     /// The document could not be parsed or validated, or exceeds the depth or
     /// complexity limits.
     InvalidQuery,
@@ -62,6 +67,10 @@ pub enum DomainError {
     EmailTakenBy { holder: uuid::Uuid },
     #[error("this name is already in use")]
     NameTaken,
+    #[error("{}", .reason.message())]
+    InvalidToken { reason: TokenProblem },
+    #[error("these orders have changed owner since the claim was requested")]
+    AlreadyClaimed,
     /// Never shown to clients: logged, then reported as INTERNAL.
     #[error("internal error: {0}")]
     Internal(Arc<dyn std::error::Error + Send + Sync>),
@@ -88,6 +97,8 @@ impl DomainError {
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::EmailTaken | Self::EmailTakenBy { .. } => ErrorCode::EmailTaken,
             Self::NameTaken => ErrorCode::NameTaken,
+            Self::InvalidToken { .. } => ErrorCode::InvalidToken,
+            Self::AlreadyClaimed => ErrorCode::AlreadyClaimed,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -106,6 +117,33 @@ impl From<tokio::task::JoinError> for DomainError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// Why a token was refused. Unknown tokens and tokens of another customer look the
+/// same (`Invalid`), so a token says nothing about who it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Invalid,
+    Expired,
+    Used,
+}
+
+impl TokenProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenProblem::Invalid => "invalid",
+            TokenProblem::Expired => "expired",
+            TokenProblem::Used => "used",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            TokenProblem::Invalid => "this token is not valid",
+            TokenProblem::Expired => "this token has expired",
+            TokenProblem::Used => "this token has already been used or cancelled",
+        }
+    }
+}
 
 /// The one place a domain error becomes a GraphQL error. Internal details are logged
 /// (inside the request's span, which carries its id) and replaced by a generic message.
@@ -126,6 +164,10 @@ impl From<DomainError> for async_graphql::Error {
                 extensions.set("field", field.as_str());
                 let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
                 extensions.set("ids", ids);
+            }
+            DomainError::InvalidToken { reason } => {
+                extensions.set("field", "token");
+                extensions.set("reason", reason.as_str());
             }
             DomainError::EmailTakenBy { holder } => {
                 extensions.set("conflictingCustomerId", holder.to_string());

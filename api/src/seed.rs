@@ -251,6 +251,12 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     insert_chunked(&txn, data.memberships, 3).await?;
     insert_chunked(&txn, data.orders, 12).await?;
     insert_chunked(&txn, data.line_items, 8).await?;
+    // New orders continue the numbering after the demo ones.
+    txn.execute_unprepared(
+        "UPDATE counter SET value = (SELECT COALESCE(MAX(display_id), 0) FROM \"order\") \
+         WHERE name = 'order_display_id'",
+    )
+    .await?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis(), "orders written");
     txn.commit().await?;
     Ok(summary)

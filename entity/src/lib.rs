@@ -6,11 +6,15 @@
 pub mod address;
 pub mod admin_action;
 pub mod admin_user;
+pub mod counter;
 pub mod customer;
 pub mod customer_group;
 pub mod customer_group_customer;
 pub mod customer_token;
 pub mod line_item;
 pub mod order;
+pub mod order_claim;
+pub mod order_claim_order;
+pub mod order_transfer;
 pub mod outbox_message;
 pub mod session;

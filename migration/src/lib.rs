@@ -13,6 +13,7 @@ mod m20261124_000004_create_admin_users_and_sessions;
 mod m20261124_000005_add_customer_credentials;
 mod m20261124_000006_create_notification_outbox;
 mod m20261124_000007_create_admin_actions;
+mod m20261124_000008_create_order_claims;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_add_customer_credentials::Migration),
             Box::new(m20261124_000006_create_notification_outbox::Migration),
             Box::new(m20261124_000007_create_admin_actions::Migration),
+            Box::new(m20261124_000008_create_order_claims::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@ use crate::timestamp;
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Order {
+pub(crate) enum Order {
     Table,
     Id,
     DisplayId,

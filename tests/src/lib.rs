@@ -6,8 +6,6 @@
 //! PostgreSQL server; then each test gets a database of its own, created from that
 //! URL and dropped afterwards, so tests run in parallel on either backend.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
 use api::app::App;
 use api::auth::passwords::Passwords;
 use api::config::Settings;
@@ -35,7 +33,6 @@ pub struct TestApp {
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     database: TestDatabase,
-    next_display_id: AtomicI64,
 }
 
 impl TestApp {
@@ -65,7 +62,6 @@ impl TestApp {
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),
             database,
-            next_display_id: AtomicI64::new(1),
         }
     }
 
@@ -278,7 +274,9 @@ impl TestApp {
         let subtotal: i64 = lines.iter().map(|(_, q, p)| i64::from(*q) * p).sum();
         order::ActiveModel {
             id: Set(id),
-            display_id: Set(self.next_display_id.fetch_add(1, Ordering::Relaxed)),
+            display_id: Set(api::domain::orders::next_display_id(self.db())
+                .await
+                .expect("display id")),
             customer_id: Set(customer_id),
             email: Set(email.into()),
             status: Set(order::OrderStatus::Pending),

@@ -16,6 +16,8 @@ pub const SESSION: &str = "clt_";
 pub const PASSWORD_RESET: &str = "clr_";
 /// Prefix of email-change confirmation tokens.
 pub const EMAIL_CHANGE: &str = "cle_";
+/// Prefix of order-claim tokens.
+pub const ORDER_CLAIM: &str = "clo_";
 
 /// A fresh random token with `prefix`.
 pub fn generate(prefix: &str) -> DomainResult<String> {

@@ -24,7 +24,7 @@ use crate::auth::passwords::Passwords;
 use crate::auth::sessions::{self, Holder, IssuedSession};
 use crate::auth::tokens;
 use crate::db::{self, UniqueKey};
-use crate::error::{DomainError, DomainResult};
+use crate::error::{DomainError, DomainResult, TokenProblem};
 
 /// Shortest customer password, in characters (NIST SP 800-63B's minimum).
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -37,6 +37,7 @@ pub struct TokenLifetimes {
     pub session: TimeDelta,
     pub password_reset: TimeDelta,
     pub email_change: TimeDelta,
+    pub order_claim: TimeDelta,
 }
 
 /// A new password, checked against the policy.
@@ -356,7 +357,9 @@ pub async fn confirm_email_change(
 }
 
 fn invalid_token() -> DomainError {
-    DomainError::bad_input("token", "invalid or expired token")
+    DomainError::InvalidToken {
+        reason: TokenProblem::Invalid,
+    }
 }
 
 /// Creates a token for `purpose`, spending any earlier unused one of the same
@@ -411,8 +414,17 @@ async fn spend_token(
         .filter(customer_token::Column::Purpose.eq(purpose))
         .one(db)
         .await?
-        .filter(|t| t.used_at.is_none() && t.expires_at > now)
         .ok_or_else(invalid_token)?;
+    if found.used_at.is_some() {
+        return Err(DomainError::InvalidToken {
+            reason: TokenProblem::Used,
+        });
+    }
+    if found.expires_at <= now {
+        return Err(DomainError::InvalidToken {
+            reason: TokenProblem::Expired,
+        });
+    }
     let spent = customer_token::Entity::update_many()
         .col_expr(customer_token::Column::UsedAt, Expr::val(now))
         .filter(customer_token::Column::Id.eq(found.id))
@@ -420,7 +432,9 @@ async fn spend_token(
         .exec(db)
         .await?;
     if spent.rows_affected != 1 {
-        return Err(invalid_token());
+        return Err(DomainError::InvalidToken {
+            reason: TokenProblem::Used,
+        });
     }
     Ok(found)
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use entity::order::AddressSnapshot;
 use entity::{address, customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -273,4 +274,29 @@ async fn point_billing_at(
         return Err(DomainError::NotFound("address"));
     }
     Ok(())
+}
+
+/// An address as copied onto an order: validated like a book entry, prefixed field
+/// names (`shippingAddress.city`) in errors, metadata not kept.
+pub fn snapshot(input: AddressInput, prefix: &str) -> DomainResult<AddressSnapshot> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    let text = |value: Option<String>, name: &str| {
+        fields::optional_text(value, &field(name), MAX_TEXT_CHARS)
+    };
+    Ok(AddressSnapshot {
+        first_name: text(input.first_name, "firstName")?,
+        last_name: text(input.last_name, "lastName")?,
+        company: text(input.company, "company")?,
+        address_1: text(input.address_1, "address1")?,
+        address_2: text(input.address_2, "address2")?,
+        city: text(input.city, "city")?,
+        province: text(input.province, "province")?,
+        postal_code: fields::optional_text(
+            input.postal_code,
+            &field("postalCode"),
+            MAX_POSTAL_CODE_CHARS,
+        )?,
+        country_code: CountryCode::parse(&input.country_code, &field("countryCode"))?.to_string(),
+        phone: fields::optional_text(input.phone, &field("phone"), MAX_PHONE_CHARS)?,
+    })
 }

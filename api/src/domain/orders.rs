@@ -1,16 +1,27 @@
-//! Reading orders and their line items.
+//! Orders: placing them (guests and customers), reading them, and an admin's
+//! transfer of an order to another customer.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::order::OrderStatus;
-use entity::{line_item, order};
+use entity::order_transfer::{self, TransferKind};
+use entity::{customer, line_item, order};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, Iterable,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
 };
+use serde_json::json;
 use uuid::Uuid;
+
+use super::addresses::{self, AddressInput};
+use super::audit::{self, Action, Subject};
+use super::currency::CurrencyCode;
+use super::email::Email;
+use super::fields::{self, MAX_TEXT_CHARS};
+use crate::db::{self, UniqueKey};
 
 use super::pagination::{
     KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent,
@@ -88,11 +99,13 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<order::Mod
         .ok_or(DomainError::NotFound("order"))
 }
 
-/// Each customer's orders, one page per customer, newest first.
+/// Each customer's orders matching `filter` (its `customer_id` is ignored), one page
+/// per customer, newest first.
 pub async fn pages_of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
     request: &PageRequest,
+    filter: &OrderFilter,
 ) -> DomainResult<HashMap<Uuid, Page<order::Model>>> {
     let keyset = keyset();
     let branch = |customer_id: Uuid| {
@@ -101,6 +114,7 @@ pub async fn pages_of_customers(
             .columns(order::Column::iter())
             .expr_as(Expr::val(customer_id), PARTITION_COLUMN)
             .filter(order::Column::CustomerId.eq(customer_id))
+            .filter(filter.condition())
             .into_query()
     };
     let mut orders = Vec::new();
@@ -115,16 +129,18 @@ pub async fn pages_of_customers(
     }))
 }
 
-/// How many orders each customer has.
+/// How many orders matching `filter` each customer has.
 pub async fn counts_of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
+    filter: &OrderFilter,
 ) -> DomainResult<HashMap<Uuid, u64>> {
     let rows: Vec<(Uuid, i64)> = order::Entity::find()
         .select_only()
         .column(order::Column::CustomerId)
         .column_as(order::Column::Id.count(), "orders")
         .filter(order::Column::CustomerId.is_in(customer_ids.iter().copied()))
+        .filter(filter.condition())
         .group_by(order::Column::CustomerId)
         .into_tuple()
         .all(db)
@@ -151,4 +167,325 @@ pub async fn line_items_of_orders(
         items.entry(item.order_id).or_default().push(item);
     }
     Ok(items)
+}
+
+// ---- Placing orders ----
+
+/// Most lines one order may have.
+pub const MAX_LINE_ITEMS: usize = 100;
+/// Longest SKU, in characters.
+const MAX_SKU_CHARS: usize = 100;
+
+/// One line as the storefront sends it.
+#[derive(Debug, Clone)]
+pub struct LineInput {
+    pub title: String,
+    pub sku: Option<String>,
+    pub quantity: i32,
+    /// Minor units.
+    pub unit_price: i64,
+}
+
+/// What `placeOrder` takes.
+#[derive(Debug, Clone)]
+pub struct OrderInput {
+    /// Required for guests; a logged-in customer's own email is used instead.
+    pub email: Option<String>,
+    pub line_items: Vec<LineInput>,
+    pub currency_code: String,
+    pub shipping_address: AddressInput,
+    pub billing_address: Option<AddressInput>,
+}
+
+/// Who places the order.
+#[derive(Debug, Clone, Copy)]
+pub enum Buyer {
+    /// Anonymous: the order goes to the live guest record of its email.
+    Guest,
+    /// A logged-in registered customer.
+    Customer(Uuid),
+}
+
+/// Line items checked and totalled: (lines, subtotal).
+fn priced_lines(lines: Vec<LineInput>) -> DomainResult<(Vec<(LineInput, i64)>, i64)> {
+    if lines.is_empty() || lines.len() > MAX_LINE_ITEMS {
+        return Err(DomainError::bad_input(
+            "lineItems",
+            format!("must have 1 to {MAX_LINE_ITEMS} lines"),
+        ));
+    }
+    let overflow = || DomainError::bad_input("lineItems", "the order total is too large");
+    let mut subtotal: i64 = 0;
+    let mut priced = Vec::with_capacity(lines.len());
+    for (n, line) in lines.into_iter().enumerate() {
+        let field = |name: &str| format!("lineItems.{n}.{name}");
+        let title = fields::optional_text(Some(line.title), &field("title"), MAX_TEXT_CHARS)?
+            .ok_or_else(|| DomainError::bad_input(field("title"), "must not be empty"))?;
+        let sku = fields::optional_text(line.sku, &field("sku"), MAX_SKU_CHARS)?;
+        if line.quantity < 1 {
+            return Err(DomainError::bad_input(
+                field("quantity"),
+                "must be at least 1",
+            ));
+        }
+        if line.unit_price < 0 {
+            return Err(DomainError::bad_input(
+                field("unitPrice"),
+                "must not be negative",
+            ));
+        }
+        let total = line
+            .unit_price
+            .checked_mul(i64::from(line.quantity))
+            .ok_or_else(overflow)?;
+        subtotal = subtotal.checked_add(total).ok_or_else(overflow)?;
+        priced.push((LineInput { title, sku, ..line }, total));
+    }
+    Ok((priced, subtotal))
+}
+
+/// Places an order: validates everything, then writes the order, its lines and (for
+/// a new guest) the guest customer in one transaction.
+pub async fn place(
+    db: &DatabaseConnection,
+    buyer: Buyer,
+    input: OrderInput,
+) -> DomainResult<order::Model> {
+    let currency = CurrencyCode::parse(&input.currency_code, "currencyCode")?;
+    let (lines, subtotal) = priced_lines(input.line_items)?;
+    let shipping = addresses::snapshot(input.shipping_address, "shippingAddress")?;
+    let billing = input
+        .billing_address
+        .map(|a| addresses::snapshot(a, "billingAddress"))
+        .transpose()?;
+    let email = match buyer {
+        Buyer::Guest => {
+            let email = input
+                .email
+                .ok_or_else(|| DomainError::bad_input("email", "is required for guest orders"))?;
+            Email::parse(&email, "email")?
+        }
+        Buyer::Customer(id) => {
+            let customer = super::customers::get(db, id, false).await?;
+            Email::parse(&customer.email, "email")?
+        }
+    };
+
+    let txn = db::begin_write(db).await?;
+    let customer_id = match buyer {
+        Buyer::Guest => guest_for(&txn, &email).await?,
+        Buyer::Customer(id) => id,
+    };
+    let now = db::now();
+    let order = order::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        display_id: Set(next_display_id(&txn).await?),
+        customer_id: Set(customer_id),
+        email: Set(email.as_str().to_owned()),
+        status: Set(OrderStatus::Pending),
+        currency_code: Set(currency.to_string()),
+        subtotal: Set(subtotal),
+        total: Set(subtotal),
+        shipping_address: Set(Some(shipping)),
+        billing_address: Set(billing),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let rows = lines
+        .into_iter()
+        .enumerate()
+        .map(|(position, (line, total))| line_item::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            order_id: Set(order.id),
+            position: Set(position as i32),
+            title: Set(line.title),
+            sku: Set(line.sku),
+            quantity: Set(line.quantity),
+            unit_price: Set(line.unit_price),
+            total: Set(total),
+        });
+    line_item::Entity::insert_many(rows)
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(order)
+}
+
+/// The live guest record of `email`, created if there is none. Of concurrent
+/// creations the partial unique index lets one through; the others catch the
+/// violation inside a savepoint (so their transaction stays usable on PostgreSQL) and
+/// read the winner's row.
+async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uuid> {
+    if let Some(id) = live_guest(txn, email).await? {
+        return Ok(id);
+    }
+    let now = db::now();
+    let savepoint = txn.begin().await?;
+    let inserted = customer::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email.as_str().to_owned()),
+        first_name: Set(None),
+        last_name: Set(None),
+        phone: Set(None),
+        has_account: Set(false),
+        billing_address_id: Set(None),
+        metadata: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        password_hash: Set(None),
+    }
+    .insert(&savepoint)
+    .await;
+    match inserted {
+        Ok(guest) => {
+            savepoint.commit().await?;
+            Ok(guest.id)
+        }
+        Err(error) if db::unique_violation(&error) == Some(UniqueKey::CustomerLiveEmail) => {
+            savepoint.rollback().await?;
+            live_guest(txn, email)
+                .await?
+                .ok_or_else(|| DomainError::internal(error))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn live_guest(db: &impl ConnectionTrait, email: &Email) -> DomainResult<Option<Uuid>> {
+    Ok(customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(customer::Column::Email.eq(email.as_str()))
+        .filter(customer::Column::HasAccount.eq(false))
+        .filter(customer::Column::DeletedAt.is_null())
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?)
+}
+
+/// The next order number. The counter row is updated in the caller's transaction:
+/// concurrent orders queue on it, and a rolled-back order gives its number back, so
+/// numbers are sequential without gaps.
+pub async fn next_display_id(db: &impl ConnectionTrait) -> DomainResult<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "UPDATE counter SET value = value + 1 WHERE name = 'order_display_id' \
+             RETURNING value",
+        ))
+        .await?
+        .ok_or_else(|| DomainError::internal(DbErr::RecordNotFound("counter".into())))?;
+    Ok(row.try_get::<i64>("", "value")?)
+}
+
+/// An order the caller may see: admins see every order, a customer only their own
+/// (another customer's is NOT_FOUND, as if it did not exist).
+pub async fn get_for_customer(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    id: Uuid,
+) -> DomainResult<order::Model> {
+    let order = get(db, id).await?;
+    if order.customer_id != customer_id {
+        return Err(DomainError::NotFound("order"));
+    }
+    Ok(order)
+}
+
+/// Moves an order to another live customer (when a customer cannot reach the old
+/// mailbox to claim it), recorded as a transfer and in the audit trail.
+pub async fn transfer(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    order_id: Uuid,
+    to_customer: Uuid,
+) -> DomainResult<order::Model> {
+    let txn = db::begin_write(db).await?;
+    let current = get(&txn, order_id).await?;
+    super::customers::get(&txn, to_customer, false)
+        .await
+        .map_err(|_| DomainError::NotFoundIds {
+            what: "customer",
+            field: "customerId".into(),
+            ids: vec![to_customer],
+        })?;
+    if current.customer_id == to_customer {
+        return Ok(current);
+    }
+    let mut update: order::ActiveModel = current.clone().into();
+    update.customer_id = Set(to_customer);
+    update.updated_at = Set(db::now());
+    let moved = update.update(&txn).await?;
+    record_transfer(
+        &txn,
+        &current,
+        to_customer,
+        TransferKind::AdminTransfer,
+        None,
+        Some(admin_id),
+    )
+    .await?;
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            name: "order.transfer",
+            subject: Subject::Customer(to_customer),
+            details: Some(json!({
+                "orderId": order_id,
+                "displayId": current.display_id,
+                "fromCustomerId": current.customer_id,
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(moved)
+}
+
+/// Writes the history row of an order changing owner.
+pub(crate) async fn record_transfer(
+    db: &impl ConnectionTrait,
+    order: &order::Model,
+    to_customer: Uuid,
+    kind: TransferKind,
+    claim_id: Option<Uuid>,
+    admin_id: Option<Uuid>,
+) -> DomainResult<()> {
+    order_transfer::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        order_id: Set(order.id),
+        from_customer_id: Set(order.customer_id),
+        to_customer_id: Set(to_customer),
+        kind: Set(kind),
+        order_claim_id: Set(claim_id),
+        admin_user_id: Set(admin_id),
+        created_at: Set(db::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The owner changes of each order, oldest first.
+pub async fn transfers_of_orders(
+    db: &impl ConnectionTrait,
+    order_ids: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<order_transfer::Model>>> {
+    let rows = order_transfer::Entity::find()
+        .filter(order_transfer::Column::OrderId.is_in(order_ids.iter().copied()))
+        .order_by_asc(order_transfer::Column::Id)
+        .all(db)
+        .await?;
+    let mut transfers: HashMap<Uuid, Vec<order_transfer::Model>> = HashMap::new();
+    for transfer in rows {
+        transfers
+            .entry(transfer.order_id)
+            .or_default()
+            .push(transfer);
+    }
+    Ok(transfers)
 }

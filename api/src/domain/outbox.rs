@@ -43,6 +43,7 @@ const MAX_BACKOFF_SECONDS: i64 = 3600;
 pub enum Kind {
     PasswordReset,
     EmailChangeConfirmation,
+    OrderClaim,
 }
 
 impl Kind {
@@ -50,6 +51,7 @@ impl Kind {
         match self {
             Kind::PasswordReset => "password_reset",
             Kind::EmailChangeConfirmation => "email_change_confirmation",
+            Kind::OrderClaim => "order_claim",
         }
     }
 }

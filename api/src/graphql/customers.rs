@@ -10,8 +10,9 @@ use super::audit::{self, AdminActionConnection, TrailOf};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
-use super::orders::{OrderConnection, OrderConnectionFields};
+use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
+use crate::domain::orders::OrderFilter;
 use crate::error::DomainError;
 
 /// A person who buys from the store: a guest (`hasAccount: false`, created by a guest
@@ -83,17 +84,19 @@ impl Customer {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        filter: Option<CustomerOrderFilterInput>,
     ) -> Result<OrderConnection> {
         let request = page_args(first, after, last, before).validate()?;
+        let filter = OrderFilter::from(filter.unwrap_or_default());
         let page = ctx
             .loaders()
             .orders_of_customer
-            .load_one((self.0.id, request))
+            .load_one((self.0.id, (request, filter.clone())))
             .await?
             .unwrap_or_else(crate::domain::pagination::Page::empty);
         Ok(from_page(
             page,
-            OrderConnectionFields::of_customer(self.0.id),
+            OrderConnectionFields::of_customer(self.0.id, filter),
             super::orders::Order,
         ))
     }

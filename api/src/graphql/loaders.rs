@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{address, admin_action, admin_user, customer, customer_group, line_item, order};
+use entity::{
+    address, admin_action, admin_user, customer, customer_group, line_item, order, order_transfer,
+};
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::gate::Gate;
+use crate::domain::orders::OrderFilter;
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{addresses, admins, audit, customers, groups, orders};
 use crate::error::DomainError;
@@ -32,6 +35,7 @@ pub struct Loaders {
     pub members_of_group: DataLoader<MembersOfGroup>,
     pub member_count_of_group: DataLoader<MemberCountOfGroup>,
     pub admin_user: DataLoader<AdminUserById>,
+    pub transfers_of_order: DataLoader<TransfersOfOrder>,
     pub actions_of_customer: DataLoader<ActionsOfCustomer>,
     pub actions_of_group: DataLoader<ActionsOfGroup>,
 }
@@ -64,6 +68,7 @@ impl Loaders {
             members_of_group: loader(MembersOfGroup(db.clone()), gate),
             member_count_of_group: loader(MemberCountOfGroup(db.clone()), gate),
             admin_user: loader(AdminUserById(db.clone()), gate),
+            transfers_of_order: loader(TransfersOfOrder(db.clone()), gate),
             actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
         }
@@ -120,15 +125,16 @@ impl Loader<Uuid> for AddressesOfCustomer {
 
 /// Groups paged keys by their page request: siblings in one query share the request,
 /// so a whole list of parents is still one statement.
-async fn load_pages<T, F, Fut>(
-    keys: &[(Uuid, PageRequest)],
+async fn load_pages<Q, T, F, Fut>(
+    keys: &[(Uuid, Q)],
     load: F,
-) -> Result<HashMap<(Uuid, PageRequest), Page<T>>, DomainError>
+) -> Result<HashMap<(Uuid, Q), Page<T>>, DomainError>
 where
-    F: Fn(Vec<Uuid>, PageRequest) -> Fut,
+    Q: std::hash::Hash + Eq + Clone,
+    F: Fn(Vec<Uuid>, Q) -> Fut,
     Fut: Future<Output = Result<HashMap<Uuid, Page<T>>, DomainError>>,
 {
-    let mut by_request: HashMap<&PageRequest, Vec<Uuid>> = HashMap::new();
+    let mut by_request: HashMap<&Q, Vec<Uuid>> = HashMap::new();
     for (parent, request) in keys {
         by_request.entry(request).or_default().push(*parent);
     }
@@ -141,33 +147,48 @@ where
     Ok(pages)
 }
 
-/// `customer.orders`.
+/// `customer.orders`, keyed by customer, page and filter.
 pub struct OrdersOfCustomer(DatabaseConnection);
 
-impl Loader<(Uuid, PageRequest)> for OrdersOfCustomer {
+impl Loader<(Uuid, (PageRequest, OrderFilter))> for OrdersOfCustomer {
     type Value = Page<order::Model>;
     type Error = DomainError;
 
     async fn load(
         &self,
-        keys: &[(Uuid, PageRequest)],
-    ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
-        load_pages(keys, |parents, request| async move {
-            orders::pages_of_customers(&self.0, &parents, &request).await
+        keys: &[(Uuid, (PageRequest, OrderFilter))],
+    ) -> Result<HashMap<(Uuid, (PageRequest, OrderFilter)), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, (request, filter)| async move {
+            orders::pages_of_customers(&self.0, &parents, &request, &filter).await
         })
         .await
     }
 }
 
-/// `customer.orders.totalCount`.
+/// `customer.orders.totalCount`, keyed by customer and filter.
 pub struct OrderCountOfCustomer(DatabaseConnection);
 
-impl Loader<Uuid> for OrderCountOfCustomer {
+impl Loader<(Uuid, OrderFilter)> for OrderCountOfCustomer {
     type Value = u64;
     type Error = DomainError;
 
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        orders::counts_of_customers(&self.0, ids).await
+    async fn load(
+        &self,
+        keys: &[(Uuid, OrderFilter)],
+    ) -> Result<HashMap<(Uuid, OrderFilter), Self::Value>, Self::Error> {
+        let mut by_filter: HashMap<&OrderFilter, Vec<Uuid>> = HashMap::new();
+        for (customer, filter) in keys {
+            by_filter.entry(filter).or_default().push(*customer);
+        }
+        let mut counts = HashMap::with_capacity(keys.len());
+        for (filter, customers) in by_filter {
+            for (customer, count) in
+                orders::counts_of_customers(&self.0, &customers, filter).await?
+            {
+                counts.insert((customer, filter.clone()), count);
+            }
+        }
+        Ok(counts)
     }
 }
 
@@ -258,5 +279,17 @@ impl Loader<(Uuid, PageRequest)> for ActionsOfGroup {
             audit::pages(&self.0, &parents, false, &request).await
         })
         .await
+    }
+}
+
+/// `order.transfers`.
+pub struct TransfersOfOrder(DatabaseConnection);
+
+impl Loader<Uuid> for TransfersOfOrder {
+    type Value = Vec<order_transfer::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        orders::transfers_of_orders(&self.0, ids).await
     }
 }

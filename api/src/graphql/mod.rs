@@ -33,6 +33,7 @@ pub struct Mutation(
     groups::GroupAdminMutation,
     accounts::AccountMutation,
     addresses::AddressBookMutation,
+    orders::OrderMutation,
 );
 
 pub type ClienteleSchema = Schema<Query, Mutation, EmptySubscription>;

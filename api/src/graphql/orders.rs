@@ -4,15 +4,19 @@
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::line_item;
 use entity::order::{self as order_entity, AddressSnapshot};
+use entity::{line_item, order_transfer};
 use uuid::Uuid;
 
+use super::admins::AdminUser;
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, parse_id, to_id};
-use super::customers::Customer;
+use super::customers::{Customer, parse_ids};
 use super::money::Money;
-use crate::domain::orders::{self, OrderFilter};
+use crate::auth::Principal;
+use crate::domain::addresses::AddressInput;
+use crate::domain::claims;
+use crate::domain::orders::{self, Buyer, LineInput, OrderFilter, OrderInput};
 use crate::error::DomainError;
 
 /// Where an order is in its life.
@@ -93,6 +97,18 @@ impl Order {
         self.0.updated_at
     }
 
+    /// Every change of the order's owner, oldest first: claims and admin transfers
+    /// (admin only).
+    async fn transfers(&self, ctx: &Context<'_>) -> Result<Vec<OrderTransfer>> {
+        ctx.principal().require_admin()?;
+        let transfers = ctx.loaders().transfers_of_order.load_one(self.0.id).await?;
+        Ok(transfers
+            .unwrap_or_default()
+            .into_iter()
+            .map(OrderTransfer)
+            .collect())
+    }
+
     /// The customer the order belongs to (still shown after a soft delete, with
     /// `deletedAt` set).
     async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
@@ -162,15 +178,15 @@ impl From<AddressSnapshot> for OrderAddress {
 /// Where an order connection's `totalCount` comes from.
 enum OrderCount {
     Filter(OrderFilter),
-    OfCustomer(Uuid),
+    OfCustomer(Uuid, OrderFilter),
 }
 
 /// Fields of an order connection beyond edges and page info.
 pub struct OrderConnectionFields(OrderCount);
 
 impl OrderConnectionFields {
-    pub fn of_customer(customer_id: Uuid) -> Self {
-        Self(OrderCount::OfCustomer(customer_id))
+    pub fn of_customer(customer_id: Uuid, filter: OrderFilter) -> Self {
+        Self(OrderCount::OfCustomer(customer_id, filter))
     }
 }
 
@@ -180,10 +196,10 @@ impl OrderConnectionFields {
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
         Ok(match &self.0 {
             OrderCount::Filter(filter) => orders::count(ctx.db(), filter).await?,
-            OrderCount::OfCustomer(customer) => ctx
+            OrderCount::OfCustomer(customer, filter) => ctx
                 .loaders()
                 .order_count_of_customer
-                .load_one(*customer)
+                .load_one((*customer, filter.clone()))
                 .await?
                 .unwrap_or(0),
         })
@@ -207,11 +223,19 @@ pub struct OrderQuery;
 
 #[Object]
 impl OrderQuery {
-    /// One order (admin only).
+    /// One order: any order for an admin, their own for a customer (another
+    /// customer's order is NOT_FOUND).
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
-        ctx.principal().require_admin()?;
+        let principal = ctx.principal();
         let id = parse_id(&id, "id")?;
-        Ok(Some(Order(orders::get(ctx.db(), id).await?)))
+        let order = match principal.require_customer() {
+            Ok(caller) => orders::get_for_customer(ctx.db(), caller.customer_id, id).await?,
+            Err(_) => {
+                principal.require_admin()?;
+                orders::get(ctx.db(), id).await?
+            }
+        };
+        Ok(Some(Order(order)))
     }
 
     /// Orders (admin only), newest first.
@@ -242,6 +266,227 @@ impl OrderQuery {
             page,
             OrderConnectionFields(OrderCount::Filter(filter)),
             Order,
+        ))
+    }
+}
+
+/// Narrows a customer's orders.
+#[derive(InputObject, Default)]
+pub struct CustomerOrderFilterInput {
+    status: Option<OrderStatus>,
+    /// Placed at or after this time.
+    created_after: Option<DateTime<Utc>>,
+    /// Placed before this time.
+    created_before: Option<DateTime<Utc>>,
+}
+
+impl From<CustomerOrderFilterInput> for OrderFilter {
+    fn from(input: CustomerOrderFilterInput) -> Self {
+        OrderFilter {
+            customer_id: None,
+            status: input.status.map(Into::into),
+            created_after: input.created_after,
+            created_before: input.created_before,
+        }
+    }
+}
+
+/// A change of an order's owner.
+pub struct OrderTransfer(order_transfer::Model);
+
+/// How an order changed owner.
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "entity::order_transfer::TransferKind")]
+pub enum TransferKind {
+    /// The new owner proved control of the order email with a claim token.
+    Claim,
+    /// An admin moved the order.
+    AdminTransfer,
+}
+
+#[Object]
+impl OrderTransfer {
+    async fn kind(&self) -> TransferKind {
+        self.0.kind.into()
+    }
+
+    async fn from_customer_id(&self) -> ID {
+        to_id(self.0.from_customer_id)
+    }
+
+    async fn to_customer_id(&self) -> ID {
+        to_id(self.0.to_customer_id)
+    }
+
+    /// The admin who moved the order, for an admin transfer.
+    async fn admin(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
+        let Some(id) = self.0.admin_user_id else {
+            return Ok(None);
+        };
+        let admin = ctx.loaders().admin_user.load_one(id).await?;
+        Ok(admin.map(AdminUser::from))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// One line of a new order.
+#[derive(InputObject)]
+pub struct LineItemInput {
+    title: String,
+    sku: Option<String>,
+    /// At least 1.
+    quantity: i32,
+    /// Price of one unit in the currency's minor unit; not negative.
+    unit_price: i64,
+}
+
+/// An address to copy onto an order.
+#[derive(InputObject)]
+pub struct OrderAddressInput {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    company: Option<String>,
+    address_1: Option<String>,
+    address_2: Option<String>,
+    city: Option<String>,
+    province: Option<String>,
+    postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2, any case.
+    country_code: String,
+    phone: Option<String>,
+}
+
+impl From<OrderAddressInput> for AddressInput {
+    fn from(a: OrderAddressInput) -> Self {
+        AddressInput {
+            first_name: a.first_name,
+            last_name: a.last_name,
+            company: a.company,
+            address_1: a.address_1,
+            address_2: a.address_2,
+            city: a.city,
+            province: a.province,
+            postal_code: a.postal_code,
+            country_code: a.country_code,
+            phone: a.phone,
+            metadata: None,
+        }
+    }
+}
+
+/// A new order.
+#[derive(InputObject)]
+pub struct PlaceOrderInput {
+    /// Required for guests. A logged-in customer's orders carry their own email, and
+    /// this field is ignored.
+    email: Option<String>,
+    /// 1 to 100 lines.
+    line_items: Vec<LineItemInput>,
+    /// ISO 4217, any case.
+    currency_code: String,
+    shipping_address: OrderAddressInput,
+    billing_address: Option<OrderAddressInput>,
+}
+
+/// The handle of a claim request. Returned whether or not any order could be
+/// claimed, so it reveals nothing about the ids asked for.
+#[derive(SimpleObject)]
+pub struct OrderClaimRequest {
+    /// Pass to `cancelOrderClaim` to withdraw the request.
+    id: ID,
+    /// When the tokens sent for this request stop working.
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct OrderMutation;
+
+#[Object]
+impl OrderMutation {
+    /// Places an order. Anonymous callers order as guests (the order joins the guest
+    /// record of its email, created if needed); a logged-in customer orders as
+    /// themselves. Totals are computed here; admins cannot place orders.
+    async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> Result<Order> {
+        let buyer = match ctx.principal() {
+            Principal::Anonymous => Buyer::Guest,
+            principal => Buyer::Customer(principal.require_customer()?.customer_id),
+        };
+        let order = orders::place(
+            ctx.db(),
+            buyer,
+            OrderInput {
+                email: input.email,
+                line_items: input
+                    .line_items
+                    .into_iter()
+                    .map(|line| LineInput {
+                        title: line.title,
+                        sku: line.sku,
+                        quantity: line.quantity,
+                        unit_price: line.unit_price,
+                    })
+                    .collect(),
+                currency_code: input.currency_code,
+                shipping_address: input.shipping_address.into(),
+                billing_address: input.billing_address.map(Into::into),
+            },
+        )
+        .await?;
+        Ok(Order(order))
+    }
+
+    /// Asks to take over orders placed as a guest: for each email among the claimable
+    /// ones (guest orders, not canceled), a token goes to that address. Confirm with
+    /// `confirmOrderClaim` within the token's lifetime (15 minutes by default).
+    async fn request_order_claim(
+        &self,
+        ctx: &Context<'_>,
+        order_ids: Vec<ID>,
+    ) -> Result<OrderClaimRequest> {
+        let caller = ctx.principal().require_customer()?;
+        let ids = parse_ids(&order_ids, "orderIds")?;
+        let lifetime = ctx.lifetimes().order_claim;
+        let request = claims::request(ctx.db(), caller.customer_id, &ids, lifetime).await?;
+        Ok(OrderClaimRequest {
+            id: to_id(request.id),
+            expires_at: request.expires_at,
+        })
+    }
+
+    /// Moves the orders of a claim token to the logged-in customer who asked for it.
+    /// INVALID_TOKEN if the token is unknown, not theirs, used, cancelled or expired;
+    /// ALREADY_CLAIMED if an order changed owner meanwhile (nothing changes then).
+    async fn confirm_order_claim(&self, ctx: &Context<'_>, token: String) -> Result<Vec<Order>> {
+        let caller = ctx.principal().require_customer()?;
+        let claimed = claims::confirm(ctx.db(), caller.customer_id, &token).await?;
+        Ok(claimed.into_iter().map(Order).collect())
+    }
+
+    /// Withdraws a claim request of the logged-in customer: its tokens stop working.
+    async fn cancel_order_claim(&self, ctx: &Context<'_>, request_id: ID) -> Result<bool> {
+        let caller = ctx.principal().require_customer()?;
+        let request_id = parse_id(&request_id, "requestId")?;
+        claims::cancel(ctx.db(), caller.customer_id, request_id).await?;
+        Ok(true)
+    }
+
+    /// Moves an order to another customer (admin only), for customers who cannot
+    /// reach the mailbox a claim token would go to. Recorded in `order.transfers` and
+    /// the customer's `adminActions`.
+    async fn transfer_order(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        customer_id: ID,
+    ) -> Result<Order> {
+        let caller = ctx.principal().require_admin()?;
+        let order_id = parse_id(&order_id, "orderId")?;
+        let customer_id = parse_id(&customer_id, "customerId")?;
+        Ok(Order(
+            orders::transfer(ctx.db(), caller.admin_id, order_id, customer_id).await?,
         ))
     }
 }

@@ -501,12 +501,12 @@ async fn every_storefront_operation_with_every_kind_of_caller() {
         (
             "mutation { resetPassword(token: \"clr_nope\", newPassword: \"a fine password\") }",
             json!({}),
-            ["BAD_USER_INPUT"; 4],
+            ["INVALID_TOKEN"; 4],
         ),
         (
             "mutation { confirmEmailChange(token: \"cle_nope\") { id } }",
             json!({}),
-            ["BAD_USER_INPUT"; 4],
+            ["INVALID_TOKEN"; 4],
         ),
         (
             "mutation { login(email: \"ada@example.com\", password: \"a fine password\") { token } }",

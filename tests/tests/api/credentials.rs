@@ -123,7 +123,8 @@ async fn a_password_reset_token_arrives_by_webhook_and_works_once() {
             json!({ "token": token, "password": "another new one" }),
         )
         .await;
-    assert_eq!(error_code(&again), "BAD_USER_INPUT");
+    assert_eq!(error_code(&again), "INVALID_TOKEN");
+    assert_eq!(again["errors"][0]["extensions"]["reason"], "used");
     assert_eq!(again["errors"][0]["extensions"]["field"], "token");
 }
 
@@ -185,7 +186,8 @@ async fn expired_and_superseded_reset_tokens_do_not_work() {
             json!({ "token": first, "password": "brand new secret" }),
         )
         .await;
-    assert_eq!(error_code(&superseded), "BAD_USER_INPUT");
+    assert_eq!(error_code(&superseded), "INVALID_TOKEN");
+    assert_eq!(superseded["errors"][0]["extensions"]["reason"], "used");
     // Expire the latest one.
     for token in customer_token::Entity::find().all(app.db()).await.unwrap() {
         customer_token::ActiveModel {
@@ -204,7 +206,8 @@ async fn expired_and_superseded_reset_tokens_do_not_work() {
             json!({ "token": second, "password": "brand new secret" }),
         )
         .await;
-    assert_eq!(error_code(&expired), "BAD_USER_INPUT");
+    assert_eq!(error_code(&expired), "INVALID_TOKEN");
+    assert_eq!(expired["errors"][0]["extensions"]["reason"], "expired");
     assert!(app.login("ada@example.com", PASSWORD).await["data"]["login"].is_object());
 }
 
@@ -262,7 +265,8 @@ async fn changing_the_email_needs_the_password_and_a_token_sent_to_the_new_addre
     let again = app
         .gql(None, CONFIRM_EMAIL_CHANGE, json!({ "token": confirmation }))
         .await;
-    assert_eq!(error_code(&again), "BAD_USER_INPUT");
+    assert_eq!(error_code(&again), "INVALID_TOKEN");
+    assert_eq!(again["errors"][0]["extensions"]["reason"], "used");
 }
 
 #[tokio::test]

@@ -1,0 +1,221 @@
+//! Claiming guest orders into an account.
+//!
+//! A registered customer asks for orders they placed as a guest. Ownership of the
+//! order email is proven by a token sent *to that email*, never by the email string
+//! alone: [`request`] writes one claim token per order email to the outbox, bound to
+//! the requesting customer and to exactly those orders. [`confirm`] spends the token
+//! (single-use, expiring, only by the customer who asked) and moves the orders in one
+//! transaction, recording each move. The guest record stays, as in the seeds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::order::OrderStatus;
+use entity::order_transfer::TransferKind;
+use entity::{customer, order, order_claim, order_claim_order};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::email::Email;
+use super::orders;
+use super::outbox::{self, Kind, SECRET_KEY};
+use crate::auth::tokens;
+use crate::db;
+use crate::error::{DomainError, DomainResult, TokenProblem};
+
+/// Most order ids one request may name.
+pub const MAX_ORDERS_PER_REQUEST: usize = 100;
+
+/// The handle of one `requestOrderClaim` call, returned whatever it found, so the
+/// answer says nothing about which orders exist or whose they are.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Sends a claim token to the email of each group of claimable orders among
+/// `order_ids`: guest orders (their customer has no account) that are not canceled.
+pub async fn request(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    order_ids: &[Uuid],
+    lifetime: TimeDelta,
+) -> DomainResult<ClaimRequest> {
+    if order_ids.len() > MAX_ORDERS_PER_REQUEST {
+        return Err(DomainError::bad_input(
+            "orderIds",
+            format!("at most {MAX_ORDERS_PER_REQUEST} orders at a time"),
+        ));
+    }
+    let now = db::now();
+    let claim_request = ClaimRequest {
+        id: Uuid::now_v7(),
+        expires_at: now + lifetime,
+    };
+    let txn = db::begin_write(db).await?;
+    let claimable = order::Entity::find()
+        .inner_join(customer::Entity)
+        .filter(order::Column::Id.is_in(order_ids.iter().copied()))
+        .filter(order::Column::Status.ne(OrderStatus::Canceled))
+        .filter(customer::Column::HasAccount.eq(false))
+        .order_by_asc(order::Column::DisplayId)
+        .all(&txn)
+        .await?;
+    let mut by_email: BTreeMap<String, Vec<order::Model>> = BTreeMap::new();
+    for order in claimable {
+        by_email.entry(order.email.clone()).or_default().push(order);
+    }
+    for (email, orders) in by_email {
+        let token = tokens::generate(tokens::ORDER_CLAIM)?;
+        let claim = order_claim::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            request_id: Set(claim_request.id),
+            customer_id: Set(customer_id),
+            email: Set(email.clone()),
+            token_hash: Set(tokens::hash(&token)),
+            created_at: Set(now),
+            expires_at: Set(claim_request.expires_at),
+            used_at: Set(None),
+            canceled_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let rows = orders.iter().map(|o| order_claim_order::ActiveModel {
+            order_claim_id: Set(claim.id),
+            order_id: Set(o.id),
+        });
+        order_claim_order::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+        let display_ids: Vec<i64> = orders.iter().map(|o| o.display_id).collect();
+        outbox::enqueue(
+            &txn,
+            &Email::parse(&email, "email")?,
+            Kind::OrderClaim,
+            json!({
+                SECRET_KEY: token,
+                "expiresAt": claim_request.expires_at,
+                "orderDisplayIds": display_ids,
+            }),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(claim_request)
+}
+
+fn token_error(reason: TokenProblem) -> DomainError {
+    DomainError::InvalidToken { reason }
+}
+
+/// Spends a claim token of `customer_id` and moves its orders to them. A token of
+/// another customer is as invalid as an unknown one. If any of the orders has changed
+/// owner since the request, ALREADY_CLAIMED and nothing changes (the token included).
+pub async fn confirm(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    token: &str,
+) -> DomainResult<Vec<order::Model>> {
+    let now = db::now();
+    let txn = db::begin_write(db).await?;
+    let claim = order_claim::Entity::find()
+        .filter(order_claim::Column::TokenHash.eq(tokens::hash(token)))
+        .one(&txn)
+        .await?
+        .filter(|c| c.customer_id == customer_id)
+        .ok_or_else(|| token_error(TokenProblem::Invalid))?;
+    if claim.used_at.is_some() || claim.canceled_at.is_some() {
+        return Err(token_error(TokenProblem::Used));
+    }
+    if claim.expires_at <= now {
+        return Err(token_error(TokenProblem::Expired));
+    }
+    // Single use: of two concurrent confirmations, one updates the row and the other
+    // finds it spent.
+    let spent = order_claim::Entity::update_many()
+        .col_expr(order_claim::Column::UsedAt, Expr::val(now))
+        .filter(order_claim::Column::Id.eq(claim.id))
+        .filter(order_claim::Column::UsedAt.is_null())
+        .filter(order_claim::Column::CanceledAt.is_null())
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected != 1 {
+        return Err(token_error(TokenProblem::Used));
+    }
+
+    let order_ids: Vec<Uuid> = order_claim_order::Entity::find()
+        .filter(order_claim_order::Column::OrderClaimId.eq(claim.id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|row| row.order_id)
+        .collect();
+    let orders = order::Entity::find()
+        .find_also_related(customer::Entity)
+        .filter(order::Column::Id.is_in(order_ids.iter().copied()))
+        .order_by_asc(order::Column::DisplayId)
+        .all(&txn)
+        .await?;
+    let still_guest_orders = orders.len() == order_ids.len()
+        && orders.iter().all(|(order, owner)| {
+            order.status != OrderStatus::Canceled && owner.as_ref().is_some_and(|o| !o.has_account)
+        });
+    if !still_guest_orders {
+        return Err(DomainError::AlreadyClaimed);
+    }
+    let guests: BTreeSet<Uuid> = orders.iter().map(|(o, _)| o.customer_id).collect();
+    let moved = order::Entity::update_many()
+        .col_expr(order::Column::CustomerId, Expr::val(customer_id))
+        .col_expr(order::Column::UpdatedAt, Expr::val(now))
+        .filter(order::Column::Id.is_in(order_ids.iter().copied()))
+        .filter(order::Column::CustomerId.is_in(guests.iter().copied()))
+        .exec(&txn)
+        .await?;
+    if moved.rows_affected != orders.len() as u64 {
+        return Err(DomainError::AlreadyClaimed);
+    }
+    let mut claimed = Vec::with_capacity(orders.len());
+    for (order, _) in orders {
+        orders::record_transfer(
+            &txn,
+            &order,
+            customer_id,
+            TransferKind::Claim,
+            Some(claim.id),
+            None,
+        )
+        .await?;
+        claimed.push(order::Model {
+            customer_id,
+            updated_at: now,
+            ..order
+        });
+    }
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// Withdraws the pending claims of one request of the customer's; their tokens stop
+/// working. Idempotent, and silent about requests that found nothing or are not the
+/// caller's.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    customer_id: Uuid,
+    request_id: Uuid,
+) -> DomainResult<()> {
+    order_claim::Entity::update_many()
+        .col_expr(order_claim::Column::CanceledAt, Expr::val(db::now()))
+        .filter(order_claim::Column::RequestId.eq(request_id))
+        .filter(order_claim::Column::CustomerId.eq(customer_id))
+        .filter(order_claim::Column::UsedAt.is_null())
+        .filter(order_claim::Column::CanceledAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
