@@ -138,7 +138,7 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_through() {
                 ))
             })
             .collect();
-        let responses = join_all(attempts).await;
+        let responses = tests::join_all(attempts).await;
         let won = responses
             .iter()
             .filter(|r| r.get("errors").is_none())
@@ -150,29 +150,6 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_through() {
         assert_eq!((won, taken), (1, 5), "round {round}: {responses:#?}");
         assert_eq!(customers_with_email(&app, &email).await.len(), 1);
     }
-}
-
-/// A minimal join_all: polls every future until all are done.
-async fn join_all<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> Vec<F::Output> {
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match std::pin::Pin::new(&mut *future).poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.unwrap()).collect()
 }
 
 #[tokio::test]
