@@ -343,10 +343,25 @@ async fn no_token_ever_reaches_the_logs() {
         json!({ "email": "new@example.com", "password": PASSWORD }),
     )
     .await;
-    // Wait until the log sink has taken both messages.
+    let order = app
+        .data(
+            None,
+            "mutation { placeOrder(input: { email: \"ada@example.com\", currencyCode: \"EUR\",
+                lineItems: [{ title: \"Tea\", quantity: 1, unitPrice: 100 }],
+                shippingAddress: { countryCode: \"DE\" } }) { id } }",
+            json!({}),
+        )
+        .await;
+    app.data(
+        Some(&session),
+        "mutation($ids: [ID!]!) { requestOrderClaim(orderIds: $ids) { id } }",
+        json!({ "ids": [order["placeOrder"]["id"]] }),
+    )
+    .await;
+    // Wait until the log sink has taken all three messages.
     loop {
         let rows = outbox_message::Entity::find().all(app.db()).await.unwrap();
-        if rows.len() == 2 && rows.iter().all(|r| r.delivered_at.is_some()) {
+        if rows.len() == 3 && rows.iter().all(|r| r.delivered_at.is_some()) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -356,7 +371,7 @@ async fn no_token_ever_reaches_the_logs() {
         logs.contains("outbox message"),
         "the log sink wrote nothing"
     );
-    for prefix in ["clt_", "clr_", "cle_"] {
+    for prefix in ["clt_", "clr_", "cle_", "clo_"] {
         assert!(!logs.contains(prefix), "a {prefix} token reached the logs");
     }
     assert!(!logs.contains(PASSWORD));
