@@ -335,16 +335,13 @@ pub(crate) async fn require_live(
     ids: &BTreeSet<Uuid>,
     field: &str,
 ) -> DomainResult<()> {
-    let found: BTreeSet<Uuid> = customer_group::Entity::find()
-        .select_only()
-        .column(customer_group::Column::Id)
-        .filter(customer_group::Column::Id.is_in(ids.iter().copied()))
-        .filter(customer_group::Column::DeletedAt.is_null())
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let found = live_ids::<customer_group::Entity>(
+        db,
+        customer_group::Column::Id,
+        customer_group::Column::DeletedAt,
+        ids,
+    )
+    .await?;
     missing(ids, &found, "customer group", field)
 }
 
@@ -354,17 +351,29 @@ async fn require_live_customers(
     ids: &BTreeSet<Uuid>,
     field: &str,
 ) -> DomainResult<()> {
-    let found: BTreeSet<Uuid> = customer::Entity::find()
+    let found =
+        live_ids::<customer::Entity>(db, customer::Column::Id, customer::Column::DeletedAt, ids)
+            .await?;
+    missing(ids, &found, "customer", field)
+}
+
+/// The ids among `ids` of rows that are not soft-deleted.
+async fn live_ids<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id: E::Column,
+    deleted_at: E::Column,
+    ids: &BTreeSet<Uuid>,
+) -> DomainResult<BTreeSet<Uuid>> {
+    Ok(E::find()
         .select_only()
-        .column(customer::Column::Id)
-        .filter(customer::Column::Id.is_in(ids.iter().copied()))
-        .filter(customer::Column::DeletedAt.is_null())
+        .column(id)
+        .filter(id.is_in(ids.iter().copied()))
+        .filter(deleted_at.is_null())
         .into_tuple::<Uuid>()
         .all(db)
         .await?
         .into_iter()
-        .collect();
-    missing(ids, &found, "customer", field)
+        .collect())
 }
 
 fn missing(
