@@ -88,3 +88,76 @@ async fn group_and_order_pages_cost_a_fixed_number_of_statements() {
     eprintln!("orders page: {small} statements for 10, {large} for 100");
     assert_eq!(small, large);
 }
+
+#[tokio::test]
+async fn audit_trails_and_order_transfers_load_in_fixed_statements() {
+    let app = TestApp::spawn().await;
+    api::seed::run(app.db(), 300).await.unwrap();
+    let token = app.admin_token().await;
+    // Every customer on the first page gets audit entries; one gets a transferred order.
+    let page = app
+        .data(
+            Some(&token),
+            "{ customers(first: 100) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let ids: Vec<Value> = page["customers"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].clone())
+        .collect();
+    app.data(
+        Some(&token),
+        "mutation { createCustomerGroup(name: \"Audited\") { id } }",
+        json!({}),
+    )
+    .await;
+    let group = app
+        .data(
+            Some(&token),
+            "{ customerGroups(filter: { search: \"Audited\" }) { nodes { id } } }",
+            json!({}),
+        )
+        .await["customerGroups"]["nodes"][0]["id"]
+        .clone();
+    app.data(
+        Some(&token),
+        "mutation($g: ID!, $ids: [ID!]!) { addCustomersToGroup(groupId: $g, customerIds: $ids) { id } }",
+        json!({ "g": group, "ids": ids }),
+    )
+    .await;
+
+    let order = app
+        .data(
+            Some(&token),
+            "{ orders(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await["orders"]["nodes"][0]["id"]
+        .clone();
+    app.data(
+        Some(&token),
+        "mutation($o: ID!, $c: ID!) { transferOrder(orderId: $o, customerId: $c) { id } }",
+        json!({ "o": order, "c": ids[0] }),
+    )
+    .await;
+
+    let trails = "query($size: Int!) { customers(first: $size) { nodes {
+        adminActions(first: 3) { nodes { action admin { email } } }
+        orders(first: 2) { nodes { transfers { kind admin { email } } } } } } }";
+    let (small, _) = measure(&app, &token, trails, json!({ "size": 10 })).await;
+    let (large, data) = measure(&app, &token, trails, json!({ "size": 100 })).await;
+    let first = &data["customers"]["nodes"][1]["adminActions"]["nodes"][0];
+    assert_eq!(first["action"], "group.add_customer");
+    assert_eq!(first["admin"]["email"], tests::ADMIN_EMAIL);
+    let transferred = data["customers"]["nodes"][0]["orders"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["transfers"][0]["kind"] == "ADMIN_TRANSFER");
+    assert!(transferred, "{data}");
+    eprintln!("audit trails: {small} statements for 10, {large} for 100");
+    assert_eq!(small, large);
+}
