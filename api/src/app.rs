@@ -113,6 +113,7 @@ impl App {
     ) -> std::io::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let outbox = self.outbox.clone();
+        let sweeper = tokio::spawn(sweep_hourly(outbox.db.clone(), stopped.clone()));
         let worker = tokio::spawn(
             outbox::Worker::new(outbox.db, outbox.sink, outbox.poll_interval).run(stopped),
         );
@@ -125,7 +126,24 @@ impl App {
         if let Err(error) = worker.await {
             tracing::error!(%error, "outbox worker failed");
         }
+        if let Err(error) = sweeper.await {
+            tracing::error!(%error, "housekeeping failed");
+        }
         served
+    }
+}
+
+/// Removes expired sessions and tokens at start and then every hour, until `stop`.
+async fn sweep_hourly(db: DatabaseConnection, mut stop: watch::Receiver<bool>) {
+    loop {
+        match domain::housekeeping::sweep(&db).await {
+            Ok(swept) => tracing::debug!(?swept, "housekeeping"),
+            Err(error) => tracing::warn!(%error, "housekeeping failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
     }
 }
 

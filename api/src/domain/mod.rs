@@ -12,6 +12,7 @@ pub mod customers;
 pub mod email;
 pub mod fields;
 pub mod groups;
+pub mod housekeeping;
 pub mod orders;
 pub mod outbox;
 pub mod pagination;

@@ -171,3 +171,74 @@ async fn admin_emails_are_unique_and_passwords_have_a_minimum_length() {
         "{short:?}"
     );
 }
+
+#[tokio::test]
+async fn housekeeping_removes_expired_sessions_and_old_tokens_only() {
+    use api::domain::housekeeping::{Swept, sweep};
+    use entity::customer_token;
+
+    let app = TestApp::spawn().await;
+    let live = app.admin_token().await;
+    let stale = app.admin_token().await;
+    let (_, customer) = app.register("ada@example.com").await;
+    // Expire one admin session.
+    let rows = session::Entity::find().all(app.db()).await.unwrap();
+    let expired = rows.iter().find(|s| s.admin_user_id.is_some()).unwrap();
+    session::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(expired.id),
+        expires_at: Set(at(0)),
+        ..Default::default()
+    }
+    .update(app.db())
+    .await
+    .unwrap();
+    // One long-expired token, one fresh.
+    for (n, expires_at) in [at(0), api::db::now() + chrono::TimeDelta::hours(1)]
+        .into_iter()
+        .enumerate()
+    {
+        customer_token::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            customer_id: Set(customer.parse().unwrap()),
+            purpose: Set(customer_token::TokenPurpose::PasswordReset),
+            token_hash: Set(format!("{n:064}")),
+            new_email: Set(None),
+            created_at: Set(at(0)),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        }
+        .insert(app.db())
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        sweep(app.db()).await.unwrap(),
+        Swept {
+            sessions: 1,
+            tokens: 1
+        }
+    );
+    assert_eq!(
+        session::Entity::find().all(app.db()).await.unwrap().len(),
+        2
+    );
+    assert_eq!(
+        customer_token::Entity::find()
+            .all(app.db())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The session that expired is gone; the other still works.
+    let mut working = 0;
+    for token in [&live, &stale] {
+        let response = app
+            .gql(Some(token), "{ currentAdmin { id } }", json!({}))
+            .await;
+        if response.get("errors").is_none() {
+            working += 1;
+        }
+    }
+    assert_eq!(working, 1);
+}
