@@ -263,7 +263,10 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     // database as if its tables were empty (seconds instead of milliseconds for a page
     // of 100 customers with every relation). SQLite's planner uses them too.
     db.execute_unprepared("ANALYZE").await?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "statistics updated");
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "statistics updated"
+    );
     Ok(summary)
 }
 
