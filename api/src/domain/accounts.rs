@@ -335,9 +335,10 @@ pub async fn request_email_change(
     Ok(())
 }
 
-/// Switches the login email to the one the token was sent to. EMAIL_TAKEN if a live
-/// registered customer took that address meanwhile (the unique index decides); the
-/// token then stays unspent, since the transaction rolls back.
+/// Switches the login email to the one the token was sent to, and tells the old
+/// address. EMAIL_TAKEN if a live registered customer took that address meanwhile
+/// (the unique index decides); the token then stays unspent, since the transaction
+/// rolls back.
 pub async fn confirm_email_change(
     db: &DatabaseConnection,
     token: &str,
@@ -348,10 +349,20 @@ pub async fn confirm_email_change(
         .await
         .map_err(|_| invalid_token())?;
     let new_email = spent.new_email.ok_or_else(invalid_token)?;
+    let old_email = Email::parse(&customer.email, "email")?;
     let mut update: customer::ActiveModel = customer.into();
-    update.email = Set(new_email);
+    update.email = Set(new_email.clone());
     update.updated_at = Set(db::now());
     let customer = update.update(&txn).await.map_err(email_taken)?;
+    // The old address hears about it: if someone else changed it, the owner learns
+    // at once where their account went.
+    outbox::enqueue(
+        &txn,
+        &old_email,
+        Kind::EmailChanged,
+        json!({ "newEmail": new_email }),
+    )
+    .await?;
     txn.commit().await?;
     Ok(customer)
 }

@@ -43,6 +43,8 @@ const MAX_BACKOFF_SECONDS: i64 = 3600;
 pub enum Kind {
     PasswordReset,
     EmailChangeConfirmation,
+    /// To the old address after an email change; carries no secret.
+    EmailChanged,
     OrderClaim,
 }
 
@@ -51,6 +53,7 @@ impl Kind {
         match self {
             Kind::PasswordReset => "password_reset",
             Kind::EmailChangeConfirmation => "email_change_confirmation",
+            Kind::EmailChanged => "email_changed",
             Kind::OrderClaim => "order_claim",
         }
     }

@@ -258,6 +258,12 @@ async fn changing_the_email_needs_the_password_and_a_token_sent_to_the_new_addre
         "new@example.com"
     );
     assert!(app.login("new@example.com", PASSWORD).await["data"]["login"].is_object());
+    // The old address is told where the account went, without any secret.
+    let notice = webhook.wait_for("email_changed", "ada@example.com").await;
+    assert_eq!(
+        notice.body["payload"],
+        json!({ "newEmail": "new@example.com" })
+    );
     assert_eq!(
         error_code(&app.login("ada@example.com", PASSWORD).await),
         "INVALID_CREDENTIALS"
