@@ -47,7 +47,8 @@ impl Customer {
         self.0.has_account
     }
 
-    /// Free-form JSON object for the merchant's own data.
+    /// Free-form JSON object. The customer (through `updateMe`) and admins may both
+    /// change it, so it is no place for anything the customer must not see or edit.
     async fn metadata(&self) -> Option<Json<serde_json::Value>> {
         self.0.metadata.clone().map(Json)
     }
