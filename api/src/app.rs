@@ -42,12 +42,13 @@ pub struct App {
     outbox: OutboxSetup,
 }
 
-/// What the outbox worker needs. It has a pool of its own, so delivery never waits
-/// for request traffic (nor the other way round), and its polling stays out of the
-/// request statement counter.
+/// What the background work of `serve` needs. It gets a pool of its own there (the
+/// other sub-commands never open it), so delivery never waits for request traffic
+/// (nor the other way round), and its polling stays out of the request statement
+/// counter.
 #[derive(Clone)]
 struct OutboxSetup {
-    db: DatabaseConnection,
+    database_url: String,
     sink: Sink,
     poll_interval: Duration,
 }
@@ -71,7 +72,6 @@ impl App {
                 .data(passwords())
                 .data(lifetimes)
                 .finish();
-        let (outbox_db, _) = db::connect(&settings.database_url, 2).await?;
         let sink = match &settings.outbox_webhook_url {
             Some(url) => Sink::webhook(url.clone())?,
             None => Sink::Log,
@@ -81,7 +81,7 @@ impl App {
             schema,
             statements,
             outbox: OutboxSetup {
-                db: outbox_db,
+                database_url: settings.database_url.clone(),
                 sink,
                 poll_interval: Duration::from_millis(settings.outbox_poll_interval_ms),
             },
@@ -111,11 +111,14 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop, stopped) = watch::channel(false);
         let outbox = self.outbox.clone();
-        let sweeper = tokio::spawn(sweep_hourly(outbox.db.clone(), stopped.clone()));
+        let (background_db, _) = db::connect(&outbox.database_url, 2)
+            .await
+            .map_err(std::io::Error::other)?;
+        let (stop, stopped) = watch::channel(false);
+        let sweeper = tokio::spawn(sweep_hourly(background_db.clone(), stopped.clone()));
         let worker = tokio::spawn(
-            outbox::Worker::new(outbox.db, outbox.sink, outbox.poll_interval).run(stopped),
+            outbox::Worker::new(background_db, outbox.sink, outbox.poll_interval).run(stopped),
         );
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {

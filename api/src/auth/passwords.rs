@@ -13,6 +13,22 @@ use tokio::sync::Semaphore;
 
 use crate::error::{DomainError, DomainResult};
 
+/// Longest password anyone may set: long passphrases welcome, argon2's input bounded.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
+/// A new password must be `min_chars` to [`MAX_PASSWORD_CHARS`] characters; `field`
+/// names the argument in the error.
+pub fn check_length(password: &str, field: &str, min_chars: usize) -> DomainResult<()> {
+    let chars = password.chars().count();
+    if !(min_chars..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(DomainError::bad_input(
+            field,
+            format!("must be {min_chars} to {MAX_PASSWORD_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// Shared by every request: the bound on concurrent hashing.
 #[derive(Clone)]
 pub struct Passwords {

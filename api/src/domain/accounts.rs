@@ -14,13 +14,14 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
+use super::customers::{ProfileChange, live_with_email};
 use super::email::Email;
-use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
+use super::fields::{self, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::outbox::{self, Kind, SECRET_KEY};
-use crate::auth::passwords::Passwords;
+use crate::auth::passwords::{self, Passwords};
 use crate::auth::sessions::{self, Holder, IssuedSession};
 use crate::auth::tokens;
 use crate::db::{self, UniqueKey};
@@ -28,8 +29,6 @@ use crate::error::{DomainError, DomainResult, TokenProblem};
 
 /// Shortest customer password, in characters (NIST SP 800-63B's minimum).
 pub const MIN_PASSWORD_CHARS: usize = 8;
-/// Longest customer password: long passphrases welcome, unbounded input not.
-pub const MAX_PASSWORD_CHARS: usize = 128;
 
 /// How long the tokens this module sends stay valid.
 #[derive(Debug, Clone, Copy)]
@@ -42,13 +41,7 @@ pub struct TokenLifetimes {
 
 /// A new password, checked against the policy.
 fn check_password(password: &str, field: &str) -> DomainResult<()> {
-    let chars = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
-        return Err(DomainError::bad_input(
-            field,
-            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
-        ));
-    }
+    passwords::check_length(password, field, MIN_PASSWORD_CHARS)?;
     if password.trim().is_empty() {
         return Err(DomainError::bad_input(field, "must not be only spaces"));
     }
@@ -111,19 +104,6 @@ fn email_taken(error: sea_orm::DbErr) -> DomainError {
     }
 }
 
-/// The live registered customer with this email, if any.
-async fn registered_by_email(
-    db: &impl ConnectionTrait,
-    email: &Email,
-) -> DomainResult<Option<customer::Model>> {
-    Ok(customer::Entity::find()
-        .filter(customer::Column::Email.eq(email.as_str()))
-        .filter(customer::Column::HasAccount.eq(true))
-        .filter(customer::Column::DeletedAt.is_null())
-        .one(db)
-        .await?)
-}
-
 /// Checks the credentials and opens a session. Unknown emails, guests, deleted
 /// customers and wrong passwords all fail the same way, in about the same time (an
 /// unknown email still costs one hash verification).
@@ -135,7 +115,7 @@ pub async fn login(
     ttl: TimeDelta,
 ) -> DomainResult<(customer::Model, IssuedSession)> {
     let customer = match Email::parse(email, "email") {
-        Ok(email) => registered_by_email(db, &email).await?,
+        Ok(email) => live_with_email(db, email.as_str(), true).await?,
         Err(_) => None,
     };
     let verified = match customer.as_ref().and_then(|c| c.password_hash.as_deref()) {
@@ -154,42 +134,31 @@ pub async fn me(db: &impl ConnectionTrait, customer_id: Uuid) -> DomainResult<cu
     super::customers::get(db, customer_id, false).await
 }
 
-/// What `updateMe` may change; `Keep` leaves a field alone.
-#[derive(Debug, Clone, Default)]
-pub struct ProfileChange {
-    pub first_name: Change<String>,
-    pub last_name: Change<String>,
-    pub phone: Change<String>,
-    pub metadata: Change<Value>,
-}
-
+/// Changes the logged-in customer's details.
 pub async fn update_profile(
     db: &impl ConnectionTrait,
     customer_id: Uuid,
     change: ProfileChange,
 ) -> DomainResult<customer::Model> {
-    let first_name = change
-        .first_name
-        .try_map(|v| fields::optional_text(v, "firstName", MAX_TEXT_CHARS))?;
-    let last_name = change
-        .last_name
-        .try_map(|v| fields::optional_text(v, "lastName", MAX_TEXT_CHARS))?;
-    let phone = change
-        .phone
-        .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
-
     let current = me(db, customer_id).await?;
-    let mut update: customer::ActiveModel = current.clone().into();
-    update.first_name = Set(first_name.apply(current.first_name));
-    update.last_name = Set(last_name.apply(current.last_name));
-    update.phone = Set(phone.apply(current.phone));
-    update.metadata = Set(fields::apply_metadata(
-        current.metadata,
-        change.metadata,
-        "metadata",
-    )?);
-    update.updated_at = Set(db::now());
-    Ok(update.update(db).await?)
+    Ok(change.apply_to(current)?.update(db).await?)
+}
+
+/// The logged-in customer's own password, asked again before a sensitive change.
+async fn require_password(
+    passwords: &Passwords,
+    customer: &customer::Model,
+    password: &str,
+) -> DomainResult<()> {
+    let verified = match customer.password_hash.as_deref() {
+        Some(hash) => passwords.verify(password, hash).await?,
+        None => false,
+    };
+    if verified {
+        Ok(())
+    } else {
+        Err(DomainError::InvalidCredentials)
+    }
 }
 
 /// Sets a new password after checking the current one, and ends every other session
@@ -204,13 +173,7 @@ pub async fn change_password(
 ) -> DomainResult<()> {
     check_password(new_password, "newPassword")?;
     let customer = me(db, customer_id).await?;
-    let verified = match customer.password_hash.as_deref() {
-        Some(hash) => passwords.verify(current_password, hash).await?,
-        None => false,
-    };
-    if !verified {
-        return Err(DomainError::InvalidCredentials);
-    }
+    require_password(passwords, &customer, current_password).await?;
     let hash = passwords.hash(new_password).await?;
     let txn = db::begin_write(db).await?;
     set_password_hash(&txn, customer_id, hash).await?;
@@ -247,7 +210,7 @@ pub async fn request_password_reset(
         return Ok(());
     };
     let txn = db::begin_write(db).await?;
-    if let Some(customer) = registered_by_email(&txn, &email).await? {
+    if let Some(customer) = live_with_email(&txn, email.as_str(), true).await? {
         let (token, expires_at) = issue_token(
             &txn,
             customer.id,
@@ -302,13 +265,7 @@ pub async fn request_email_change(
 ) -> DomainResult<()> {
     let new_email = Email::parse(new_email, "newEmail")?;
     let customer = me(db, customer_id).await?;
-    let verified = match customer.password_hash.as_deref() {
-        Some(hash) => passwords.verify(password, hash).await?,
-        None => false,
-    };
-    if !verified {
-        return Err(DomainError::InvalidCredentials);
-    }
+    require_password(passwords, &customer, password).await?;
     if new_email.as_str() == customer.email {
         return Err(DomainError::bad_input(
             "newEmail",

@@ -154,29 +154,23 @@ pub async fn add(
     input: AddressInput,
     use_as_billing: bool,
 ) -> DomainResult<address::Model> {
+    let metadata = fields::metadata(input.metadata.clone(), "metadata")?;
+    let a = validated(input, None)?;
     let now = db::now();
     let new = address::ActiveModel {
         id: Set(Uuid::now_v7()),
         customer_id: Set(customer_id),
-        first_name: Set(text(input.first_name, "firstName")?),
-        last_name: Set(text(input.last_name, "lastName")?),
-        company: Set(text(input.company, "company")?),
-        address_1: Set(text(input.address_1, "address1")?),
-        address_2: Set(text(input.address_2, "address2")?),
-        city: Set(text(input.city, "city")?),
-        province: Set(text(input.province, "province")?),
-        postal_code: Set(fields::optional_text(
-            input.postal_code,
-            "postalCode",
-            MAX_POSTAL_CODE_CHARS,
-        )?),
-        country_code: Set(CountryCode::parse(&input.country_code, "countryCode")?.to_string()),
-        phone: Set(fields::optional_text(
-            input.phone,
-            "phone",
-            MAX_PHONE_CHARS,
-        )?),
-        metadata: Set(fields::metadata(input.metadata, "metadata")?),
+        first_name: Set(a.first_name),
+        last_name: Set(a.last_name),
+        company: Set(a.company),
+        address_1: Set(a.address_1),
+        address_2: Set(a.address_2),
+        city: Set(a.city),
+        province: Set(a.province),
+        postal_code: Set(a.postal_code),
+        country_code: Set(a.country_code),
+        phone: Set(a.phone),
+        metadata: Set(metadata),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -279,7 +273,16 @@ async fn point_billing_at(
 /// An address as copied onto an order: validated like a book entry, prefixed field
 /// names (`shippingAddress.city`) in errors, metadata not kept.
 pub fn snapshot(input: AddressInput, prefix: &str) -> DomainResult<AddressSnapshot> {
-    let field = |name: &str| format!("{prefix}.{name}");
+    validated(input, Some(prefix))
+}
+
+/// The postal fields of `input`, each checked; errors name `prefix.field`, or just
+/// `field` without a prefix.
+fn validated(input: AddressInput, prefix: Option<&str>) -> DomainResult<AddressSnapshot> {
+    let field = |name: &str| match prefix {
+        Some(prefix) => format!("{prefix}.{name}"),
+        None => name.to_owned(),
+    };
     let text = |value: Option<String>, name: &str| {
         fields::optional_text(value, &field(name), MAX_TEXT_CHARS)
     };

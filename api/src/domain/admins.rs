@@ -8,26 +8,13 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::email::Email;
-use crate::auth::passwords::Passwords;
+use crate::auth::passwords::{self, Passwords};
 use crate::auth::sessions::{self, IssuedSession};
 use crate::db::{self, UniqueKey};
 use crate::error::{DomainError, DomainResult};
 
-/// Admin passwords: at least 12 characters (they guard every customer's data), at
-/// most 128 (argon2 input stays bounded).
+/// Admin passwords are at least 12 characters: they guard every customer's data.
 pub const MIN_PASSWORD_CHARS: usize = 12;
-pub const MAX_PASSWORD_CHARS: usize = 128;
-
-fn check_password(password: &str) -> DomainResult<()> {
-    let chars = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
-        return Err(DomainError::bad_input(
-            "password",
-            format!("must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"),
-        ));
-    }
-    Ok(())
-}
 
 pub async fn create(
     db: &impl ConnectionTrait,
@@ -36,7 +23,7 @@ pub async fn create(
     password: &str,
 ) -> DomainResult<admin_user::Model> {
     let email = Email::parse(email, "email")?;
-    check_password(password)?;
+    passwords::check_length(password, "password", MIN_PASSWORD_CHARS)?;
     let now = db::now();
     admin_user::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -259,13 +259,57 @@ pub struct NewCustomer {
 #[derive(Debug, Clone, Default)]
 pub struct CustomerChange {
     pub email: Option<String>,
+    pub profile: ProfileChange,
+    /// The customer's groups become exactly these.
+    pub group_ids: Option<Vec<Uuid>>,
+}
+
+/// Changes to the details a customer (through `updateMe`) and an admin may both
+/// make; `Keep` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
     pub first_name: Change<String>,
     pub last_name: Change<String>,
     pub phone: Change<String>,
     /// Merged key by key into the current metadata; `Clear` removes it all.
     pub metadata: Change<serde_json::Value>,
-    /// The customer's groups become exactly these.
-    pub group_ids: Option<Vec<Uuid>>,
+}
+
+impl ProfileChange {
+    /// Validates the change and applies it to `current`.
+    pub fn apply_to(self, current: customer::Model) -> DomainResult<customer::ActiveModel> {
+        let text = |value: Option<String>, field: &str| {
+            fields::optional_text(value, field, MAX_TEXT_CHARS)
+        };
+        let first_name = self.first_name.try_map(|v| text(v, "firstName"))?;
+        let last_name = self.last_name.try_map(|v| text(v, "lastName"))?;
+        let phone = self
+            .phone
+            .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
+        let metadata = fields::apply_metadata(current.metadata.clone(), self.metadata, "metadata")?;
+        let mut update: customer::ActiveModel = current.clone().into();
+        update.first_name = Set(first_name.apply(current.first_name));
+        update.last_name = Set(last_name.apply(current.last_name));
+        update.phone = Set(phone.apply(current.phone));
+        update.metadata = Set(metadata);
+        update.updated_at = Set(db::now());
+        Ok(update)
+    }
+}
+
+/// The live customer of one kind (guest or registered) with this normalised email: at
+/// most one exists, by the partial unique index.
+pub async fn live_with_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+    has_account: bool,
+) -> DomainResult<Option<customer::Model>> {
+    Ok(customer::Entity::find()
+        .filter(customer::Column::Email.eq(email))
+        .filter(customer::Column::HasAccount.eq(has_account))
+        .filter(customer::Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
 }
 
 /// The live email rule refused the write: name the holder, which an admin may see.
@@ -278,13 +322,7 @@ async fn email_conflict(
     if db::unique_violation(&error) != Some(UniqueKey::CustomerLiveEmail) {
         return error.into();
     }
-    let holder = customer::Entity::find()
-        .filter(customer::Column::Email.eq(email))
-        .filter(customer::Column::HasAccount.eq(has_account))
-        .filter(customer::Column::DeletedAt.is_null())
-        .one(db)
-        .await;
-    match holder {
+    match live_with_email(db, email, has_account).await {
         Ok(Some(holder)) => DomainError::EmailTakenBy { holder: holder.id },
         _ => DomainError::EmailTaken,
     }
@@ -357,38 +395,20 @@ pub async fn update(
         .as_deref()
         .map(|e| Email::parse(e, "email"))
         .transpose()?;
-    let first_name = change
-        .first_name
-        .try_map(|v| fields::optional_text(v, "firstName", MAX_TEXT_CHARS))?;
-    let last_name = change
-        .last_name
-        .try_map(|v| fields::optional_text(v, "lastName", MAX_TEXT_CHARS))?;
-    let phone = change
-        .phone
-        .try_map(|v| fields::optional_text(v, "phone", MAX_PHONE_CHARS))?;
-
     let txn = db::begin_write(db).await?;
     let current = get(&txn, id, false).await?;
-    let mut update: customer::ActiveModel = current.clone().into();
+    let (current_email, has_account) = (current.email.clone(), current.has_account);
+    let mut update = change.profile.apply_to(current)?;
     if let Some(email) = &email {
         // One column is both the contact and the login email, so they never drift.
         update.email = Set(email.as_str().to_owned());
     }
-    update.first_name = Set(first_name.apply(current.first_name.clone()));
-    update.last_name = Set(last_name.apply(current.last_name.clone()));
-    update.phone = Set(phone.apply(current.phone.clone()));
-    update.metadata = Set(fields::apply_metadata(
-        current.metadata.clone(),
-        change.metadata.clone(),
-        "metadata",
-    )?);
-    update.updated_at = Set(db::now());
     let updated = match update.update(&txn).await {
         Ok(updated) => updated,
         Err(error) => {
             drop(txn);
-            let email = email.as_ref().map_or(current.email.as_str(), Email::as_str);
-            return Err(email_conflict(db, error, email, current.has_account).await);
+            let email = email.as_ref().map_or(current_email.as_str(), Email::as_str);
+            return Err(email_conflict(db, error, email, has_account).await);
         }
     };
     if let Some(group_ids) = &change.group_ids {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::addresses::{self, AddressInput};
 use super::audit::{self, Action, Subject};
 use super::currency::CurrencyCode;
+use super::customers::live_with_email;
 use super::email::Email;
 use super::fields::{self, MAX_TEXT_CHARS};
 use crate::db::{self, UniqueKey};
@@ -318,8 +319,8 @@ pub async fn place(
 /// violation inside a savepoint (so their transaction stays usable on PostgreSQL) and
 /// read the winner's row.
 async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uuid> {
-    if let Some(id) = live_guest(txn, email).await? {
-        return Ok(id);
+    if let Some(guest) = live_with_email(txn, email.as_str(), false).await? {
+        return Ok(guest.id);
     }
     let now = db::now();
     let savepoint = txn.begin().await?;
@@ -346,24 +347,13 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
         }
         Err(error) if db::unique_violation(&error) == Some(UniqueKey::CustomerLiveEmail) => {
             savepoint.rollback().await?;
-            live_guest(txn, email)
+            live_with_email(txn, email.as_str(), false)
                 .await?
+                .map(|guest| guest.id)
                 .ok_or_else(|| DomainError::internal(error))
         }
         Err(error) => Err(error.into()),
     }
-}
-
-async fn live_guest(db: &impl ConnectionTrait, email: &Email) -> DomainResult<Option<Uuid>> {
-    Ok(customer::Entity::find()
-        .select_only()
-        .column(customer::Column::Id)
-        .filter(customer::Column::Email.eq(email.as_str()))
-        .filter(customer::Column::HasAccount.eq(false))
-        .filter(customer::Column::DeletedAt.is_null())
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await?)
 }
 
 /// The next order number. The counter row is updated in the caller's transaction:

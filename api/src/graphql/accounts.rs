@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use super::context::{ContextExt, change_of};
 use super::customers::Customer;
 use crate::auth::sessions;
-use crate::domain::accounts::{self, ProfileChange, Registration};
+use crate::domain::accounts::{self, Registration};
+use crate::domain::customers::ProfileChange;
 
 /// A new customer session.
 #[derive(SimpleObject)]

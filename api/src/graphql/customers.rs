@@ -360,10 +360,12 @@ impl CustomerAdminMutation {
         let id = parse_id(&id, "id")?;
         let change = customers::CustomerChange {
             email: input.email,
-            first_name: change_of(input.first_name),
-            last_name: change_of(input.last_name),
-            phone: change_of(input.phone),
-            metadata: change_of(input.metadata.map_value(|Json(value)| value)),
+            profile: customers::ProfileChange {
+                first_name: change_of(input.first_name),
+                last_name: change_of(input.last_name),
+                phone: change_of(input.phone),
+                metadata: change_of(input.metadata.map_value(|Json(value)| value)),
+            },
             group_ids: input
                 .group_ids
                 .map(|ids| parse_ids(&ids, "input.groupIds"))

@@ -123,6 +123,16 @@ impl Loader<Uuid> for AddressesOfCustomer {
     }
 }
 
+/// Keys `(parent, rest)` grouped by `rest`: one statement per distinct page request
+/// or filter, each for all the parents that share it.
+fn parents_by_rest<Q: std::hash::Hash + Eq>(keys: &[(Uuid, Q)]) -> HashMap<&Q, Vec<Uuid>> {
+    let mut grouped: HashMap<&Q, Vec<Uuid>> = HashMap::new();
+    for (parent, rest) in keys {
+        grouped.entry(rest).or_default().push(*parent);
+    }
+    grouped
+}
+
 /// Groups paged keys by their page request: siblings in one query share the request,
 /// so a whole list of parents is still one statement.
 async fn load_pages<Q, T, F, Fut>(
@@ -134,12 +144,8 @@ where
     F: Fn(Vec<Uuid>, Q) -> Fut,
     Fut: Future<Output = Result<HashMap<Uuid, Page<T>>, DomainError>>,
 {
-    let mut by_request: HashMap<&Q, Vec<Uuid>> = HashMap::new();
-    for (parent, request) in keys {
-        by_request.entry(request).or_default().push(*parent);
-    }
     let mut pages = HashMap::with_capacity(keys.len());
-    for (request, parents) in by_request {
+    for (request, parents) in parents_by_rest(keys) {
         for (parent, page) in load(parents, request.clone()).await? {
             pages.insert((parent, request.clone()), page);
         }
@@ -176,12 +182,8 @@ impl Loader<(Uuid, OrderFilter)> for OrderCountOfCustomer {
         &self,
         keys: &[(Uuid, OrderFilter)],
     ) -> Result<HashMap<(Uuid, OrderFilter), Self::Value>, Self::Error> {
-        let mut by_filter: HashMap<&OrderFilter, Vec<Uuid>> = HashMap::new();
-        for (customer, filter) in keys {
-            by_filter.entry(filter).or_default().push(*customer);
-        }
         let mut counts = HashMap::with_capacity(keys.len());
-        for (filter, customers) in by_filter {
+        for (filter, customers) in parents_by_rest(keys) {
             for (customer, count) in
                 orders::counts_of_customers(&self.0, &customers, filter).await?
             {
