@@ -94,8 +94,8 @@ pub struct Settings {
     )]
     pub max_query_depth: usize,
 
-    /// Highest complexity a GraphQL query may have (each field costs 1, a connection
-    /// multiplies its selection by its page size).
+    /// Highest complexity a GraphQL query may have (each field costs 1, a list
+    /// multiplies its selection by its largest length, a connection by its page size).
     #[arg(
         long,
         env = "CLIENTELE_MAX_QUERY_COMPLEXITY",
@@ -103,6 +103,64 @@ pub struct Settings {
         global = true
     )]
     pub max_query_complexity: usize,
+
+    /// Largest request body, in bytes; a larger one is refused (413) before it is read.
+    #[arg(long, env = "CLIENTELE_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), global = true)]
+    pub max_body_bytes: u64,
+
+    /// Longest GraphQL document, in characters.
+    #[arg(long, env = "CLIENTELE_MAX_DOCUMENT_CHARS", default_value_t = 32 * 1024, global = true)]
+    pub max_document_chars: usize,
+
+    /// Most aliased fields in one document.
+    #[arg(long, env = "CLIENTELE_MAX_ALIASES", default_value_t = 30, global = true)]
+    pub max_aliases: usize,
+
+    /// Most fields at the root of the operation (after fragments are expanded).
+    #[arg(long, env = "CLIENTELE_MAX_ROOT_FIELDS", default_value_t = 20, global = true)]
+    pub max_root_fields: usize,
+
+    /// Most directives on one field, fragment spread or inline fragment.
+    #[arg(long, env = "CLIENTELE_MAX_DIRECTIVES", default_value_t = 4, global = true)]
+    pub max_directives: usize,
+
+    /// Most field selections in the operation once every fragment is expanded
+    /// (`__typename` included).
+    #[arg(long, env = "CLIENTELE_MAX_SELECTIONS", default_value_t = 2_000, global = true)]
+    pub max_selections: usize,
+
+    /// Deadline for one request, in milliseconds: past it the work is cancelled and
+    /// the request answers TIMEOUT.
+    #[arg(long, env = "CLIENTELE_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub request_timeout_ms: u64,
+
+    /// How long a client may take to send a request's headers, in milliseconds.
+    #[arg(long, env = "CLIENTELE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub header_read_timeout_ms: u64,
+
+    /// Most GraphQL requests in progress at once; past it the server answers 503 with
+    /// `Retry-After` at once instead of queueing.
+    #[arg(long, env = "CLIENTELE_MAX_CONCURRENT_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_concurrent_requests: u32,
+
+    /// PostgreSQL only: the server cancels any statement running longer than this, in
+    /// milliseconds (the request then answers TIMEOUT).
+    #[arg(long, env = "CLIENTELE_STATEMENT_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub statement_timeout_ms: u64,
+
+    /// How long a request waits for a free database connection, in milliseconds,
+    /// before it answers UNAVAILABLE.
+    #[arg(long, env = "CLIENTELE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Answer introspection queries. Turn off in production if the schema is not
+    /// public; field suggestions ("did you mean") go with it.
+    #[arg(long, env = "CLIENTELE_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+
+    /// Serve GraphiQL on `GET /graphql`.
+    #[arg(long, env = "CLIENTELE_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub graphiql: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

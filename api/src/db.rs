@@ -23,17 +23,45 @@ impl StatementCounter {
     }
 }
 
+/// How a pool is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is UNAVAILABLE.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL only: the server cancels a statement running longer than this.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PoolOptions {
+    /// A small pool for tools and background work, with the defaults of `serve`.
+    pub fn small(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: None,
+        }
+    }
+}
+
 /// Opens a pool on `url`, creating the SQLite file if it does not exist.
 pub async fn connect(
     url: &str,
-    max_connections: u32,
+    pool: PoolOptions,
 ) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
     let mut options = ConnectOptions::new(sqlite_create_if_missing(url));
     options
-        .max_connections(max_connections)
+        .max_connections(pool.max_connections)
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(pool.acquire_timeout)
         .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |options| match pool.statement_timeout {
+            Some(timeout) => options.options([(
+                "statement_timeout",
+                format!("{}ms", timeout.as_millis()),
+            )]),
+            None => options,
+        })
         // SQLite only: write-ahead logging lets readers run while one connection
         // writes (the default rollback journal blocks them), and NORMAL sync is safe
         // in WAL mode. The 5 s busy timeout queues writers instead of failing them.
@@ -89,6 +117,50 @@ pub fn now() -> DateTime<Utc> {
     Utc::now()
         .duration_trunc(TimeDelta::seconds(1))
         .unwrap_or_else(|_| Utc::now())
+}
+
+/// What kind of failure a database error is, for the error policy in `error.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database cannot be reached: no free connection in time, connection
+    /// refused, reset or closed, the server shutting down.
+    Unreachable,
+    /// The statement was cancelled by `statement_timeout`.
+    Cancelled,
+    /// Anything else: a bug, a broken schema, a constraint nobody mapped.
+    Other,
+}
+
+/// Classifies `error` by its type and SQLSTATE, never by its message.
+pub fn failure_kind(error: &DbErr) -> Failure {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    let sqlx = match error {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
+            return Failure::Unreachable;
+        }
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => sqlx,
+        DbErr::Conn(_) => return Failure::Unreachable,
+        _ => return Failure::Other,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => {
+            Failure::Unreachable
+        }
+        Sqlx::Database(database) => match database.code().as_deref() {
+            // query_canceled: statement_timeout fired.
+            Some("57014") => Failure::Cancelled,
+            // Class 08 is "connection exception"; 57P01..57P03 are the server
+            // shutting down, crashing or not yet accepting connections.
+            Some(code) if code.starts_with("08") || code.starts_with("57P") => {
+                Failure::Unreachable
+            }
+            _ => Failure::Other,
+        },
+        _ => Failure::Other,
+    }
 }
 
 /// Unique rules the domain turns into typed errors.

@@ -1,4 +1,18 @@
-//! The one domain error type, and its single mapping to GraphQL errors.
+//! The error policy: which error type each layer uses, and how it becomes a response.
+//!
+//! - `domain/` functions return [`DomainResult`]. A database error becomes a domain
+//!   error in [`From<DbErr>`](DomainError#impl-From<DbErr>-for-DomainError): a unique
+//!   rule the domain names (see [`crate::db::UniqueKey`]) is mapped by the function that
+//!   wrote the row, a database that cannot be reached is [`DomainError::Unavailable`],
+//!   a statement cancelled by `statement_timeout` is [`DomainError::Timeout`], and
+//!   anything else is [`DomainError::Internal`].
+//! - Resolvers return `async_graphql::Result`; the one `From<DomainError>` at the end of
+//!   this file sets `extensions.code` (and `field`) and logs internal errors.
+//! - Errors raised by the GraphQL engine itself (syntax, validation, variable values,
+//!   limits) get their code from the phase that raised them, in
+//!   [`crate::graphql::limits`]; the HTTP edge ([`crate::http`]) adds the request id to
+//!   INTERNAL errors and answers transport errors (body too large, wrong content type,
+//!   malformed JSON) as GraphQL error responses.
 
 use std::sync::Arc;
 
@@ -26,9 +40,22 @@ pub enum ErrorCode {
     InvalidToken,
     /// The orders of a claim have changed owner since it was requested.
     AlreadyClaimed,
-    /// The document could not be parsed or validated, or exceeds the depth or
-    /// complexity limits.
+    /// The document could not be parsed or validated, or exceeds one of the document
+    /// limits; `extensions.limit` names the limit.
     InvalidQuery,
+    /// The HTTP request itself is malformed (not JSON, not UTF-8, `variables` not an
+    /// object, body too large, wrong content type).
+    BadRequest,
+    /// The request did not finish within the server's deadline; nothing was committed
+    /// unless the mutation's own result says so.
+    Timeout,
+    /// The server is at its limit of concurrent requests; retry after `Retry-After`.
+    Overloaded,
+    /// The database cannot be reached right now; retry later.
+    Unavailable,
+    /// A stored value cannot be decoded. The rest of the record still answers; an
+    /// admin can overwrite or clear the field.
+    DataUnreadable,
     /// Something failed on the server; `extensions.requestId` identifies it in the logs.
     Internal,
 }
@@ -37,6 +64,15 @@ impl ErrorCode {
     /// The code as a GraphQL value: the enum's name in the schema, e.g. `NOT_FOUND`.
     pub fn to_value(self) -> async_graphql::Value {
         async_graphql::InputType::to_value(&self)
+    }
+
+    /// The code's name in the schema, e.g. `NOT_FOUND`.
+    pub fn name(self) -> &'static str {
+        use async_graphql::resolver_utils::EnumType;
+        Self::items()
+            .iter()
+            .find(|item| item.value == self)
+            .map_or("INTERNAL", |item| item.name)
     }
 }
 
@@ -71,6 +107,16 @@ pub enum DomainError {
     InvalidToken { reason: TokenProblem },
     #[error("these orders have changed owner since the claim was requested")]
     AlreadyClaimed,
+    /// A stored value of `field` cannot be decoded.
+    #[error("the stored {field} cannot be read; an admin can overwrite or clear it")]
+    Unreadable { field: &'static str },
+    /// The database cannot be reached (pool exhausted or connection refused or lost);
+    /// the cause is logged.
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(Arc<dyn std::error::Error + Send + Sync>),
+    /// A statement ran past its deadline and was cancelled.
+    #[error("the request took too long and was cancelled")]
+    Timeout,
     /// Never shown to clients: logged, then reported as INTERNAL.
     #[error("internal error: {0}")]
     Internal(Arc<dyn std::error::Error + Send + Sync>),
@@ -99,6 +145,9 @@ impl DomainError {
             Self::NameTaken => ErrorCode::NameTaken,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::AlreadyClaimed => ErrorCode::AlreadyClaimed,
+            Self::Unreadable { .. } => ErrorCode::DataUnreadable,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Timeout => ErrorCode::Timeout,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -106,7 +155,11 @@ impl DomainError {
 
 impl From<sea_orm::DbErr> for DomainError {
     fn from(error: sea_orm::DbErr) -> Self {
-        Self::internal(error)
+        match crate::db::failure_kind(&error) {
+            crate::db::Failure::Unreachable => Self::Unavailable(Arc::new(error)),
+            crate::db::Failure::Cancelled => Self::Timeout,
+            crate::db::Failure::Other => Self::internal(error),
+        }
     }
 }
 
@@ -154,6 +207,10 @@ impl From<DomainError> for async_graphql::Error {
                 tracing::error!(error = %inner, "internal error");
                 "internal error".to_owned()
             }
+            DomainError::Unavailable(inner) => {
+                tracing::warn!(error = %inner, "database unavailable");
+                error.to_string()
+            }
             other => other.to_string(),
         };
         let mut extensions = ErrorExtensionValues::default();
@@ -169,6 +226,7 @@ impl From<DomainError> for async_graphql::Error {
                 extensions.set("field", "token");
                 extensions.set("reason", reason.as_str());
             }
+            DomainError::Unreadable { field } => extensions.set("field", *field),
             DomainError::EmailTakenBy { holder } => {
                 extensions.set("conflictingCustomerId", holder.to_string());
             }

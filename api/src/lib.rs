@@ -1,6 +1,6 @@
 //! Clientele: a GraphQL API server that owns an online store's customers.
 //!
-//! `main.rs` parses the configuration and calls [`app::run`]; the `tests` crate builds
+//! `main.rs` parses the configuration and runs a sub-command; the `tests` crate builds
 //! an [`app::App`] in-process and talks HTTP to it.
 
 pub mod app;
@@ -10,5 +10,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod http;
 pub mod seed;
 pub mod telemetry;

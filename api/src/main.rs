@@ -1,16 +1,103 @@
+//! Parses the configuration and runs the chosen sub-command.
+
+use std::io::BufRead;
 use std::process::ExitCode;
 
+use api::app::{App, StartupError, passwords};
+use api::config::{Command, Config};
+use api::db::{self, PoolOptions};
+use api::{domain, graphql, seed};
 use clap::Parser;
+use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = api::config::Config::parse();
+    let config = Config::parse();
     api::telemetry::init(&config.settings);
-    match api::app::run(config).await {
+    match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "clientele failed");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs the sub-command `config` names (`serve` when none).
+async fn run(config: Config) -> Result<(), StartupError> {
+    let settings = config.settings;
+    match config.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = App::build(&settings).await?;
+            let listener = TcpListener::bind(settings.bind).await?;
+            tracing::info!(
+                address = %listener.local_addr()?,
+                "serving GraphQL on /graphql (GraphiQL in a browser), health on /health"
+            );
+            app.serve(listener, shutdown_signal()).await?;
+            tracing::info!("stopped");
+        }
+        Command::Migrate => {
+            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            db::migrate(&db).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::ExportSchema => print!("{}", graphql::sdl()),
+        Command::CreateAdmin { email, password } => {
+            let password = match password {
+                Some(password) => password,
+                None => read_password_from_stdin()?,
+            };
+            let app = App::build(&settings).await?;
+            let admin = domain::admins::create(app.db(), &passwords(), &email, &password).await?;
+            tracing::info!(email = %admin.email, id = %admin.id, "admin user created");
+        }
+        Command::Seed { customers } => {
+            let app = App::build(&settings).await?;
+            let summary = seed::run(app.db(), customers).await?;
+            tracing::info!(%summary, "demo data created");
+        }
+    }
+    Ok(())
+}
+
+fn read_password_from_stdin() -> Result<String, StartupError> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err(
+            "no password: pass --password, set CLIENTELE_ADMIN_PASSWORD or pipe it on stdin".into(),
+        );
+    }
+    Ok(password)
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what orchestrators send).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
 }

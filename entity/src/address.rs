@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::stored_json::StoredJson;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "address")]
 pub struct Model {
@@ -21,7 +23,8 @@ pub struct Model {
     /// ISO 3166-1 alpha-2, upper-case.
     pub country_code: String,
     pub phone: Option<String>,
-    pub metadata: Option<Json>,
+    #[sea_orm(column_type = "Json", nullable)]
+    pub metadata: Option<StoredJson>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

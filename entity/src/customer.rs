@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::stored_json::StoredJson;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "customer")]
 pub struct Model {
@@ -14,7 +16,8 @@ pub struct Model {
     pub phone: Option<String>,
     pub has_account: bool,
     pub billing_address_id: Option<Uuid>,
-    pub metadata: Option<Json>,
+    #[sea_orm(column_type = "Json", nullable)]
+    pub metadata: Option<StoredJson>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

@@ -2,13 +2,16 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::stored_json::StoredJson;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "customer_group")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub name: String,
-    pub metadata: Option<Json>,
+    #[sea_orm(column_type = "Json", nullable)]
+    pub metadata: Option<StoredJson>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

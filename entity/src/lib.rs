@@ -18,3 +18,4 @@ pub mod order_claim_order;
 pub mod order_transfer;
 pub mod outbox_message;
 pub mod session;
+pub mod stored_json;

@@ -154,7 +154,7 @@ pub async fn add(
     input: AddressInput,
     use_as_billing: bool,
 ) -> DomainResult<address::Model> {
-    let metadata = fields::metadata(input.metadata.clone(), "metadata")?;
+    let metadata = fields::stored(fields::metadata(input.metadata.clone(), "metadata")?);
     let a = validated(input, None)?;
     let now = db::now();
     let new = address::ActiveModel {

@@ -355,7 +355,7 @@ pub async fn create(
         )?),
         has_account: Set(false),
         billing_address_id: Set(None),
-        metadata: Set(fields::metadata(input.metadata, "metadata")?),
+        metadata: Set(fields::stored(fields::metadata(input.metadata, "metadata")?)),
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),

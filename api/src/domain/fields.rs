@@ -1,6 +1,7 @@
 //! Free-text and JSON fields people type into forms: names, phone numbers, metadata.
 //! Each is trimmed, bounded and named in the error when it is not acceptable.
 
+use entity::stored_json::StoredJson;
 use serde_json::Value;
 
 use crate::error::{DomainError, DomainResult};
@@ -11,6 +12,9 @@ pub const MAX_TEXT_CHARS: usize = 200;
 pub const MAX_PHONE_CHARS: usize = 50;
 /// Largest metadata object, serialised.
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Deepest nesting of a metadata value (the object itself is level 1). Far below the
+/// 128 levels at which serde_json stops decoding, so whatever is written can be read.
+pub const MAX_METADATA_DEPTH: usize = 32;
 
 /// Optional text: trimmed, empty means absent, at most `max` characters.
 pub fn optional_text(
@@ -46,6 +50,12 @@ pub fn metadata(value: Option<Value>, field: &str) -> DomainResult<Option<Value>
     if !value.is_object() {
         return Err(DomainError::bad_input(field, "must be a JSON object"));
     }
+    if depth(&value) > MAX_METADATA_DEPTH {
+        return Err(DomainError::bad_input(
+            field,
+            format!("must nest at most {MAX_METADATA_DEPTH} levels deep"),
+        ));
+    }
     if value.to_string().len() > MAX_METADATA_BYTES {
         return Err(DomainError::bad_input(
             field,
@@ -53,6 +63,23 @@ pub fn metadata(value: Option<Value>, field: &str) -> DomainResult<Option<Value>
         ));
     }
     Ok(Some(value))
+}
+
+/// How deeply `value` nests (a scalar is 0, `{}` is 1). Iterative: the input may be
+/// deeper than the stack allows recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0)];
+    while let Some((value, level)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(map) => Box::new(map.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(level + 1);
+        pending.extend(children.map(|child| (child, level + 1)));
+    }
+    deepest
 }
 
 /// Merges a metadata patch into the current object, key by key: a key set to `null`
@@ -75,21 +102,31 @@ pub fn merge_metadata(current: Option<Value>, patch: Value) -> Option<Value> {
     (!merged.is_empty()).then_some(Value::Object(merged))
 }
 
+/// Metadata as it is written to the database.
+pub fn stored(value: Option<Value>) -> Option<StoredJson> {
+    value.map(StoredJson::Value)
+}
+
 /// Applies a metadata change: `Keep`, `Clear`, or merge a patch (see
 /// [`merge_metadata`]); the patch must be an object and the result stays within the
-/// size bound.
+/// bounds. A patch onto a stored value that cannot be read replaces it: that is how
+/// an admin repairs it.
 pub fn apply_metadata(
-    current: Option<Value>,
+    current: Option<StoredJson>,
     change: Change<Value>,
     field: &str,
-) -> DomainResult<Option<Value>> {
+) -> DomainResult<Option<StoredJson>> {
     match change {
         Change::Keep => Ok(current),
         Change::Clear => Ok(None),
         Change::Set(patch) => {
             let patch = metadata(Some(patch), field)?;
+            let current = match current {
+                Some(StoredJson::Value(value)) => Some(value),
+                Some(StoredJson::Unreadable) | None => None,
+            };
             let merged = patch.and_then(|patch| merge_metadata(current, patch));
-            metadata(merged, field)
+            Ok(stored(metadata(merged, field)?))
         }
     }
 }
@@ -161,5 +198,28 @@ mod tests {
         assert!(metadata(Some(serde_json::json!([1])), "metadata").is_err());
         let big = serde_json::json!({ "a": "x".repeat(MAX_METADATA_BYTES) });
         assert!(metadata(Some(big), "metadata").is_err());
+    }
+
+    #[test]
+    fn metadata_nesting_is_bounded() {
+        let nested = |levels: usize| {
+            (1..levels).fold(serde_json::json!({}), |inner, _| serde_json::json!({ "a": inner }))
+        };
+        assert_eq!(depth(&nested(3)), 3);
+        assert!(metadata(Some(nested(MAX_METADATA_DEPTH)), "metadata").is_ok());
+        assert!(metadata(Some(nested(MAX_METADATA_DEPTH + 1)), "metadata").is_err());
+    }
+
+    #[test]
+    fn a_patch_replaces_unreadable_metadata() {
+        let patched = apply_metadata(
+            Some(StoredJson::Unreadable),
+            Change::Set(serde_json::json!({ "a": 1 })),
+            "metadata",
+        );
+        assert_eq!(
+            patched.ok().flatten(),
+            Some(StoredJson::Value(serde_json::json!({ "a": 1 })))
+        );
     }
 }

@@ -231,7 +231,7 @@ pub async fn create(
     metadata: Option<serde_json::Value>,
 ) -> DomainResult<customer_group::Model> {
     let name = group_name(name)?;
-    let metadata = fields::metadata(metadata, "metadata")?;
+    let metadata = fields::stored(fields::metadata(metadata, "metadata")?);
     let now = db::now();
     let txn = db::begin_write(db).await?;
     let group = customer_group::ActiveModel {

@@ -58,8 +58,8 @@ impl Address {
         self.0.phone.as_deref()
     }
 
-    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.0.metadata.clone().map(Json)
+    async fn metadata(&self) -> Result<Option<Json<serde_json::Value>>> {
+        Ok(super::metadata_of(&self.0.metadata)?)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

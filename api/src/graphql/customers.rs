@@ -49,8 +49,8 @@ impl Customer {
 
     /// Free-form JSON object. The customer (through `updateMe`) and admins may both
     /// change it, so it is no place for anything the customer must not see or edit.
-    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.0.metadata.clone().map(Json)
+    async fn metadata(&self) -> Result<Option<Json<serde_json::Value>>> {
+        Ok(super::metadata_of(&self.0.metadata)?)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -29,7 +29,7 @@ impl CustomerGroup {
     /// The merchant's own data (admin only).
     async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
         ctx.principal().require_admin()?;
-        Ok(self.0.metadata.clone().map(Json))
+        Ok(super::metadata_of(&self.0.metadata)?)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

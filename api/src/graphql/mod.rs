@@ -9,16 +9,19 @@ pub mod context;
 pub mod customers;
 pub mod gate;
 pub mod groups;
+pub mod limits;
 pub mod loaders;
 pub mod money;
 pub mod orders;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::resolver_utils::EnumType;
+use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SchemaBuilder};
 
 use crate::error::ErrorCode;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
+    ErrorCodeQuery,
     customers::CustomerQuery,
     groups::GroupQuery,
     orders::OrderQuery,
@@ -38,20 +41,65 @@ pub struct Mutation(
 
 pub type ClienteleSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// The schema with its limits, without runtime data: enough to export the SDL.
-pub fn schema_builder(
-    max_depth: usize,
-    max_complexity: usize,
-) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        // No field returns ErrorCode, but clients generate types from the schema and
-        // should find the codes that `extensions.code` carries.
-        .register_output_type::<ErrorCode>()
-        .limit_depth(max_depth)
-        .limit_complexity(max_complexity)
+/// Lists the error codes, so that they are part of the schema that introspection
+/// shows and clients generated from it know them.
+#[derive(Default)]
+pub struct ErrorCodeQuery;
+
+#[Object]
+impl ErrorCodeQuery {
+    /// Every code an error's `extensions.code` may carry.
+    async fn error_codes(&self) -> Vec<ErrorCode> {
+        ErrorCode::items().iter().map(|item| item.value).collect()
+    }
 }
 
-/// The SDL that `export-schema` prints and `schema.graphql` holds.
-pub fn sdl(max_depth: usize, max_complexity: usize) -> String {
-    schema_builder(max_depth, max_complexity).finish().sdl()
+/// A stored metadata value as the API shows it: one that cannot be decoded is an error
+/// on this field alone.
+pub fn metadata_of(
+    stored: &Option<entity::stored_json::StoredJson>,
+) -> Result<Option<async_graphql::Json<serde_json::Value>>, crate::error::DomainError> {
+    match stored {
+        None => Ok(None),
+        Some(json) => json
+            .readable()
+            .map(|value| Some(async_graphql::Json(value.clone())))
+            .ok_or(crate::error::DomainError::Unreadable { field: "metadata" }),
+    }
+}
+
+/// What the engine enforces itself; the document limits run before it
+/// ([`limits::DocumentLimits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    pub max_complexity: usize,
+    pub max_directives: usize,
+    /// Introspection, and with it the field suggestions of error messages.
+    pub introspection: bool,
+}
+
+/// The schema with its limits, without runtime data: enough to export the SDL.
+pub fn schema_builder(limits: EngineLimits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_complexity(limits.max_complexity)
+        // The document limits check directives first, with a typed error; this is the
+        // engine's own guard (the fix for CVE-2024-47614) behind them.
+        .limit_directives(limits.max_directives);
+    if limits.introspection {
+        builder
+    } else {
+        builder.disable_introspection().disable_suggestions()
+    }
+}
+
+/// The SDL that `export-schema` prints and `schema.graphql` holds. Limits do not
+/// change it.
+pub fn sdl() -> String {
+    schema_builder(EngineLimits {
+        max_complexity: usize::MAX,
+        max_directives: usize::MAX,
+        introspection: true,
+    })
+    .finish()
+    .sdl()
 }

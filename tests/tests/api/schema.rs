@@ -1,13 +1,11 @@
 //! The schema file, migrations and the plain HTTP endpoints.
 
-use api::config::Settings;
 use sea_orm::{ConnectionTrait, Statement};
 use tests::TestApp;
 
 #[test]
 fn schema_file_matches_the_running_schema() {
-    let settings = Settings::defaults();
-    let running = api::graphql::sdl(settings.max_query_depth, settings.max_query_complexity);
+    let running = api::graphql::sdl();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
     let committed = std::fs::read_to_string(path).expect("schema.graphql at the root");
     assert!(

@@ -1,0 +1,263 @@
+//! `POST /graphql` executes, `GET /graphql` serves GraphiQL.
+//!
+//! The handler follows the GraphQL over HTTP specification: the body must be
+//! `application/json` (415 otherwise: a browser can send `text/plain` or form bodies
+//! cross-site without a preflight), at most the configured size (413), and a single
+//! request object (400 otherwise). The answer is `application/graphql-response+json`
+//! when the client accepts it, with 400 for a document that cannot run; otherwise
+//! `application/json`, always 200 once the request was understood. Every failure,
+//! transport ones included, is a GraphQL error response with `extensions.code`.
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{ErrorExtensionValues, ServerError, Value};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use uuid::Uuid;
+
+use super::{GraphqlOutcome, RequestId};
+use crate::app::App;
+use crate::auth::{Principal, sessions};
+use crate::error::ErrorCode;
+use crate::graphql::gate::Gate;
+use crate::graphql::loaders::Loaders;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const APPLICATION_JSON: &str = "application/json";
+
+pub async fn execute(
+    State(app): State<App>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let media = ResponseMedia::from_accept(&headers);
+    // Shed load at once rather than queue without end; the permit is held until the
+    // response is built.
+    let Some(_permit) = app.edge().in_flight.clone().try_acquire_owned().ok() else {
+        let mut response = error_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Overloaded,
+            "the server is at capacity; retry shortly",
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    if !is_json(&headers) {
+        return error_body(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadRequest,
+            "the request body must be application/json",
+            None,
+        );
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the request body is larger than {} bytes",
+                    app.edge().max_body_bytes
+                )
+            } else {
+                "the request body could not be read".to_owned()
+            };
+            return error_body(status, ErrorCode::BadRequest, &message, None);
+        }
+    };
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            let message = format!("the body is not a GraphQL request object: {error}");
+            return error_body(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &message, None);
+        }
+    };
+    let mut outcome = GraphqlOutcome {
+        operation: request.operation_name.clone(),
+        codes: Vec::new(),
+        principal: "anonymous",
+    };
+    let (mut response, refused) = match app.limits().prepare(&mut request) {
+        Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
+        Ok(()) => match resolve_principal(&app, &headers).await {
+            Err(error) => (async_graphql::Response::from_errors(vec![error]), false),
+            Ok(principal) => {
+                outcome.principal = principal_kind(principal);
+                let gate = Gate::default();
+                let request = request
+                    .data(principal)
+                    .data(Loaders::new(app.db(), &gate));
+                // Dropping the execution at the deadline cancels it: its statements
+                // are abandoned and an open transaction rolls back.
+                let execution = gate.request(app.schema().execute(request));
+                match tokio::time::timeout(app.edge().request_timeout, execution).await {
+                    Ok(response) => {
+                        let refused = response.data == Value::Null
+                            && response.errors.iter().all(|e| e.path.is_empty());
+                        (response, refused)
+                    }
+                    Err(_) => (timed_out(), false),
+                }
+            }
+        },
+    };
+    for error in &mut response.errors {
+        let code = classify(error, request_id);
+        outcome.codes.push(code.name());
+    }
+    let status = if refused && media == ResponseMedia::GraphqlResponseJson {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut http = (status, axum::Json(&response)).into_response();
+    http.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
+    for (name, value) in response.http_headers.iter() {
+        http.headers_mut().insert(name.clone(), value.clone());
+    }
+    http.extensions_mut().insert(outcome);
+    http
+}
+
+/// An unparsable or unknown bearer token is not an error: the caller is anonymous,
+/// and what it asks for is refused as it would be for anyone.
+async fn resolve_principal(app: &App, headers: &HeaderMap) -> Result<Principal, ServerError> {
+    let Some(token) = bearer_token(headers) else {
+        return Ok(Principal::Anonymous);
+    };
+    sessions::resolve(app.db(), token)
+        .await
+        .map_err(|error| async_graphql::Error::from(error).into_server_error(Default::default()))
+}
+
+fn principal_kind(principal: Principal) -> &'static str {
+    match principal {
+        Principal::Anonymous => "anonymous",
+        Principal::Admin { .. } => "admin",
+        Principal::Customer { .. } => "customer",
+    }
+}
+
+fn timed_out() -> async_graphql::Response {
+    let error: async_graphql::Error = crate::error::DomainError::Timeout.into();
+    async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())])
+}
+
+/// Gives every error a code, by where it came from: domain errors and the document
+/// limits set theirs; of the engine's own errors, those with a path come from a field
+/// whose argument values failed to parse when it ran (the client's input), and those
+/// without one from validation (the client's document). INTERNAL errors get the
+/// request id, which the log lines carry too.
+fn classify(error: &mut ServerError, request_id: Uuid) -> ErrorCode {
+    let path_is_empty = error.path.is_empty();
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    let code = match extensions.get("code") {
+        Some(value) => code_of(value),
+        None => {
+            let code = if path_is_empty {
+                ErrorCode::InvalidQuery
+            } else {
+                ErrorCode::BadUserInput
+            };
+            extensions.set("code", code.to_value());
+            code
+        }
+    };
+    if code == ErrorCode::Internal {
+        extensions.set("requestId", request_id.to_string());
+    }
+    code
+}
+
+fn code_of(value: &Value) -> ErrorCode {
+    use async_graphql::resolver_utils::EnumType;
+    ErrorCode::items()
+        .iter()
+        .find(|item| item.value.to_value() == *value)
+        .map_or(ErrorCode::Internal, |item| item.value)
+}
+
+/// A response that is only an error, for requests refused before GraphQL runs.
+pub fn error_body(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    request_id: Option<Uuid>,
+) -> Response {
+    let mut extensions = serde_json::json!({ "code": code.name() });
+    if let Some(id) = request_id {
+        extensions["requestId"] = serde_json::Value::String(id.to_string());
+    }
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON));
+    response
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(APPLICATION_JSON))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMedia {
+    GraphqlResponseJson,
+    ApplicationJson,
+}
+
+impl ResponseMedia {
+    /// The specification's media type when the client lists it before (or without)
+    /// `application/json`; `application/json` for everyone else, legacy clients and
+    /// `*/*` included.
+    fn from_accept(headers: &HeaderMap) -> Self {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("");
+        for media in accept.split(',') {
+            let mut parts = media.split(';');
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| matches!(p.replace(' ', "").as_str(), "q=0" | "q=0.0"));
+            if refused {
+                continue;
+            }
+            match name.as_str() {
+                GRAPHQL_RESPONSE_JSON => return Self::GraphqlResponseJson,
+                APPLICATION_JSON | "*/*" | "application/*" => return Self::ApplicationJson,
+                _ => {}
+            }
+        }
+        Self::ApplicationJson
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
+            Self::ApplicationJson => APPLICATION_JSON,
+        }
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+}

@@ -1,0 +1,160 @@
+//! The HTTP edge: the router, the server loop, and what wraps every request.
+//!
+//! Every request gets an id (`x-request-id`, and on the span that every log line of the
+//! request carries), one structured log line when it ends (method, path, status,
+//! duration, and for GraphQL the operation name, the error codes and the kind of
+//! caller; never variables), and a panic in a handler answers INTERNAL with that id
+//! instead of dropping the connection.
+
+mod graphql;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use futures_util::FutureExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::ErrorCode;
+
+pub use graphql::error_body;
+
+/// The request id, sent back as `x-request-id` and on INTERNAL errors.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the request being handled, in the request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+/// What the GraphQL handler reports for the request's log line.
+#[derive(Debug, Clone, Default)]
+pub struct GraphqlOutcome {
+    pub operation: Option<String>,
+    pub codes: Vec<&'static str>,
+    pub principal: &'static str,
+}
+
+/// The routes, with the limits and the per-request layer.
+pub fn router(app: &App) -> Router {
+    let edge = app.edge();
+    let mut graphql = axum::routing::post(graphql::execute);
+    if edge.graphiql {
+        graphql = graphql.get(graphql::graphiql);
+    }
+    Router::new()
+        .route("/graphql", graphql)
+        .route("/health", get(health))
+        // The handler reads the body through this limit; nothing larger is buffered.
+        .layer(DefaultBodyLimit::max(edge.max_body_bytes))
+        .layer(middleware::from_fn(each_request))
+        .with_state(app.clone())
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` completes, then lets the open
+/// connections finish their requests. A client gets `header_read_timeout` to send a
+/// request's headers; a slower one is disconnected.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors, most likely: wait instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                // Responses are written whole; waiting to coalesce them only adds latency.
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "TCP_NODELAY not set");
+                }
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_read_timeout)
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Request id, span, panic catching and the log line, around every request.
+async fn each_request(mut request: Request, next: Next) -> Response {
+    let id = Uuid::now_v7();
+    request.extensions_mut().insert(RequestId(id));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request_id = %id);
+    let handled = AssertUnwindSafe(next.run(request).instrument(span.clone()))
+        .catch_unwind()
+        .await;
+    let mut response = match handled {
+        Ok(response) => response,
+        Err(_) => {
+            span.in_scope(|| tracing::error!("handler panicked"));
+            error_body(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error", Some(id))
+        }
+    };
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    let outcome = response.extensions().get::<GraphqlOutcome>().cloned().unwrap_or_default();
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            operation = outcome.operation.as_deref().unwrap_or(""),
+            codes = outcome.codes.join(","),
+            principal = outcome.principal,
+            "request"
+        );
+    });
+    response
+}
+
+/// Liveness and readiness: the process answers and the database does too.
+async fn health(State(app): State<App>) -> Response {
+    match app.db().ping().await {
+        Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
