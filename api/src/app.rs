@@ -14,9 +14,9 @@ use crate::config::Settings;
 use crate::db::{self, PoolOptions, StatementCounter};
 use crate::domain;
 use crate::domain::accounts::TokenLifetimes;
+use crate::domain::outbox::{self, Sink};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
-use crate::domain::outbox::{self, Sink};
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 

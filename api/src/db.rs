@@ -56,10 +56,9 @@ pub async fn connect(
         .acquire_timeout(pool.acquire_timeout)
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |options| match pool.statement_timeout {
-            Some(timeout) => options.options([(
-                "statement_timeout",
-                format!("{}ms", timeout.as_millis()),
-            )]),
+            Some(timeout) => {
+                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+            }
             None => options,
         })
         // SQLite only: write-ahead logging lets readers run while one connection
@@ -146,17 +145,17 @@ pub fn failure_kind(error: &DbErr) -> Failure {
         _ => return Failure::Other,
     };
     match sqlx.as_ref() {
-        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => {
-            Failure::Unreachable
-        }
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => Failure::Unreachable,
         Sqlx::Database(database) => match database.code().as_deref() {
             // query_canceled: statement_timeout fired.
             Some("57014") => Failure::Cancelled,
             // Class 08 is "connection exception"; 57P01..57P03 are the server
             // shutting down, crashing or not yet accepting connections.
-            Some(code) if code.starts_with("08") || code.starts_with("57P") => {
-                Failure::Unreachable
-            }
+            Some(code) if code.starts_with("08") || code.starts_with("57P") => Failure::Unreachable,
             _ => Failure::Other,
         },
         _ => Failure::Other,

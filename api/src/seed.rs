@@ -359,7 +359,9 @@ fn generate(count: usize, demo_password_hash: &str) -> Generated {
             phone: Set(phone.clone()),
             has_account: Set(has_account),
             billing_address_id: Set(None),
-            metadata: Set((rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())),
+            metadata: Set(
+                (rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
+            ),
             created_at: Set(created),
             updated_at: Set(created),
             deleted_at: Set(None),

@@ -8,7 +8,7 @@ use entity::{address, customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -16,6 +16,10 @@ use super::country::CountryCode;
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use crate::db;
 use crate::error::{DomainError, DomainResult};
+
+/// Most addresses in one customer's book. It bounds `Customer.shippingAddresses`, so
+/// the query cost of that list is known before it runs.
+pub const MAX_ADDRESSES_PER_CUSTOMER: usize = 50;
 
 pub async fn by_ids(
     db: &impl ConnectionTrait,
@@ -175,6 +179,24 @@ pub async fn add(
         updated_at: Set(now),
     };
     let txn = db::begin_write(db).await?;
+    // The customer's row lock serialises adds to one book on PostgreSQL (SQLite's
+    // write transactions are serial already), so the count below cannot go stale
+    // before the insert.
+    customer::Entity::find_by_id(customer_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DomainError::NotFound("customer"))?;
+    let book = address::Entity::find()
+        .filter(address::Column::CustomerId.eq(customer_id))
+        .count(&txn)
+        .await?;
+    if book >= MAX_ADDRESSES_PER_CUSTOMER as u64 {
+        return Err(DomainError::bad_input(
+            "input",
+            format!("an address book holds at most {MAX_ADDRESSES_PER_CUSTOMER} addresses"),
+        ));
+    }
     let address = new.insert(&txn).await?;
     if use_as_billing {
         point_billing_at(&txn, customer_id, address.id).await?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{customer, customer_group, customer_group_customer};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
@@ -18,6 +18,7 @@ use super::audit::{self, Action, Subject};
 use super::email::Email;
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::pagination::{KeyKind, Keyset, Page, PageRequest, time_key};
+use super::search::{SearchText, contains_pattern};
 use crate::db::{self, UniqueKey};
 use crate::error::{DomainError, DomainResult};
 
@@ -26,9 +27,9 @@ use crate::error::{DomainError, DomainResult};
 pub struct CustomerFilter {
     /// Every whitespace-separated term must appear (case-insensitively) in the email,
     /// first name or last name.
-    pub search: Option<String>,
+    pub search: Option<SearchText>,
     pub has_account: Option<bool>,
-    /// Members of any of these (live) groups.
+    /// Members of any of these (live) groups; at most [`MAX_FILTER_GROUPS`].
     pub group_ids: Vec<Uuid>,
     /// Created at or after.
     pub created_after: Option<DateTime<Utc>>,
@@ -36,6 +37,22 @@ pub struct CustomerFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Soft-deleted customers are hidden unless this is set.
     pub include_deleted: bool,
+}
+
+/// Most groups one customer filter may name.
+pub const MAX_FILTER_GROUPS: usize = 100;
+
+impl CustomerFilter {
+    /// Refuses a filter too large to run (BAD_USER_INPUT on `filter.groupIds`).
+    pub fn checked(self) -> DomainResult<Self> {
+        if self.group_ids.len() > MAX_FILTER_GROUPS {
+            return Err(DomainError::bad_input(
+                "filter.groupIds",
+                format!("at most {MAX_FILTER_GROUPS} groups"),
+            ));
+        }
+        Ok(self)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -63,20 +80,6 @@ impl Default for CustomerOrder {
     }
 }
 
-/// `LIKE` pattern matching `term` anywhere, with the wildcards in `term` escaped.
-pub(crate) fn contains_pattern(term: &str) -> LikeExpr {
-    let mut escaped = String::with_capacity(term.len() + 2);
-    escaped.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped.push('%');
-    LikeExpr::new(escaped).escape('\\')
-}
-
 fn lower_contains(column: customer::Column, term: &str) -> Expr {
     let value = Func::coalesce([Expr::col((customer::Entity, column)), Expr::val("")]);
     Expr::expr(Func::lower(value)).like(contains_pattern(term))
@@ -97,13 +100,12 @@ impl CustomerFilter {
         if let Some(before) = self.created_before {
             condition = condition.add(customer::Column::CreatedAt.lt(before));
         }
-        for term in self.search.iter().flat_map(|s| s.split_whitespace()) {
-            let term = term.to_lowercase();
+        for term in self.search.iter().flat_map(SearchText::words) {
             condition = condition.add(
                 Condition::any()
-                    .add(lower_contains(customer::Column::Email, &term))
-                    .add(lower_contains(customer::Column::FirstName, &term))
-                    .add(lower_contains(customer::Column::LastName, &term)),
+                    .add(lower_contains(customer::Column::Email, term))
+                    .add(lower_contains(customer::Column::FirstName, term))
+                    .add(lower_contains(customer::Column::LastName, term)),
             );
         }
         if !self.group_ids.is_empty() {
@@ -355,7 +357,10 @@ pub async fn create(
         )?),
         has_account: Set(false),
         billing_address_id: Set(None),
-        metadata: Set(fields::stored(fields::metadata(input.metadata, "metadata")?)),
+        metadata: Set(fields::stored(fields::metadata(
+            input.metadata,
+            "metadata",
+        )?)),
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),

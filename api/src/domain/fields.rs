@@ -203,7 +203,10 @@ mod tests {
     #[test]
     fn metadata_nesting_is_bounded() {
         let nested = |levels: usize| {
-            (1..levels).fold(serde_json::json!({}), |inner, _| serde_json::json!({ "a": inner }))
+            (1..levels).fold(
+                serde_json::json!({}),
+                |inner, _| serde_json::json!({ "a": inner }),
+            )
         };
         assert_eq!(depth(&nested(3)), 3);
         assert!(metadata(Some(nested(MAX_METADATA_DEPTH)), "metadata").is_ok());

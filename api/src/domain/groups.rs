@@ -16,16 +16,16 @@ use super::audit::{self, Action, Subject};
 use super::fields::{self, Change, MAX_TEXT_CHARS};
 use crate::db::{self, UniqueKey};
 
-use super::customers::contains_pattern;
 use super::pagination::{
     KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, per_parent_pages_queries,
 };
+use super::search::{SearchText, contains_pattern};
 use crate::error::{DomainError, DomainResult};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct GroupFilter {
     /// Case-insensitive substring of the name.
-    pub search: Option<String>,
+    pub search: Option<SearchText>,
     /// Only groups this customer belongs to.
     pub customer_id: Option<Uuid>,
     pub include_deleted: bool,
@@ -37,18 +37,12 @@ impl GroupFilter {
         if !self.include_deleted {
             condition = condition.add(customer_group::Column::DeletedAt.is_null());
         }
-        if let Some(search) = self
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(search) = &self.search {
             let name = Func::lower(Expr::col((
                 customer_group::Entity,
                 customer_group::Column::Name,
             )));
-            condition =
-                condition.add(Expr::expr(name).like(contains_pattern(&search.to_lowercase())));
+            condition = condition.add(Expr::expr(name).like(contains_pattern(search.phrase())));
         }
         if let Some(customer_id) = self.customer_id {
             let groups_of_customer = Query::select()
@@ -396,6 +390,8 @@ fn missing(
 
 /// Most ids one batch membership change takes.
 pub const MAX_BATCH_IDS: usize = 1_000;
+/// Most groups `Customer.groups` lists; it bounds that list's query cost.
+pub const MAX_GROUPS_LISTED: usize = 50;
 
 fn batch(ids: &[Uuid]) -> DomainResult<BTreeSet<Uuid>> {
     if ids.len() > MAX_BATCH_IDS {

@@ -16,3 +16,4 @@ pub mod housekeeping;
 pub mod orders;
 pub mod outbox;
 pub mod pagination;
+pub mod search;

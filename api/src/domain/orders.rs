@@ -174,6 +174,8 @@ pub async fn line_items_of_orders(
 
 /// Most lines one order may have.
 pub const MAX_LINE_ITEMS: usize = 100;
+/// Most transfers `Order.transfers` lists; it bounds that list's query cost.
+pub const MAX_TRANSFERS_LISTED: usize = 100;
 /// Longest SKU, in characters.
 const MAX_SKU_CHARS: usize = 100;
 

@@ -11,8 +11,11 @@ use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
+use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
+use crate::domain::groups::MAX_GROUPS_LISTED;
 use crate::domain::orders::OrderFilter;
+use crate::domain::search::SearchText;
 use crate::error::DomainError;
 
 /// A person who buys from the store: a guest (`hasAccount: false`, created by a guest
@@ -66,12 +69,15 @@ impl Customer {
         self.0.deleted_at
     }
 
-    /// The live groups the customer belongs to, by name.
+    /// The live groups the customer belongs to, by name: the first 50 (a filter on
+    /// `customerGroups` finds the rest).
+    #[graphql(complexity = "MAX_GROUPS_LISTED * child_complexity")]
     async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<CustomerGroup>> {
         let groups = ctx.loaders().groups_of_customer.load_one(self.0.id).await?;
         Ok(groups
             .unwrap_or_default()
             .into_iter()
+            .take(MAX_GROUPS_LISTED)
             .map(CustomerGroup)
             .collect())
     }
@@ -130,7 +136,9 @@ impl Customer {
         .await
     }
 
-    /// Every address in the customer's address book (the billing address included).
+    /// Every address in the customer's address book (the billing address included);
+    /// at most 50.
+    #[graphql(complexity = "MAX_ADDRESSES_PER_CUSTOMER * child_complexity")]
     async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<Vec<Address>> {
         let book = ctx
             .loaders()
@@ -201,14 +209,15 @@ impl CustomerFilterInput {
             .iter()
             .map(|id| parse_id(id, "filter.groupIds"))
             .collect::<Result<_, _>>()?;
-        Ok(CustomerFilter {
-            search: self.search,
+        CustomerFilter {
+            search: SearchText::parse(self.search.as_deref(), "filter.search")?,
             has_account: self.has_account,
             group_ids,
             created_after: self.created_after,
             created_before: self.created_before,
             include_deleted: self.include_deleted,
-        })
+        }
+        .checked()
     }
 }
 

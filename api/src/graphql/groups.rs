@@ -11,6 +11,7 @@ use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::Page;
+use crate::domain::search::SearchText;
 
 /// A set of customers the merchant treats alike (pricing, discounts, marketing).
 pub struct CustomerGroup(pub customer_group::Model);
@@ -223,7 +224,7 @@ impl GroupQuery {
         let request = page_args(first, after, last, before).validate()?;
         let input = filter.unwrap_or_default();
         let filter = GroupFilter {
-            search: input.search,
+            search: SearchText::parse(input.search.as_deref(), "filter.search")?,
             customer_id: input
                 .customer_id
                 .map(|id| parse_id(&id, "filter.customerId"))

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    BaseType, ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet,
-    Type, TypeKind, TypeSystemDefinition,
+    BaseType, ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet, Type,
+    TypeKind, TypeSystemDefinition,
 };
 use async_graphql::{ErrorExtensionValues, Name, Pos, Positioned, ServerError, Value, Variables};
 
@@ -45,8 +45,13 @@ const MAX_NESTING: usize = 64;
 /// `possibleTypes`): the standard introspection query uses two, each more multiplies
 /// the answer by the size of the schema.
 const MAX_INTROSPECTION_LISTS: usize = 3;
-const INTROSPECTION_LISTS: [&str; 5] =
-    ["types", "fields", "inputFields", "interfaces", "possibleTypes"];
+const INTROSPECTION_LISTS: [&str; 5] = [
+    "types",
+    "fields",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+];
 
 /// The name of each limit, as `extensions.limit` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +163,18 @@ impl DocumentLimits {
             }
             let cost = pricer.set(&operation.node.selection_set)?;
             let checks = [
-                (cost.depth > self.max_depth, Limit::Depth, self.max_depth, "levels deep"),
-                (cost.aliases > self.max_aliases, Limit::Aliases, self.max_aliases, "aliases"),
+                (
+                    cost.depth > self.max_depth,
+                    Limit::Depth,
+                    self.max_depth,
+                    "levels deep",
+                ),
+                (
+                    cost.aliases > self.max_aliases,
+                    Limit::Aliases,
+                    self.max_aliases,
+                    "aliases",
+                ),
                 (
                     cost.top_fields > self.max_root_fields,
                     Limit::RootFields,
@@ -190,7 +205,12 @@ impl DocumentLimits {
             }
             if operation.node.ty == OperationType::Mutation {
                 let mut names = Vec::new();
-                root_field_names(&operation.node.selection_set, &document.fragments, &mut names, 0);
+                root_field_names(
+                    &operation.node.selection_set,
+                    &document.fragments,
+                    &mut names,
+                    0,
+                );
                 for name in ONCE_PER_REQUEST {
                     if names.iter().filter(|n| **n == name).count() > 1 {
                         return Err(limit_error(
@@ -359,7 +379,11 @@ fn nesting(query: &str) -> usize {
             b'"' if bytes[i..].starts_with(b"\"\"\"") => {
                 i += 3;
                 while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += if bytes[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
                 }
                 i += 2;
             }
@@ -446,7 +470,11 @@ impl InputTypes {
                         .into_iter()
                         .map(|f| {
                             let f = f.node;
-                            (f.name.node.to_string(), f.ty.node, f.default_value.is_some())
+                            (
+                                f.name.node.to_string(),
+                                f.ty.node,
+                                f.default_value.is_some(),
+                            )
                         })
                         .collect(),
                 ),
@@ -569,8 +597,13 @@ mod tests {
     #[test]
     fn nesting_ignores_strings_and_comments() {
         assert_eq!(nesting("{ a { b(x: [1]) } }"), 4);
-        assert_eq!(nesting(r#"{ a(s: "{{{{") # {{{{
-        }"#), 2);
+        assert_eq!(
+            nesting(
+                r#"{ a(s: "{{{{") # {{{{
+        }"#
+            ),
+            2
+        );
         assert_eq!(nesting(r#"{ a(s: """ {{{ \""" {{ """) }"#), 2);
     }
 }

@@ -16,7 +16,9 @@ use super::money::Money;
 use crate::auth::Principal;
 use crate::domain::addresses::AddressInput;
 use crate::domain::claims;
+use crate::domain::claims::MAX_ORDERS_PER_REQUEST;
 use crate::domain::orders::{self, Buyer, LineInput, OrderFilter, OrderInput};
+use crate::domain::orders::{MAX_LINE_ITEMS, MAX_TRANSFERS_LISTED};
 use crate::error::DomainError;
 
 /// Where an order is in its life.
@@ -75,6 +77,8 @@ impl Order {
         self.0.billing_address.clone().map(OrderAddress::from)
     }
 
+    /// The order's lines, in the order they were placed (at most 100).
+    #[graphql(complexity = "MAX_LINE_ITEMS * child_complexity")]
     async fn line_items(&self, ctx: &Context<'_>) -> Result<Vec<LineItem>> {
         let currency = &self.0.currency_code;
         let items = ctx
@@ -98,13 +102,15 @@ impl Order {
     }
 
     /// Every change of the order's owner, oldest first: claims and admin transfers
-    /// (admin only).
+    /// (admin only; the first 100).
+    #[graphql(complexity = "MAX_TRANSFERS_LISTED * child_complexity")]
     async fn transfers(&self, ctx: &Context<'_>) -> Result<Vec<OrderTransfer>> {
         ctx.principal().require_admin()?;
         let transfers = ctx.loaders().transfers_of_order.load_one(self.0.id).await?;
         Ok(transfers
             .unwrap_or_default()
             .into_iter()
+            .take(MAX_TRANSFERS_LISTED)
             .map(OrderTransfer)
             .collect())
     }
@@ -459,6 +465,7 @@ impl OrderMutation {
     /// Moves the orders of a claim token to the logged-in customer who asked for it.
     /// INVALID_TOKEN if the token is unknown, not theirs, used, cancelled or expired;
     /// ALREADY_CLAIMED if an order changed owner meanwhile (nothing changes then).
+    #[graphql(complexity = "MAX_ORDERS_PER_REQUEST * child_complexity")]
     async fn confirm_order_claim(&self, ctx: &Context<'_>, token: String) -> Result<Vec<Order>> {
         let caller = ctx.principal().require_customer()?;
         let claimed = claims::confirm(ctx.db(), caller.customer_id, &token).await?;

@@ -75,7 +75,12 @@ pub async fn execute(
         Ok(request) => request,
         Err(error) => {
             let message = format!("the body is not a GraphQL request object: {error}");
-            return error_body(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, &message, None);
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                &message,
+                None,
+            );
         }
     };
     let mut outcome = GraphqlOutcome {
@@ -90,9 +95,7 @@ pub async fn execute(
             Ok(principal) => {
                 outcome.principal = principal_kind(principal);
                 let gate = Gate::default();
-                let request = request
-                    .data(principal)
-                    .data(Loaders::new(app.db(), &gate));
+                let request = request.data(principal).data(Loaders::new(app.db(), &gate));
                 // Dropping the execution at the deadline cancels it: its statements
                 // are abandoned and an open transaction rolls back.
                 let execution = gate.request(app.schema().execute(request));
@@ -117,8 +120,10 @@ pub async fn execute(
         StatusCode::OK
     };
     let mut http = (status, axum::Json(&response)).into_response();
-    http.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media.as_str()));
+    http.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(media.as_str()),
+    );
     for (name, value) in response.http_headers.iter() {
         http.headers_mut().insert(name.clone(), value.clone());
     }
@@ -199,9 +204,10 @@ pub fn error_body(
     }
     let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
     let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(APPLICATION_JSON));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(APPLICATION_JSON),
+    );
     response
 }
 

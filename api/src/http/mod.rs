@@ -122,13 +122,22 @@ async fn each_request(mut request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(_) => {
             span.in_scope(|| tracing::error!("handler panicked"));
-            error_body(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error", Some(id))
+            error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error",
+                Some(id),
+            )
         }
     };
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
-    let outcome = response.extensions().get::<GraphqlOutcome>().cloned().unwrap_or_default();
+    let outcome = response
+        .extensions()
+        .get::<GraphqlOutcome>()
+        .cloned()
+        .unwrap_or_default();
     span.in_scope(|| {
         tracing::info!(
             %method,
