@@ -87,6 +87,7 @@ impl App {
             settings.max_root_fields,
             settings.max_directives,
             settings.max_selections,
+            settings.introspection,
         );
         let edge = Edge {
             max_body_bytes: usize::try_from(settings.max_body_bytes).unwrap_or(usize::MAX),

@@ -100,6 +100,27 @@ impl TestApp {
         response.json().await.expect("JSON response")
     }
 
+    /// Posts `body` to `/graphql` as it is, with this content type.
+    pub async fn post_raw(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}/graphql", self.base_url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Asserts that the server still answers an ordinary query.
+    pub async fn still_serves(&self) {
+        let data = self.data(None, "{ __typename }", json!({})).await;
+        assert_eq!(data["__typename"], "Query");
+    }
+
     /// Runs a request that must succeed and returns its `data`.
     pub async fn data(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let response = self.gql(token, query, variables).await;
@@ -156,6 +177,27 @@ impl TestApp {
             session["token"].as_str().expect("token").to_owned(),
             session["customer"]["id"].as_str().expect("id").to_owned(),
         )
+    }
+
+    /// A registered customer with [`PASSWORD`], written directly (no request spent).
+    pub async fn register_directly(&self, email: &str) -> Uuid {
+        let id = self
+            .customer(CustomerSpec {
+                email,
+                has_account: true,
+                ..Default::default()
+            })
+            .await;
+        let hash = Passwords::new(2).hash(PASSWORD).await.expect("hashed");
+        customer::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(id),
+            password_hash: Set(Some(hash)),
+            ..Default::default()
+        }
+        .update(self.db())
+        .await
+        .expect("password set");
+        id
     }
 
     /// Logs a customer in; returns the response (data or errors).

@@ -4,9 +4,43 @@ pub mod passwords;
 pub mod sessions;
 pub mod tokens;
 
+use sea_orm::DatabaseConnection;
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult};
+
+/// The caller of one request as its bearer token says, resolved to a [`Principal`]
+/// on first use and then remembered for the rest of the request.
+#[derive(Debug, Default)]
+pub struct Caller {
+    token: Option<String>,
+    resolved: OnceCell<Principal>,
+}
+
+impl Caller {
+    pub fn new(token: Option<String>) -> Self {
+        Self {
+            token,
+            resolved: OnceCell::new(),
+        }
+    }
+
+    pub async fn principal(&self, db: &DatabaseConnection) -> DomainResult<Principal> {
+        let Some(token) = self.token.as_deref() else {
+            return Ok(Principal::Anonymous);
+        };
+        self.resolved
+            .get_or_try_init(|| sessions::resolve(db, token))
+            .await
+            .copied()
+    }
+
+    /// The principal, if a field asked for it.
+    pub fn resolved(&self) -> Option<Principal> {
+        self.resolved.get().copied()
+    }
+}
 
 /// The caller of one request, resolved from its bearer token before execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,7 +38,7 @@ pub struct AccountQuery;
 impl AccountQuery {
     /// The logged-in customer, with every relation.
     async fn me(&self, ctx: &Context<'_>) -> Result<Customer> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         Ok(Customer(accounts::me(ctx.db(), caller.customer_id).await?))
     }
 }
@@ -89,7 +89,7 @@ impl AccountMutation {
 
     /// Ends the current customer session; its token stops working at once.
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         sessions::revoke(ctx.db(), caller.session_id).await?;
         Ok(true)
     }
@@ -104,7 +104,7 @@ impl AccountMutation {
         phone: MaybeUndefined<String>,
         metadata: MaybeUndefined<Json<serde_json::Value>>,
     ) -> Result<Customer> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let change = ProfileChange {
             first_name: change_of(first_name),
             last_name: change_of(last_name),
@@ -123,7 +123,7 @@ impl AccountMutation {
         current_password: String,
         new_password: String,
     ) -> Result<bool> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         accounts::change_password(
             ctx.db(),
             ctx.passwords(),
@@ -163,7 +163,7 @@ impl AccountMutation {
         new_email: String,
         password: String,
     ) -> Result<bool> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let lifetime = ctx.lifetimes().email_change;
         accounts::request_email_change(
             ctx.db(),

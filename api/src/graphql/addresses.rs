@@ -162,7 +162,7 @@ impl AddressBookMutation {
         input: AddressInput,
         #[graphql(default)] use_as_billing: bool,
     ) -> Result<Address> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let address =
             addresses::add(ctx.db(), caller.customer_id, input.into(), use_as_billing).await?;
         Ok(Address(address))
@@ -174,7 +174,7 @@ impl AddressBookMutation {
         id: ID,
         input: UpdateAddressInput,
     ) -> Result<Address> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let id = parse_id(&id, "id")?;
         let address = addresses::update(ctx.db(), caller.customer_id, id, input.into()).await?;
         Ok(Address(address))
@@ -183,7 +183,7 @@ impl AddressBookMutation {
     /// Removes an address; if it was the billing address, there is then none. Orders
     /// keep their own copy of the addresses they were sent to.
     async fn delete_address(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let id = parse_id(&id, "id")?;
         addresses::delete(ctx.db(), caller.customer_id, id).await?;
         Ok(true)
@@ -191,7 +191,7 @@ impl AddressBookMutation {
 
     /// Makes an address of the book the billing address.
     async fn set_billing_address(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let id = parse_id(&id, "id")?;
         addresses::set_billing(ctx.db(), caller.customer_id, id).await?;
         Ok(Customer(accounts::me(ctx.db(), caller.customer_id).await?))

@@ -42,7 +42,7 @@ pub struct AdminQuery;
 impl AdminQuery {
     /// The logged-in admin.
     async fn current_admin(&self, ctx: &Context<'_>) -> Result<AdminUser> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         Ok(admins::get(ctx.db(), caller.admin_id).await?.into())
     }
 }
@@ -71,7 +71,7 @@ impl AdminMutation {
 
     /// Ends the current admin session; its token stops working at once.
     async fn admin_logout(&self, ctx: &Context<'_>) -> Result<bool> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         sessions::revoke(ctx.db(), caller.session_id).await?;
         Ok(true)
     }

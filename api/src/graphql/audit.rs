@@ -73,7 +73,7 @@ pub async fn trail(
     last: Option<i32>,
     before: Option<String>,
 ) -> Result<AdminActionConnection> {
-    ctx.principal().require_admin()?;
+    ctx.principal().await?.require_admin()?;
     let request = page_args(first, after, last, before).validate()?;
     let page = match of {
         TrailOf::Customer(id) => {

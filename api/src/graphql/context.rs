@@ -1,19 +1,24 @@
 //! What a resolver reads from its context: the database, the caller, the loaders.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, MaybeUndefined};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::loaders::Loaders;
-use crate::auth::Principal;
 use crate::auth::passwords::Passwords;
+use crate::auth::{Caller, Principal};
 use crate::domain::accounts::TokenLifetimes;
 use crate::domain::fields::Change;
 use crate::error::{DomainError, DomainResult};
 
 pub trait ContextExt {
     fn db(&self) -> &DatabaseConnection;
-    fn principal(&self) -> Principal;
+    /// The caller, from the request's bearer token; the session is looked up the
+    /// first time a field asks, so a document refused by validation costs no SQL.
+    fn principal(&self) -> impl Future<Output = DomainResult<Principal>> + Send;
     fn loaders(&self) -> &Loaders;
     fn passwords(&self) -> &Passwords;
     fn lifetimes(&self) -> TokenLifetimes;
@@ -24,12 +29,17 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<DatabaseConnection>()
     }
 
-    /// Requests built by the HTTP handler always carry a principal; anything else
-    /// (an in-process `execute` without one) is treated as anonymous.
-    fn principal(&self) -> Principal {
-        self.data_opt::<Principal>()
-            .copied()
-            .unwrap_or(Principal::Anonymous)
+    /// Requests built by the HTTP handler always carry a caller; anything else (an
+    /// in-process `execute` without one) is treated as anonymous.
+    fn principal(&self) -> impl Future<Output = DomainResult<Principal>> + Send {
+        let caller = self.data_opt::<Arc<Caller>>().cloned();
+        let db = self.db().clone();
+        async move {
+            match caller {
+                Some(caller) => caller.principal(&db).await,
+                None => Ok(Principal::Anonymous),
+            }
+        }
     }
 
     fn loaders(&self) -> &Loaders {

@@ -273,7 +273,7 @@ impl CustomerQuery {
         id: ID,
         #[graphql(default)] include_deleted: bool,
     ) -> Result<Option<Customer>> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(Some(Customer(
             customers::get(ctx.db(), id, include_deleted).await?,
@@ -292,7 +292,7 @@ impl CustomerQuery {
         filter: Option<CustomerFilterInput>,
         sort: Option<CustomerSort>,
     ) -> Result<CustomerConnection> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let request = page_args(first, after, last, before).validate()?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let order = CustomerOrder::from(sort.unwrap_or_default());
@@ -342,7 +342,7 @@ impl CustomerAdminMutation {
         metadata: Option<Json<serde_json::Value>>,
         group_ids: Option<Vec<ID>>,
     ) -> Result<Customer> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let input = customers::NewCustomer {
             email,
             first_name,
@@ -365,7 +365,7 @@ impl CustomerAdminMutation {
         id: ID,
         input: UpdateCustomerInput,
     ) -> Result<Customer> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         let change = customers::CustomerChange {
             email: input.email,
@@ -389,7 +389,7 @@ impl CustomerAdminMutation {
     /// hidden from normal reads, logged out everywhere, its email free again.
     /// Deleting a deleted customer is NOT_FOUND.
     async fn delete_customer(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(Customer(
             customers::delete(ctx.db(), caller.admin_id, id).await?,
@@ -399,7 +399,7 @@ impl CustomerAdminMutation {
     /// Undoes a soft delete. EMAIL_TAKEN (naming the holder) if a live customer of
     /// the same kind now has the email; NOT_FOUND if the customer is not deleted.
     async fn restore_customer(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(Customer(
             customers::restore(ctx.db(), caller.admin_id, id).await?,

@@ -29,7 +29,7 @@ impl CustomerGroup {
 
     /// The merchant's own data (admin only).
     async fn metadata(&self, ctx: &Context<'_>) -> Result<Option<Json<serde_json::Value>>> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         Ok(super::metadata_of(&self.0.metadata)?)
     }
 
@@ -70,7 +70,7 @@ impl CustomerGroup {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<CustomerConnection> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let request = page_args(first, after, last, before).validate()?;
         let page = ctx
             .loaders()
@@ -98,7 +98,7 @@ impl GroupAdminMutation {
         name: String,
         metadata: Option<Json<serde_json::Value>>,
     ) -> Result<CustomerGroup> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let metadata = metadata.map(|Json(value)| value);
         Ok(CustomerGroup(
             groups::create(ctx.db(), caller.admin_id, &name, metadata).await?,
@@ -114,7 +114,7 @@ impl GroupAdminMutation {
         name: Option<String>,
         metadata: MaybeUndefined<Json<serde_json::Value>>,
     ) -> Result<CustomerGroup> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         let metadata = change_of(metadata.map_value(|Json(value)| value));
         Ok(CustomerGroup(
@@ -125,7 +125,7 @@ impl GroupAdminMutation {
     /// Soft-deletes a group: its memberships stop counting and its name is free.
     /// Deleting it again is NOT_FOUND.
     async fn delete_customer_group(&self, ctx: &Context<'_>, id: ID) -> Result<CustomerGroup> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(CustomerGroup(
             groups::delete(ctx.db(), caller.admin_id, id).await?,
@@ -141,7 +141,7 @@ impl GroupAdminMutation {
         group_id: ID,
         customer_ids: Vec<ID>,
     ) -> Result<CustomerGroup> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let group_id = parse_id(&group_id, "groupId")?;
         let ids = parse_ids(&customer_ids, "customerIds")?;
         Ok(CustomerGroup(
@@ -157,7 +157,7 @@ impl GroupAdminMutation {
         group_id: ID,
         customer_ids: Vec<ID>,
     ) -> Result<CustomerGroup> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let group_id = parse_id(&group_id, "groupId")?;
         let ids = parse_ids(&customer_ids, "customerIds")?;
         Ok(CustomerGroup(
@@ -202,7 +202,7 @@ impl GroupQuery {
         id: ID,
         #[graphql(default)] include_deleted: bool,
     ) -> Result<Option<CustomerGroup>> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(Some(CustomerGroup(
             groups::get(ctx.db(), id, include_deleted).await?,
@@ -220,7 +220,7 @@ impl GroupQuery {
         before: Option<String>,
         filter: Option<CustomerGroupFilterInput>,
     ) -> Result<CustomerGroupConnection> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let request = page_args(first, after, last, before).validate()?;
         let input = filter.unwrap_or_default();
         let filter = GroupFilter {

@@ -66,7 +66,7 @@ pub enum Limit {
     FragmentCycle,
     IntrospectionDepth,
     OncePerRequest,
-    Complexity,
+    Introspection,
 }
 
 impl Limit {
@@ -82,7 +82,7 @@ impl Limit {
             Limit::FragmentCycle => "fragmentCycle",
             Limit::IntrospectionDepth => "introspectionDepth",
             Limit::OncePerRequest => "oncePerRequest",
-            Limit::Complexity => "complexity",
+            Limit::Introspection => "introspection",
         }
     }
 }
@@ -96,6 +96,8 @@ pub struct DocumentLimits {
     pub max_root_fields: usize,
     pub max_directives: usize,
     pub max_selections: usize,
+    /// Whether `__schema` and `__type` may be asked for.
+    pub introspection: bool,
     /// Input types of the schema, to coerce variables.
     inputs: InputTypes,
 }
@@ -110,8 +112,10 @@ impl DocumentLimits {
         max_root_fields: usize,
         max_directives: usize,
         max_selections: usize,
+        introspection: bool,
     ) -> Self {
         Self {
+            introspection,
             max_chars,
             max_depth,
             max_aliases,
@@ -164,6 +168,12 @@ impl DocumentLimits {
             let cost = pricer.set(&operation.node.selection_set)?;
             let checks = [
                 (
+                    cost.selections > self.max_selections,
+                    Limit::Selections,
+                    self.max_selections,
+                    "selections once fragments are expanded",
+                ),
+                (
                     cost.depth > self.max_depth,
                     Limit::Depth,
                     self.max_depth,
@@ -182,12 +192,6 @@ impl DocumentLimits {
                     "root fields",
                 ),
                 (
-                    cost.selections > self.max_selections,
-                    Limit::Selections,
-                    self.max_selections,
-                    "selections once fragments are expanded",
-                ),
-                (
                     cost.introspection_lists > MAX_INTROSPECTION_LISTS,
                     Limit::IntrospectionDepth,
                     MAX_INTROSPECTION_LISTS,
@@ -203,14 +207,21 @@ impl DocumentLimits {
                     ));
                 }
             }
+            let mut names = Vec::new();
+            root_field_names(
+                &operation.node.selection_set,
+                &document.fragments,
+                &mut names,
+                0,
+            );
+            if !self.introspection && names.iter().any(|n| matches!(*n, "__schema" | "__type")) {
+                return Err(limit_error(
+                    Limit::Introspection,
+                    "introspection is disabled on this server".to_owned(),
+                    pos,
+                ));
+            }
             if operation.node.ty == OperationType::Mutation {
-                let mut names = Vec::new();
-                root_field_names(
-                    &operation.node.selection_set,
-                    &document.fragments,
-                    &mut names,
-                    0,
-                );
                 for name in ONCE_PER_REQUEST {
                     if names.iter().filter(|n| **n == name).count() > 1 {
                         return Err(limit_error(

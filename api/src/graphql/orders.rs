@@ -105,7 +105,7 @@ impl Order {
     /// (admin only; the first 100).
     #[graphql(complexity = "MAX_TRANSFERS_LISTED * child_complexity")]
     async fn transfers(&self, ctx: &Context<'_>) -> Result<Vec<OrderTransfer>> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let transfers = ctx.loaders().transfers_of_order.load_one(self.0.id).await?;
         Ok(transfers
             .unwrap_or_default()
@@ -232,7 +232,7 @@ impl OrderQuery {
     /// One order: any order for an admin, their own for a customer (another
     /// customer's order is NOT_FOUND).
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
-        let principal = ctx.principal();
+        let principal = ctx.principal().await?;
         let id = parse_id(&id, "id")?;
         let order = match principal.require_customer() {
             Ok(caller) => orders::get_for_customer(ctx.db(), caller.customer_id, id).await?,
@@ -255,7 +255,7 @@ impl OrderQuery {
         before: Option<String>,
         filter: Option<OrderFilterInput>,
     ) -> Result<OrderConnection> {
-        ctx.principal().require_admin()?;
+        ctx.principal().await?.require_admin()?;
         let request = page_args(first, after, last, before).validate()?;
         let input = filter.unwrap_or_default();
         let filter = OrderFilter {
@@ -416,7 +416,7 @@ impl OrderMutation {
     /// record of its email, created if needed); a logged-in customer orders as
     /// themselves. Totals are computed here; admins cannot place orders.
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> Result<Order> {
-        let buyer = match ctx.principal() {
+        let buyer = match ctx.principal().await? {
             Principal::Anonymous => Buyer::Guest,
             principal => Buyer::Customer(principal.require_customer()?.customer_id),
         };
@@ -452,7 +452,7 @@ impl OrderMutation {
         ctx: &Context<'_>,
         order_ids: Vec<ID>,
     ) -> Result<OrderClaimRequest> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let ids = parse_ids(&order_ids, "orderIds")?;
         let lifetime = ctx.lifetimes().order_claim;
         let request = claims::request(ctx.db(), caller.customer_id, &ids, lifetime).await?;
@@ -467,14 +467,14 @@ impl OrderMutation {
     /// ALREADY_CLAIMED if an order changed owner meanwhile (nothing changes then).
     #[graphql(complexity = "MAX_ORDERS_PER_REQUEST * child_complexity")]
     async fn confirm_order_claim(&self, ctx: &Context<'_>, token: String) -> Result<Vec<Order>> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let claimed = claims::confirm(ctx.db(), caller.customer_id, &token).await?;
         Ok(claimed.into_iter().map(Order).collect())
     }
 
     /// Withdraws a claim request of the logged-in customer: its tokens stop working.
     async fn cancel_order_claim(&self, ctx: &Context<'_>, request_id: ID) -> Result<bool> {
-        let caller = ctx.principal().require_customer()?;
+        let caller = ctx.principal().await?.require_customer()?;
         let request_id = parse_id(&request_id, "requestId")?;
         claims::cancel(ctx.db(), caller.customer_id, request_id).await?;
         Ok(true)
@@ -489,7 +489,7 @@ impl OrderMutation {
         order_id: ID,
         customer_id: ID,
     ) -> Result<Order> {
-        let caller = ctx.principal().require_admin()?;
+        let caller = ctx.principal().await?.require_admin()?;
         let order_id = parse_id(&order_id, "orderId")?;
         let customer_id = parse_id(&customer_id, "customerId")?;
         Ok(Order(

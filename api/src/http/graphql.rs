@@ -8,6 +8,8 @@
 //! `application/json`, always 200 once the request was understood. Every failure,
 //! transport ones included, is a GraphQL error response with `extensions.code`.
 
+use std::sync::Arc;
+
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensionValues, ServerError, Value};
 use axum::body::Bytes;
@@ -19,7 +21,7 @@ use uuid::Uuid;
 
 use super::{GraphqlOutcome, RequestId};
 use crate::app::App;
-use crate::auth::{Principal, sessions};
+use crate::auth::{Caller, Principal};
 use crate::error::ErrorCode;
 use crate::graphql::gate::Gate;
 use crate::graphql::loaders::Loaders;
@@ -83,33 +85,41 @@ pub async fn execute(
             );
         }
     };
+    if request.query.trim().is_empty() {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "the request has no query",
+            None,
+        );
+    }
     let mut outcome = GraphqlOutcome {
         operation: request.operation_name.clone(),
         codes: Vec::new(),
         principal: "anonymous",
     };
+    let caller = Arc::new(Caller::new(bearer_token(&headers).map(str::to_owned)));
     let (mut response, refused) = match app.limits().prepare(&mut request) {
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
-        Ok(()) => match resolve_principal(&app, &headers).await {
-            Err(error) => (async_graphql::Response::from_errors(vec![error]), false),
-            Ok(principal) => {
-                outcome.principal = principal_kind(principal);
-                let gate = Gate::default();
-                let request = request.data(principal).data(Loaders::new(app.db(), &gate));
-                // Dropping the execution at the deadline cancels it: its statements
-                // are abandoned and an open transaction rolls back.
-                let execution = gate.request(app.schema().execute(request));
-                match tokio::time::timeout(app.edge().request_timeout, execution).await {
-                    Ok(response) => {
-                        let refused = response.data == Value::Null
-                            && response.errors.iter().all(|e| e.path.is_empty());
-                        (response, refused)
-                    }
-                    Err(_) => (timed_out(), false),
+        Ok(()) => {
+            let gate = Gate::default();
+            let request = request
+                .data(caller.clone())
+                .data(Loaders::new(app.db(), &gate));
+            // Dropping the execution at the deadline cancels it: its statements are
+            // abandoned and an open transaction rolls back.
+            let execution = gate.request(app.schema().execute(request));
+            match tokio::time::timeout(app.edge().request_timeout, execution).await {
+                Ok(response) => {
+                    let refused = response.data == Value::Null
+                        && response.errors.iter().all(|e| e.path.is_empty());
+                    (response, refused)
                 }
+                Err(_) => (timed_out(), false),
             }
-        },
+        }
     };
+    outcome.principal = caller.resolved().map_or("anonymous", principal_kind);
     for error in &mut response.errors {
         let code = classify(error, request_id);
         outcome.codes.push(code.name());
@@ -129,17 +139,6 @@ pub async fn execute(
     }
     http.extensions_mut().insert(outcome);
     http
-}
-
-/// An unparsable or unknown bearer token is not an error: the caller is anonymous,
-/// and what it asks for is refused as it would be for anyone.
-async fn resolve_principal(app: &App, headers: &HeaderMap) -> Result<Principal, ServerError> {
-    let Some(token) = bearer_token(headers) else {
-        return Ok(Principal::Anonymous);
-    };
-    sessions::resolve(app.db(), token)
-        .await
-        .map_err(|error| async_graphql::Error::from(error).into_server_error(Default::default()))
 }
 
 fn principal_kind(principal: Principal) -> &'static str {

@@ -1,11 +1,13 @@
 //! End-to-end tests: each starts a real server over HTTP on a fresh database (SQLite,
 //! or PostgreSQL when `TEST_DATABASE_URL` is set). One binary, so it links once.
 
+mod abuse;
 mod accounts;
 mod address_book;
 mod admin_customers;
 mod admin_groups;
 mod auth;
+mod bad_input;
 mod claims;
 mod credentials;
 mod errors;
