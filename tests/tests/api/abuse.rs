@@ -124,7 +124,7 @@ async fn documents_are_bounded_in_every_dimension() {
         j: __typename k: __typename l: __typename m: __typename n: __typename
         o: __typename p: __typename q: __typename r: __typename s: __typename
         t: __typename }";
-    refused(&app, &root_fields, json!({}), "rootFields").await;
+    refused(&app, root_fields, json!({}), "rootFields").await;
     let directives = format!("{{ __typename {} }}", "@skip(if: false) ".repeat(5));
     refused(&app, &directives, json!({}), "directives").await;
     let directive_flood = format!("{{ __typename {} }}", "@include(if: true) ".repeat(1_500));
