@@ -50,6 +50,13 @@ pub fn metadata(value: Option<Value>, field: &str) -> DomainResult<Option<Value>
     if !value.is_object() {
         return Err(DomainError::bad_input(field, "must be a JSON object"));
     }
+    // PostgreSQL's JSON cannot hold a NUL character, so neither backend takes one.
+    if contains_nul(&value) {
+        return Err(DomainError::bad_input(
+            field,
+            "must not contain NUL characters",
+        ));
+    }
     if depth(&value) > MAX_METADATA_DEPTH {
         return Err(DomainError::bad_input(
             field,
@@ -63,6 +70,25 @@ pub fn metadata(value: Option<Value>, field: &str) -> DomainResult<Option<Value>
         ));
     }
     Ok(Some(value))
+}
+
+/// Whether any key or string in `value` holds U+0000. Iterative, like [`depth`].
+fn contains_nul(value: &Value) -> bool {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::String(s) if s.contains('\0') => return true,
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    return true;
+                }
+                pending.extend(map.values());
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// How deeply `value` nests (a scalar is 0, `{}` is 1). Iterative: the input may be
@@ -211,6 +237,12 @@ mod tests {
         assert_eq!(depth(&nested(3)), 3);
         assert!(metadata(Some(nested(MAX_METADATA_DEPTH)), "metadata").is_ok());
         assert!(metadata(Some(nested(MAX_METADATA_DEPTH + 1)), "metadata").is_err());
+    }
+
+    #[test]
+    fn metadata_holds_no_nul() {
+        assert!(metadata(Some(serde_json::json!({ "a": ["x\u{0}"] })), "m").is_err());
+        assert!(metadata(Some(serde_json::json!({ "a\u{0}": 1 })), "m").is_err());
     }
 
     #[test]

@@ -63,7 +63,9 @@ impl Cursor {
         URL_SAFE_NO_PAD
             .decode(text)
             .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<Self>(&bytes).ok())
+            // PostgreSQL text cannot hold NUL; no key the server encodes has one.
+            .filter(|cursor| !cursor.key.contains('\0'))
             .ok_or_else(|| DomainError::bad_input(field, "not a valid cursor"))
     }
 }

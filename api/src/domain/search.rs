@@ -29,6 +29,12 @@ impl SearchText {
                 format!("must be at most {MAX_SEARCH_CHARS} characters"),
             ));
         }
+        if text.chars().any(char::is_control) {
+            return Err(DomainError::bad_input(
+                field,
+                "must not contain control characters",
+            ));
+        }
         if text.split_whitespace().count() > MAX_SEARCH_WORDS {
             return Err(DomainError::bad_input(
                 field,
@@ -74,6 +80,7 @@ mod tests {
         assert!(SearchText::parse(Some(&words(MAX_SEARCH_WORDS + 1)), "s").is_err());
         assert!(SearchText::parse(Some(&"x".repeat(MAX_SEARCH_CHARS + 1)), "s").is_err());
         assert_eq!(SearchText::parse(Some("  "), "s").ok(), Some(None));
+        assert!(SearchText::parse(Some("a\u{0}b"), "s").is_err());
         let parsed = SearchText::parse(Some(" Ada  LOVE "), "s").ok().flatten();
         assert_eq!(parsed.as_ref().map(SearchText::phrase), Some("ada  love"));
     }

@@ -127,7 +127,7 @@ impl DocumentLimits {
     }
 
     /// Parses and checks the request's document, leaving it parsed in the request.
-    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<(), ServerError> {
+    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<Prepared, ServerError> {
         let query = &request.query;
         if query.chars().count() > self.max_chars {
             return Err(limit_error(
@@ -150,8 +150,9 @@ impl DocumentLimits {
         })?;
         self.check(&document)?;
         self.inputs.coerce(&document, &request.variables)?;
+        let prepared = Prepared::of(&document);
         request.set_parsed_query(document);
-        Ok(())
+        Ok(prepared)
     }
 
     fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
@@ -247,6 +248,66 @@ impl DocumentLimits {
             format!("more than {} directives in one place", self.max_directives),
             pos,
         )
+    }
+}
+
+/// What the handler needs to know of a prepared document to classify the engine's
+/// validation errors: the arguments whose values come from variables, by the position
+/// of the argument's name (where the engine reports a value that does not fit) and of
+/// its field (where it reports an argument its complexity could not read).
+#[derive(Debug, Default)]
+pub struct Prepared {
+    variable_arguments: HashMap<Pos, String>,
+}
+
+impl Prepared {
+    fn of(document: &ExecutableDocument) -> Self {
+        let mut variable_arguments = HashMap::new();
+        let mut sets: Vec<&SelectionSet> = document
+            .operations
+            .iter()
+            .map(|(_, operation)| &operation.node.selection_set.node)
+            .chain(
+                document
+                    .fragments
+                    .values()
+                    .map(|f| &f.node.selection_set.node),
+            )
+            .collect();
+        while let Some(set) = sets.pop() {
+            for selection in &set.items {
+                match &selection.node {
+                    Selection::Field(field) => {
+                        for (name, value) in &field.node.arguments {
+                            // A value with a variable in it has no constant form.
+                            if value.node.clone().into_const().is_none() {
+                                variable_arguments.insert(name.pos, name.node.to_string());
+                                // The complexity of a field is computed from its
+                                // arguments and reported at the field.
+                                variable_arguments
+                                    .entry(field.pos)
+                                    .or_insert_with(|| name.node.to_string());
+                            }
+                        }
+                        sets.push(&field.node.selection_set.node);
+                    }
+                    Selection::InlineFragment(inline) => sets.push(&inline.node.selection_set.node),
+                    Selection::FragmentSpread(_) => {}
+                }
+            }
+        }
+        Self { variable_arguments }
+    }
+
+    /// The argument a validation error at `locations` is about, when its value came
+    /// from the request's variables: then the error is the client's input, not its
+    /// document.
+    pub fn variable_argument(&self, locations: &[Pos]) -> Option<&str> {
+        let (first, rest) = locations.split_first()?;
+        let name = self.variable_arguments.get(first)?;
+        rest.iter()
+            .all(|pos| self.variable_arguments.contains_key(pos))
+            .then_some(name.as_str())
     }
 }
 

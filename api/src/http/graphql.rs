@@ -24,6 +24,7 @@ use crate::app::App;
 use crate::auth::{Caller, Principal};
 use crate::error::ErrorCode;
 use crate::graphql::gate::Gate;
+use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -99,9 +100,11 @@ pub async fn execute(
         principal: "anonymous",
     };
     let caller = Arc::new(Caller::new(bearer_token(&headers).map(str::to_owned)));
+    let mut prepared = Prepared::default();
     let (mut response, refused) = match app.limits().prepare(&mut request) {
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
-        Ok(()) => {
+        Ok(document) => {
+            prepared = document;
             let gate = Gate::default();
             let request = request
                 .data(caller.clone())
@@ -121,7 +124,7 @@ pub async fn execute(
     };
     outcome.principal = caller.resolved().map_or("anonymous", principal_kind);
     for error in &mut response.errors {
-        let code = classify(error, request_id);
+        let code = classify(error, &prepared, request_id);
         outcome.codes.push(code.name());
     }
     let status = if refused && media == ResponseMedia::GraphqlResponseJson {
@@ -155,11 +158,18 @@ fn timed_out() -> async_graphql::Response {
 }
 
 /// Gives every error a code, by where it came from: domain errors and the document
-/// limits set theirs; of the engine's own errors, those with a path come from a field
-/// whose argument values failed to parse when it ran (the client's input), and those
-/// without one from validation (the client's document). INTERNAL errors get the
-/// request id, which the log lines carry too.
-fn classify(error: &mut ServerError, request_id: Uuid) -> ErrorCode {
+/// limits set theirs. Of the engine's own errors, those with a path come from a field
+/// whose argument values failed to parse when it ran (the client's input); those
+/// without one come from validation, and are the client's input when they are about
+/// an argument whose value came from variables, else its document. INTERNAL errors get
+/// the request id, which the log lines carry too.
+fn classify(error: &mut ServerError, prepared: &Prepared, request_id: Uuid) -> ErrorCode {
+    let from_variables = error
+        .path
+        .is_empty()
+        .then(|| prepared.variable_argument(&error.locations))
+        .flatten()
+        .map(str::to_owned);
     let path_is_empty = error.path.is_empty();
     let extensions = error
         .extensions
@@ -167,10 +177,13 @@ fn classify(error: &mut ServerError, request_id: Uuid) -> ErrorCode {
     let code = match extensions.get("code") {
         Some(value) => code_of(value),
         None => {
-            let code = if path_is_empty {
-                ErrorCode::InvalidQuery
-            } else {
-                ErrorCode::BadUserInput
+            let code = match from_variables {
+                Some(argument) => {
+                    extensions.set("field", argument);
+                    ErrorCode::BadUserInput
+                }
+                None if path_is_empty => ErrorCode::InvalidQuery,
+                None => ErrorCode::BadUserInput,
             };
             extensions.set("code", code.to_value());
             code

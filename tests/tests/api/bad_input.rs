@@ -274,3 +274,36 @@ async fn the_standard_introspection_query_runs_and_shows_every_type() {
         .collect();
     assert!(values.contains(&"DATA_UNREADABLE") && values.contains(&"UNAVAILABLE"));
 }
+
+/// Found by the fuzzer (seed 1, case 2695): PostgreSQL refuses U+0000 in text and JSON,
+/// which answered INTERNAL; now every backend refuses it as input.
+#[tokio::test]
+async fn nul_characters_are_refused_as_input() {
+    let app = TestApp::spawn().await;
+    let (token, _) = app.register("nul@example.com").await;
+    let update = "mutation($m: JSON) { updateMe(metadata: $m) { metadata } }";
+    let response = app
+        .gql(
+            Some(&token),
+            update,
+            json!({ "m": { "k": { "k": "a\u{0}b" } } }),
+        )
+        .await;
+    assert_bad_input(&response, "metadata");
+    let admin = app.admin_token().await;
+    let response = app
+        .gql(
+            Some(&admin),
+            CUSTOMERS,
+            json!({ "filter": { "search": "a\u{0}b" } }),
+        )
+        .await;
+    assert_bad_input(&response, "filter.search");
+    use base64::Engine;
+    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        json!({ "o": "customer.created_at", "k": "x\u{0}", "i": uuid::Uuid::now_v7() }).to_string(),
+    );
+    let page = "query($a: String) { customers(after: $a) { totalCount } }";
+    let response = app.gql(Some(&admin), page, json!({ "a": cursor })).await;
+    assert_bad_input(&response, "after");
+}

@@ -12,6 +12,7 @@ mod claims;
 mod credentials;
 mod errors;
 mod filters;
+mod fuzz;
 mod orders;
 mod pagination;
 mod relations;
