@@ -101,5 +101,6 @@ pub fn sdl() -> String {
         introspection: true,
     })
     .finish()
-    .sdl()
+    // `@specifiedBy` tells clients that DateTime is RFC 3339, as introspection does.
+    .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }

@@ -14,7 +14,7 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensionValues, ServerError, Value};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use uuid::Uuid;
@@ -132,7 +132,24 @@ pub async fn execute(
     } else {
         StatusCode::OK
     };
-    let mut http = (status, axum::Json(&response)).into_response();
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "response not serialisable");
+            let internal = ErrorCode::Internal;
+            return error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                internal,
+                "internal error",
+                Some(request_id),
+            );
+        }
+    };
+    // A document that never ran has no `data` entry at all (GraphQL over HTTP).
+    if refused && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    let mut http = (status, axum::Json(body)).into_response();
     http.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.as_str()),
@@ -276,6 +293,20 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-pub async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+/// GraphiQL for a browser. Operations are executed by POST only: a GET that carries
+/// a query is refused, so no link or image tag can run one.
+pub async fn graphiql(RawQuery(query): RawQuery) -> Response {
+    if query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("query="))) {
+        let mut response = error_body(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadRequest,
+            "operations are executed by POST /graphql",
+            None,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
 }
