@@ -6,6 +6,9 @@
 //! PostgreSQL server; then each test gets a database of its own, created from that
 //! URL and dropped afterwards, so tests run in parallel on either backend.
 
+// Test support: an unwrap that fails is a test that fails, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use api::app::App;
 use api::auth::passwords::Passwords;
 use api::config::Settings;

@@ -1,6 +1,9 @@
 //! End-to-end tests: each starts a real server over HTTP on a fresh database (SQLite,
 //! or PostgreSQL when `TEST_DATABASE_URL` is set). One binary, so it links once.
 
+// Tests and their helpers: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod abuse;
 mod accounts;
 mod address_book;
