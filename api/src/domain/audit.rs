@@ -30,10 +30,68 @@ pub enum Subject {
     },
 }
 
+/// What an admin did. Stored as its dotted name (`customer.create`), which stays the
+/// same when variants are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    CustomerCreate,
+    CustomerUpdate,
+    CustomerDelete,
+    CustomerRestore,
+    GroupCreate,
+    GroupUpdate,
+    GroupDelete,
+    GroupAddCustomer,
+    GroupRemoveCustomer,
+    OrderTransfer,
+}
+
+impl ActionKind {
+    const ALL: [ActionKind; 10] = [
+        Self::CustomerCreate,
+        Self::CustomerUpdate,
+        Self::CustomerDelete,
+        Self::CustomerRestore,
+        Self::GroupCreate,
+        Self::GroupUpdate,
+        Self::GroupDelete,
+        Self::GroupAddCustomer,
+        Self::GroupRemoveCustomer,
+        Self::OrderTransfer,
+    ];
+
+    pub fn stored(self) -> &'static str {
+        match self {
+            Self::CustomerCreate => "customer.create",
+            Self::CustomerUpdate => "customer.update",
+            Self::CustomerDelete => "customer.delete",
+            Self::CustomerRestore => "customer.restore",
+            Self::GroupCreate => "group.create",
+            Self::GroupUpdate => "group.update",
+            Self::GroupDelete => "group.delete",
+            Self::GroupAddCustomer => "group.add_customer",
+            Self::GroupRemoveCustomer => "group.remove_customer",
+            Self::OrderTransfer => "order.transfer",
+        }
+    }
+
+    /// The kind a stored name stands for; `None` for a name this release does not know.
+    pub fn from_stored(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.stored() == name)
+    }
+}
+
+/// Whose trails a batch read is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailSubject {
+    Customers,
+    Groups,
+}
+
 /// One action to record.
 pub struct Action {
     pub admin_id: Uuid,
-    pub name: &'static str,
+    pub kind: ActionKind,
     pub subject: Subject,
     pub details: Option<Value>,
 }
@@ -47,7 +105,7 @@ fn active(action: Action, now: chrono::DateTime<chrono::Utc>) -> admin_action::A
     admin_action::ActiveModel {
         id: Set(Uuid::now_v7()),
         admin_user_id: Set(action.admin_id),
-        action: Set(action.name.to_owned()),
+        action: Set(action.kind.stored().to_owned()),
         customer_id: Set(customer),
         customer_group_id: Set(group),
         details: Set(action.details),
@@ -82,18 +140,17 @@ fn keyset() -> Keyset {
     }
 }
 
-/// The trail of each customer (`of_customers`) or group, one page per subject.
+/// The trail of each customer or group, one page per subject.
 pub async fn pages(
     db: &impl ConnectionTrait,
     subjects: &[Uuid],
-    of_customers: bool,
+    of: TrailSubject,
     request: &PageRequest,
 ) -> DomainResult<HashMap<Uuid, Page<admin_action::Model>>> {
     let keyset = keyset();
-    let column = if of_customers {
-        admin_action::Column::CustomerId
-    } else {
-        admin_action::Column::CustomerGroupId
+    let column = match of {
+        TrailSubject::Customers => admin_action::Column::CustomerId,
+        TrailSubject::Groups => admin_action::Column::CustomerGroupId,
     };
     let branch = |subject: Uuid| {
         admin_action::Entity::find()
@@ -113,4 +170,17 @@ pub async fn pages(
     Ok(pages_by_parent(subjects, rows, request, |a| {
         keyset.cursor(String::new(), a.id)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_from_its_stored_name() {
+        for kind in ActionKind::ALL {
+            assert_eq!(ActionKind::from_stored(kind.stored()), Some(kind));
+        }
+        assert_eq!(ActionKind::from_stored("customer.vanish"), None);
+    }
 }

@@ -14,7 +14,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Action, Subject};
+use super::audit::{self, Action, ActionKind, Subject};
 use super::email::Email;
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::pagination::{KeyKind, Keyset, Page, PageRequest, time_key};
@@ -378,7 +378,7 @@ pub async fn create(
         &txn,
         Action {
             admin_id,
-            name: "customer.create",
+            kind: ActionKind::CustomerCreate,
             subject: Subject::Customer(created.id),
             details: Some(json!({ "email": created.email, "groupIds": input.group_ids })),
         },
@@ -423,7 +423,7 @@ pub async fn update(
         &txn,
         Action {
             admin_id,
-            name: "customer.update",
+            kind: ActionKind::CustomerUpdate,
             subject: Subject::Customer(id),
             details: Some(json!({
                 "email": email.as_ref().map(Email::as_str),
@@ -489,7 +489,7 @@ pub async fn delete(
         &txn,
         Action {
             admin_id,
-            name: "customer.delete",
+            kind: ActionKind::CustomerDelete,
             subject: Subject::Customer(id),
             details: None,
         },
@@ -535,7 +535,7 @@ pub async fn restore(
         &txn,
         Action {
             admin_id,
-            name: "customer.restore",
+            kind: ActionKind::CustomerRestore,
             subject: Subject::Customer(id),
             details: None,
         },

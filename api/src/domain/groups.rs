@@ -12,7 +12,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, Action, Subject};
+use super::audit::{self, Action, ActionKind, Subject};
 use super::fields::{self, Change, MAX_TEXT_CHARS};
 use crate::db::{self, UniqueKey};
 
@@ -243,7 +243,7 @@ pub async fn create(
         &txn,
         Action {
             admin_id,
-            name: "group.create",
+            kind: ActionKind::GroupCreate,
             subject: Subject::Group(group.id),
             details: Some(json!({ "name": group.name })),
         },
@@ -279,7 +279,7 @@ pub async fn update(
         &txn,
         Action {
             admin_id,
-            name: "group.update",
+            kind: ActionKind::GroupUpdate,
             subject: Subject::Group(id),
             details: Some(json!({ "name": name })),
         },
@@ -312,7 +312,7 @@ pub async fn delete(
         &txn,
         Action {
             admin_id,
-            name: "group.delete",
+            kind: ActionKind::GroupDelete,
             subject: Subject::Group(id),
             details: None,
         },
@@ -492,7 +492,7 @@ pub(crate) async fn add_member_rows(
         .await?;
     audit::record_all(
         db,
-        membership_actions(admin_id, group_id, &new, "group.add_customer"),
+        membership_actions(admin_id, group_id, &new, ActionKind::GroupAddCustomer),
     )
     .await
 }
@@ -518,7 +518,12 @@ pub(crate) async fn remove_member_rows(
         .await?;
     audit::record_all(
         db,
-        membership_actions(admin_id, group_id, &existing, "group.remove_customer"),
+        membership_actions(
+            admin_id,
+            group_id,
+            &existing,
+            ActionKind::GroupRemoveCustomer,
+        ),
     )
     .await
 }
@@ -527,13 +532,13 @@ fn membership_actions(
     admin_id: Uuid,
     group_id: Uuid,
     customers: &[Uuid],
-    name: &'static str,
+    kind: ActionKind,
 ) -> Vec<Action> {
     customers
         .iter()
         .map(|customer| Action {
             admin_id,
-            name,
+            kind,
             subject: Subject::Membership {
                 group: group_id,
                 customer: *customer,

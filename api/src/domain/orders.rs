@@ -17,7 +17,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::addresses::{self, AddressInput};
-use super::audit::{self, Action, Subject};
+use super::audit::{self, Action, ActionKind, Subject};
 use super::currency::CurrencyCode;
 use super::customers::live_with_email;
 use super::email::Email;
@@ -424,7 +424,7 @@ pub async fn transfer(
         &txn,
         Action {
             admin_id,
-            name: "order.transfer",
+            kind: ActionKind::OrderTransfer,
             subject: Subject::Customer(to_customer),
             details: Some(json!({
                 "orderId": order_id,

@@ -2,7 +2,7 @@
 //! `customerGroup.adminActions`.
 
 use async_graphql::connection::{Connection, EmptyFields};
-use async_graphql::{Context, ID, Json, Object, Result};
+use async_graphql::{Context, Enum, ID, Json, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::admin_action;
 use uuid::Uuid;
@@ -10,10 +10,31 @@ use uuid::Uuid;
 use super::admins::AdminUser;
 use super::connection::{from_page, page_args};
 use super::context::{ContextExt, to_id};
+use crate::domain::audit::ActionKind;
 use crate::domain::pagination::Page;
+use crate::error::DomainError;
 
 /// One change an admin made.
 pub struct AdminAction(pub admin_action::Model);
+
+/// What an admin did to a customer, a group or an order.
+#[derive(Enum, Copy, Clone, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::audit::ActionKind")]
+pub enum AdminActionKind {
+    CustomerCreate,
+    CustomerUpdate,
+    CustomerDelete,
+    CustomerRestore,
+    GroupCreate,
+    GroupUpdate,
+    GroupDelete,
+    /// A customer was added to a group (in the trails of both).
+    GroupAddCustomer,
+    /// A customer was removed from a group (in the trails of both).
+    GroupRemoveCustomer,
+    /// An order was moved to another customer.
+    OrderTransfer,
+}
 
 #[Object]
 impl AdminAction {
@@ -21,11 +42,11 @@ impl AdminAction {
         to_id(self.0.id)
     }
 
-    /// What was done: `customer.create`, `customer.update`, `customer.delete`,
-    /// `customer.restore`, `group.create`, `group.update`, `group.delete`,
-    /// `group.add_customer`, `group.remove_customer`.
-    async fn action(&self) -> &str {
-        &self.0.action
+    /// What was done.
+    async fn action(&self) -> Result<AdminActionKind> {
+        ActionKind::from_stored(&self.0.action)
+            .map(AdminActionKind::from)
+            .ok_or_else(|| DomainError::Unreadable { field: "action" }.into())
     }
 
     /// Who did it (null if that admin user no longer exists).

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::gate::Gate;
+use crate::domain::audit::TrailSubject;
 use crate::domain::orders::OrderFilter;
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{addresses, admins, audit, customers, groups, orders};
@@ -260,7 +261,7 @@ impl Loader<(Uuid, PageRequest)> for ActionsOfCustomer {
         keys: &[(Uuid, PageRequest)],
     ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
         load_pages(keys, |parents, request| async move {
-            audit::pages(&self.0, &parents, true, &request).await
+            audit::pages(&self.0, &parents, TrailSubject::Customers, &request).await
         })
         .await
     }
@@ -278,7 +279,7 @@ impl Loader<(Uuid, PageRequest)> for ActionsOfGroup {
         keys: &[(Uuid, PageRequest)],
     ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
         load_pages(keys, |parents, request| async move {
-            audit::pages(&self.0, &parents, false, &request).await
+            audit::pages(&self.0, &parents, TrailSubject::Groups, &request).await
         })
         .await
     }

@@ -92,7 +92,7 @@ async fn admins_create_customers_without_accounts() {
     let trail = app
         .data(Some(&admin), TRAIL, json!({ "id": created["id"] }))
         .await;
-    assert_eq!(actions(&trail), ["group.add_customer", "customer.create"]);
+    assert_eq!(actions(&trail), ["GROUP_ADD_CUSTOMER", "CUSTOMER_CREATE"]);
     assert_eq!(
         trail["customer"]["adminActions"]["nodes"][0]["admin"]["email"],
         tests::ADMIN_EMAIL
@@ -277,7 +277,7 @@ async fn the_soft_delete_story() {
     let trail = app.data(Some(&admin), TRAIL, json!({ "id": ada })).await;
     assert_eq!(
         actions(&trail),
-        ["customer.restore", "customer.delete", "group.add_customer"]
+        ["CUSTOMER_RESTORE", "CUSTOMER_DELETE", "GROUP_ADD_CUSTOMER"]
     );
 }
 

@@ -240,11 +240,11 @@ async fn membership_changes_are_batched_idempotent_and_all_or_nothing() {
     assert_eq!(
         actions,
         [
-            ("group.remove_customer".to_owned(), json!(bob)),
+            ("GROUP_REMOVE_CUSTOMER".to_owned(), json!(bob)),
             // One batch records its customers in id order; the trail is newest first.
-            ("group.add_customer".to_owned(), json!(bob)),
-            ("group.add_customer".to_owned(), json!(ada)),
-            ("group.create".to_owned(), Value::Null),
+            ("GROUP_ADD_CUSTOMER".to_owned(), json!(bob)),
+            ("GROUP_ADD_CUSTOMER".to_owned(), json!(ada)),
+            ("GROUP_CREATE".to_owned(), Value::Null),
         ]
     );
 }

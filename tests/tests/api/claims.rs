@@ -361,7 +361,7 @@ async fn claims_need_a_customer_session_and_transfers_an_admin() {
         json!([{ "kind": "ADMIN_TRANSFER", "admin": { "email": tests::ADMIN_EMAIL }, "toCustomerId": sam_id }])
     );
     let action = &recorded["customer"]["adminActions"]["nodes"][0];
-    assert_eq!(action["action"], "order.transfer");
+    assert_eq!(action["action"], "ORDER_TRANSFER");
     assert_eq!(action["details"]["orderId"], order["id"]);
     // Transfers are for admins' eyes.
     let hidden = app

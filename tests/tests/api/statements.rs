@@ -150,7 +150,7 @@ async fn audit_trails_and_order_transfers_load_in_fixed_statements() {
     let (small, _) = measure(&app, &token, trails, json!({ "size": 10 })).await;
     let (large, data) = measure(&app, &token, trails, json!({ "size": 100 })).await;
     let first = &data["customers"]["nodes"][1]["adminActions"]["nodes"][0];
-    assert_eq!(first["action"], "group.add_customer");
+    assert_eq!(first["action"], "GROUP_ADD_CUSTOMER");
     assert_eq!(first["admin"]["email"], tests::ADMIN_EMAIL);
     let transferred = data["customers"]["nodes"][0]["orders"]["nodes"]
         .as_array()
