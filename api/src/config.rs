@@ -217,8 +217,12 @@ pub enum Command {
 }
 
 impl Settings {
-    /// Settings with every default, for tests and tools that build an app in-process.
-    pub fn defaults() -> Self {
-        Config::parse_from(["clientele"]).settings
+    /// Settings with every default, whatever the environment says: for tests and
+    /// tools that build an app in-process.
+    pub fn defaults() -> Result<Self, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let command = Config::command().mut_args(|arg| arg.env(clap::builder::Resettable::Reset));
+        let matches = command.try_get_matches_from(["clientele"])?;
+        Ok(Config::from_arg_matches(&matches)?.settings)
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use migration::{Migrator, MigratorTrait};
+
+use crate::error::{DomainError, DomainResult};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -172,7 +174,7 @@ pub enum UniqueKey {
 
 /// Which unique rule a failed write broke, on either backend. PostgreSQL names the
 /// index or constraint in its message; SQLite names the table's columns instead.
-pub fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
+fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
     const KEYS: [(UniqueKey, &str, &str); 3] = [
         (
             UniqueKey::AdminEmail,
@@ -196,4 +198,24 @@ pub fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
     KEYS.iter()
         .find(|(_, postgres, sqlite)| message.contains(postgres) || message.contains(sqlite))
         .map(|(key, _, _)| *key)
+}
+
+impl UniqueKey {
+    /// Whether `error` is this rule refusing a write.
+    pub fn refused(self, error: &DbErr) -> bool {
+        unique_violation(error) == Some(self)
+    }
+}
+
+/// The one way a write maps its unique rule to a domain error:
+/// `insert(..).await.on_unique(UniqueKey::GroupLiveName, DomainError::NameTaken)?`.
+/// Any other database error follows the error policy in `error.rs`.
+pub trait OnUnique<T> {
+    fn on_unique(self, key: UniqueKey, error: DomainError) -> DomainResult<T>;
+}
+
+impl<T> OnUnique<T> for Result<T, DbErr> {
+    fn on_unique(self, key: UniqueKey, error: DomainError) -> DomainResult<T> {
+        self.map_err(|db| if key.refused(&db) { error } else { db.into() })
+    }
 }

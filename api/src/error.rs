@@ -117,9 +117,13 @@ pub enum DomainError {
     /// A statement ran past its deadline and was cancelled.
     #[error("the request took too long and was cancelled")]
     Timeout,
-    /// Never shown to clients: logged, then reported as INTERNAL.
-    #[error("internal error: {0}")]
-    Internal(Arc<dyn std::error::Error + Send + Sync>),
+    /// Never shown to clients: logged with what was being done and the whole cause
+    /// chain, then reported as INTERNAL.
+    #[error("internal error while {doing}: {source}")]
+    Internal {
+        doing: &'static str,
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl DomainError {
@@ -131,7 +135,10 @@ impl DomainError {
     }
 
     pub fn internal(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Internal(Arc::new(error))
+        Self::Internal {
+            doing: GENERIC_DOING,
+            source: Arc::new(error),
+        }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -148,10 +155,33 @@ impl DomainError {
             Self::Unreadable { .. } => ErrorCode::DataUnreadable,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Timeout => ErrorCode::Timeout,
-            Self::Internal(_) => ErrorCode::Internal,
+            Self::Internal { .. } => ErrorCode::Internal,
         }
     }
 }
+
+/// Names what was being done when an internal error happened, for the log:
+/// `orders::place(..).await.doing("placing an order")`. Other errors pass unchanged, and
+/// the innermost description wins.
+pub trait Doing<T> {
+    fn doing(self, what: &'static str) -> DomainResult<T>;
+}
+
+impl<T> Doing<T> for DomainResult<T> {
+    fn doing(self, what: &'static str) -> DomainResult<T> {
+        self.map_err(|error| match error {
+            DomainError::Internal { doing, source } if doing == GENERIC_DOING => {
+                DomainError::Internal {
+                    doing: what,
+                    source,
+                }
+            }
+            other => other,
+        })
+    }
+}
+
+const GENERIC_DOING: &str = "answering the request";
 
 impl From<sea_orm::DbErr> for DomainError {
     fn from(error: sea_orm::DbErr) -> Self {
@@ -198,13 +228,25 @@ impl TokenProblem {
     }
 }
 
+/// An error and each of its sources, `: `-separated.
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// The one place a domain error becomes a GraphQL error. Internal details are logged
 /// (inside the request's span, which carries its id) and replaced by a generic message.
 impl From<DomainError> for async_graphql::Error {
     fn from(error: DomainError) -> Self {
         let message = match &error {
-            DomainError::Internal(inner) => {
-                tracing::error!(error = %inner, "internal error");
+            DomainError::Internal { doing, source } => {
+                tracing::error!(doing, error = %cause_chain(source.as_ref()), "internal error");
                 "internal error".to_owned()
             }
             DomainError::Unavailable(inner) => {

@@ -47,7 +47,7 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
         logs::capture();
         let database = TestDatabase::create().await;
-        let mut settings = Settings::defaults();
+        let mut settings = Settings::defaults().expect("default settings");
         settings.database_url = database.url.clone();
         settings.db_max_connections = 5;
         settings.outbox_poll_interval_ms = 20;

@@ -26,7 +26,9 @@ impl Write for Capture {
 /// Installs the capturing subscriber once per test binary.
 pub fn capture() {
     INSTALL.call_once(|| {
-        let filter = api::config::Settings::defaults().log_filter;
+        let filter = api::config::Settings::defaults()
+            .expect("default settings")
+            .log_filter;
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_ansi(false)

@@ -24,7 +24,7 @@ use super::outbox::{self, Kind, SECRET_KEY};
 use crate::auth::passwords::{self, Passwords};
 use crate::auth::sessions::{self, Holder, IssuedSession};
 use crate::auth::tokens;
-use crate::db::{self, UniqueKey};
+use crate::db::{self, OnUnique, UniqueKey};
 use crate::error::{DomainError, DomainResult, TokenProblem};
 
 /// Shortest customer password, in characters (NIST SP 800-63B's minimum).
@@ -90,18 +90,10 @@ pub async fn register(
     }
     .insert(&txn)
     .await
-    .map_err(email_taken)?;
+    .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
     let session = sessions::issue(&txn, Holder::Customer(customer.id), ttl).await?;
     txn.commit().await?;
     Ok((customer, session))
-}
-
-/// The live registered customer's unique index refused the write.
-fn email_taken(error: sea_orm::DbErr) -> DomainError {
-    match db::unique_violation(&error) {
-        Some(UniqueKey::CustomerLiveEmail) => DomainError::EmailTaken,
-        _ => error.into(),
-    }
 }
 
 /// Checks the credentials and opens a session. Unknown emails, guests, deleted
@@ -310,7 +302,10 @@ pub async fn confirm_email_change(
     let mut update: customer::ActiveModel = customer.into();
     update.email = Set(new_email.clone());
     update.updated_at = Set(db::now());
-    let customer = update.update(&txn).await.map_err(email_taken)?;
+    let customer = update
+        .update(&txn)
+        .await
+        .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
     // The old address hears about it: if someone else changed it, the owner learns
     // at once where their account went.
     outbox::enqueue(

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::email::Email;
 use crate::auth::passwords::{self, Passwords};
 use crate::auth::sessions::{self, IssuedSession};
-use crate::db::{self, UniqueKey};
+use crate::db::{self, OnUnique, UniqueKey};
 use crate::error::{DomainError, DomainResult};
 
 /// Admin passwords are at least 12 characters: they guard every customer's data.
@@ -34,10 +34,7 @@ pub async fn create(
     }
     .insert(db)
     .await
-    .map_err(|error| match db::unique_violation(&error) {
-        Some(UniqueKey::AdminEmail) => DomainError::EmailTaken,
-        _ => error.into(),
-    })
+    .on_unique(UniqueKey::AdminEmail, DomainError::EmailTaken)
 }
 
 /// Checks the credentials and opens a session. A malformed email, an unknown email and

@@ -321,7 +321,7 @@ async fn email_conflict(
     email: &str,
     has_account: bool,
 ) -> DomainError {
-    if db::unique_violation(&error) != Some(UniqueKey::CustomerLiveEmail) {
+    if !UniqueKey::CustomerLiveEmail.refused(&error) {
         return error.into();
     }
     match live_with_email(db, email, has_account).await {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, ActionKind, Subject};
 use super::fields::{self, Change, MAX_TEXT_CHARS};
-use crate::db::{self, UniqueKey};
+use crate::db::{self, OnUnique, UniqueKey};
 
 use super::pagination::{
     KeyKind, Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, per_parent_pages_queries,
@@ -194,10 +194,14 @@ pub async fn member_counts(
         .into_tuple()
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(group, members)| (group, u64::try_from(members).unwrap_or(0)))
-        .collect())
+    rows.into_iter()
+        .map(|(group, members)| {
+            Ok((
+                group,
+                u64::try_from(members).map_err(DomainError::internal)?,
+            ))
+        })
+        .collect()
 }
 
 // ---- Admin changes to groups and memberships ----
@@ -208,13 +212,6 @@ fn group_name(name: &str) -> DomainResult<String> {
     match fields::optional_text(Some(name.to_owned()), "name", MAX_TEXT_CHARS)? {
         Some(name) => Ok(name),
         None => Err(DomainError::bad_input("name", "must not be empty")),
-    }
-}
-
-fn name_taken(error: sea_orm::DbErr) -> DomainError {
-    match db::unique_violation(&error) {
-        Some(UniqueKey::GroupLiveName) => DomainError::NameTaken,
-        _ => error.into(),
     }
 }
 
@@ -238,7 +235,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(name_taken)?;
+    .on_unique(UniqueKey::GroupLiveName, DomainError::NameTaken)?;
     audit::record(
         &txn,
         Action {
@@ -274,7 +271,10 @@ pub async fn update(
         "metadata",
     )?);
     update.updated_at = Set(db::now());
-    let group = update.update(&txn).await.map_err(name_taken)?;
+    let group = update
+        .update(&txn)
+        .await
+        .on_unique(UniqueKey::GroupLiveName, DomainError::NameTaken)?;
     audit::record(
         &txn,
         Action {

@@ -347,7 +347,7 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
             savepoint.commit().await?;
             Ok(guest.id)
         }
-        Err(error) if db::unique_violation(&error) == Some(UniqueKey::CustomerLiveEmail) => {
+        Err(error) if UniqueKey::CustomerLiveEmail.refused(&error) => {
             savepoint.rollback().await?;
             live_with_email(txn, email.as_str(), false)
                 .await?

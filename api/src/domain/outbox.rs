@@ -257,9 +257,7 @@ impl Worker {
 
 /// 1 s after the first failure, doubling each time, at most an hour.
 fn backoff(attempts: i32) -> TimeDelta {
-    let exponent = u32::try_from(attempts.saturating_sub(1))
-        .unwrap_or(0)
-        .min(12);
+    let exponent = attempts.saturating_sub(1).clamp(0, 12).unsigned_abs();
     TimeDelta::seconds((1_i64 << exponent).min(MAX_BACKOFF_SECONDS))
 }
 

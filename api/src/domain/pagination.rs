@@ -55,8 +55,10 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        // Serialising a struct of strings cannot fail.
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        // Built as a JSON value, whose text form cannot fail (the derived Serialize is
+        // what `decode` reads; the names must stay the same).
+        let json = serde_json::json!({ "o": self.ordering, "k": self.key, "i": self.id });
+        URL_SAFE_NO_PAD.encode(json.to_string())
     }
 
     fn decode(text: &str, field: &str) -> DomainResult<Self> {

@@ -11,6 +11,7 @@ use super::customers::Customer;
 use crate::auth::sessions;
 use crate::domain::accounts::{self, Registration};
 use crate::domain::customers::ProfileChange;
+use crate::error::Doing;
 
 /// A new customer session.
 #[derive(SimpleObject)]
@@ -68,8 +69,9 @@ impl AccountMutation {
             phone,
         };
         let ttl = ctx.lifetimes().session;
-        let (customer, session) =
-            accounts::register(ctx.db(), ctx.passwords(), registration, ttl).await?;
+        let (customer, session) = accounts::register(ctx.db(), ctx.passwords(), registration, ttl)
+            .await
+            .doing("registering a customer")?;
         Ok(CustomerSession::new(customer, session))
     }
 
@@ -83,7 +85,9 @@ impl AccountMutation {
     ) -> Result<CustomerSession> {
         let ttl = ctx.lifetimes().session;
         let (customer, session) =
-            accounts::login(ctx.db(), ctx.passwords(), &email, &password, ttl).await?;
+            accounts::login(ctx.db(), ctx.passwords(), &email, &password, ttl)
+                .await
+                .doing("logging a customer in")?;
         Ok(CustomerSession::new(customer, session))
     }
 
@@ -111,7 +115,9 @@ impl AccountMutation {
             phone: change_of(phone),
             metadata: change_of(metadata.map_value(|Json(value)| value)),
         };
-        let customer = accounts::update_profile(ctx.db(), caller.customer_id, change).await?;
+        let customer = accounts::update_profile(ctx.db(), caller.customer_id, change)
+            .await
+            .doing("updating a profile")?;
         Ok(Customer(customer))
     }
 
@@ -140,7 +146,9 @@ impl AccountMutation {
     /// Always answers `true`, so it cannot tell anyone which emails have accounts.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
         let lifetime = ctx.lifetimes().password_reset;
-        accounts::request_password_reset(ctx.db(), &email, lifetime).await?;
+        accounts::request_password_reset(ctx.db(), &email, lifetime)
+            .await
+            .doing("requesting a password reset")?;
         Ok(true)
     }
 
@@ -152,7 +160,9 @@ impl AccountMutation {
         token: String,
         new_password: String,
     ) -> Result<bool> {
-        accounts::reset_password(ctx.db(), ctx.passwords(), &token, &new_password).await?;
+        accounts::reset_password(ctx.db(), ctx.passwords(), &token, &new_password)
+            .await
+            .doing("resetting a password")?;
         Ok(true)
     }
 

@@ -16,6 +16,7 @@ use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
 use crate::domain::groups::MAX_GROUPS_LISTED;
 use crate::domain::orders::OrderFilter;
 use crate::domain::search::SearchText;
+use crate::error::Doing;
 use crate::error::DomainError;
 
 /// A person who buys from the store: a guest (`hasAccount: false`, created by a guest
@@ -176,6 +177,7 @@ impl CustomerConnectionFields {
                 .member_count_of_group
                 .load_one(*group)
                 .await?
+                // The count query has no row for a group without live members.
                 .unwrap_or(0),
         })
     }
@@ -352,7 +354,9 @@ impl CustomerAdminMutation {
             group_ids: parse_ids(&group_ids.unwrap_or_default(), "groupIds")?,
         };
         Ok(Customer(
-            customers::create(ctx.db(), caller.admin_id, input).await?,
+            customers::create(ctx.db(), caller.admin_id, input)
+                .await
+                .doing("creating a customer")?,
         ))
     }
 
@@ -381,7 +385,9 @@ impl CustomerAdminMutation {
                 .transpose()?,
         };
         Ok(Customer(
-            customers::update(ctx.db(), caller.admin_id, id, change).await?,
+            customers::update(ctx.db(), caller.admin_id, id, change)
+                .await
+                .doing("updating a customer")?,
         ))
     }
 
@@ -392,7 +398,9 @@ impl CustomerAdminMutation {
         let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(Customer(
-            customers::delete(ctx.db(), caller.admin_id, id).await?,
+            customers::delete(ctx.db(), caller.admin_id, id)
+                .await
+                .doing("deleting a customer")?,
         ))
     }
 
@@ -402,7 +410,9 @@ impl CustomerAdminMutation {
         let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         Ok(Customer(
-            customers::restore(ctx.db(), caller.admin_id, id).await?,
+            customers::restore(ctx.db(), caller.admin_id, id)
+                .await
+                .doing("restoring a customer")?,
         ))
     }
 }

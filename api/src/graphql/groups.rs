@@ -12,6 +12,7 @@ use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, p
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::Page;
 use crate::domain::search::SearchText;
+use crate::error::Doing;
 
 /// A set of customers the merchant treats alike (pricing, discounts, marketing).
 pub struct CustomerGroup(pub customer_group::Model);
@@ -145,7 +146,9 @@ impl GroupAdminMutation {
         let group_id = parse_id(&group_id, "groupId")?;
         let ids = parse_ids(&customer_ids, "customerIds")?;
         Ok(CustomerGroup(
-            groups::add_customers(ctx.db(), caller.admin_id, group_id, &ids).await?,
+            groups::add_customers(ctx.db(), caller.admin_id, group_id, &ids)
+                .await
+                .doing("adding customers to a group")?,
         ))
     }
 
@@ -161,7 +164,9 @@ impl GroupAdminMutation {
         let group_id = parse_id(&group_id, "groupId")?;
         let ids = parse_ids(&customer_ids, "customerIds")?;
         Ok(CustomerGroup(
-            groups::remove_customers(ctx.db(), caller.admin_id, group_id, &ids).await?,
+            groups::remove_customers(ctx.db(), caller.admin_id, group_id, &ids)
+                .await
+                .doing("removing customers from a group")?,
         ))
     }
 }

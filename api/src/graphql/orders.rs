@@ -19,6 +19,7 @@ use crate::domain::claims;
 use crate::domain::claims::MAX_ORDERS_PER_REQUEST;
 use crate::domain::orders::{self, Buyer, LineInput, OrderFilter, OrderInput};
 use crate::domain::orders::{MAX_LINE_ITEMS, MAX_TRANSFERS_LISTED};
+use crate::error::Doing;
 use crate::error::DomainError;
 
 /// Where an order is in its life.
@@ -207,6 +208,7 @@ impl OrderConnectionFields {
                 .order_count_of_customer
                 .load_one((*customer, filter.clone()))
                 .await?
+                // The count query has no row for a customer without matching orders.
                 .unwrap_or(0),
         })
     }
@@ -440,7 +442,8 @@ impl OrderMutation {
                 billing_address: input.billing_address.map(Into::into),
             },
         )
-        .await?;
+        .await
+        .doing("placing an order")?;
         Ok(Order(order))
     }
 
@@ -455,7 +458,9 @@ impl OrderMutation {
         let caller = ctx.principal().await?.require_customer()?;
         let ids = parse_ids(&order_ids, "orderIds")?;
         let lifetime = ctx.lifetimes().order_claim;
-        let request = claims::request(ctx.db(), caller.customer_id, &ids, lifetime).await?;
+        let request = claims::request(ctx.db(), caller.customer_id, &ids, lifetime)
+            .await
+            .doing("requesting an order claim")?;
         Ok(OrderClaimRequest {
             id: to_id(request.id),
             expires_at: request.expires_at,
@@ -468,7 +473,9 @@ impl OrderMutation {
     #[graphql(complexity = "MAX_ORDERS_PER_REQUEST * child_complexity")]
     async fn confirm_order_claim(&self, ctx: &Context<'_>, token: String) -> Result<Vec<Order>> {
         let caller = ctx.principal().await?.require_customer()?;
-        let claimed = claims::confirm(ctx.db(), caller.customer_id, &token).await?;
+        let claimed = claims::confirm(ctx.db(), caller.customer_id, &token)
+            .await
+            .doing("confirming an order claim")?;
         Ok(claimed.into_iter().map(Order).collect())
     }
 

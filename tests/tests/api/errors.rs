@@ -56,3 +56,118 @@ async fn internal_errors_carry_a_request_id_and_no_internals() {
         assert!(!text.contains(leak), "error leaks {leak}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_unavailable_not_internal() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    // Close the server's pool under it: every acquire now fails as if the database
+    // had gone away.
+    app.db().clone().close().await.unwrap();
+    let response = app
+        .http()
+        .post(format!("{}/graphql", app.base_url))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "{ customers { totalCount } }" }))
+        .send()
+        .await
+        .unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "UNAVAILABLE", "{body}");
+    let logged = tests::logs::captured();
+    let line = logged
+        .lines()
+        .find(|line| line.contains(&request_id) && line.contains("database unavailable"))
+        .unwrap_or_else(|| panic!("no log line for {request_id}"));
+    assert!(line.contains("WARN"), "{line}");
+}
+
+#[tokio::test]
+async fn every_error_code_is_in_the_schema() {
+    let app = TestApp::spawn().await;
+    let data = app.data(None, "{ errorCodes }", json!({})).await;
+    let codes: Vec<&str> = data["errorCodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for code in [
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "BAD_USER_INPUT",
+        "INVALID_CREDENTIALS",
+        "EMAIL_TAKEN",
+        "NAME_TAKEN",
+        "INVALID_TOKEN",
+        "ALREADY_CLAIMED",
+        "INVALID_QUERY",
+        "BAD_REQUEST",
+        "TIMEOUT",
+        "OVERLOADED",
+        "UNAVAILABLE",
+        "DATA_UNREADABLE",
+        "INTERNAL",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+}
+
+/// Each phase of the engine gives its errors their code: parsing and validation are
+/// the document's (INVALID_QUERY), variable values and field arguments are the
+/// client's input (BAD_USER_INPUT, naming the field).
+#[tokio::test]
+async fn engine_errors_are_classified_by_phase() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let cases = [
+        ("{ customers { ", json!({}), "INVALID_QUERY", None),
+        ("{ noSuchField }", json!({}), "INVALID_QUERY", None),
+        (
+            "{ customers(first: \"ten\") { totalCount } }",
+            json!({}),
+            "INVALID_QUERY",
+            None,
+        ),
+        (
+            "query($n: Int) { customers(first: $n) { totalCount } }",
+            json!({ "n": "ten" }),
+            "BAD_USER_INPUT",
+            Some("n"),
+        ),
+        (
+            "query($n: Int!) { customers(first: $n) { totalCount } }",
+            json!({}),
+            "BAD_USER_INPUT",
+            Some("n"),
+        ),
+        // In range for the variable's declared Int, out of range for the argument.
+        (
+            "query($n: Int) { customers(first: $n) { totalCount } }",
+            json!({ "n": 1_i64 << 40 }),
+            "BAD_USER_INPUT",
+            Some("first"),
+        ),
+        (
+            "query($f: CustomerFilterInput) { customers(filter: $f) { totalCount } }",
+            json!({ "f": { "nope": 1 } }),
+            "BAD_USER_INPUT",
+            Some("f.nope"),
+        ),
+    ];
+    for (query, variables, code, field) in cases {
+        let response = app.gql(Some(&token), query, variables).await;
+        assert_eq!(error_code(&response), code, "{query}: {response}");
+        if let Some(field) = field {
+            assert_eq!(
+                response["errors"][0]["extensions"]["field"], field,
+                "{query}: {response}"
+            );
+        }
+    }
+}
