@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use futures_util::future::OptionFuture;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -12,9 +13,9 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::passwords::Passwords;
 use crate::config::Settings;
 use crate::db::{self, PoolOptions, StatementCounter};
+use crate::delivery::{Sink, Worker};
 use crate::domain;
 use crate::domain::accounts::TokenLifetimes;
-use crate::domain::outbox::{self, Sink};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
 
@@ -51,6 +52,8 @@ struct OutboxSetup {
     database_url: String,
     sink: Sink,
     poll_interval: Duration,
+    /// Whether this instance delivers at all (several may share the work).
+    worker: bool,
 }
 
 impl App {
@@ -108,6 +111,7 @@ impl App {
                 database_url: settings.database_url.clone(),
                 sink,
                 poll_interval: Duration::from_millis(settings.outbox_poll_interval_ms),
+                worker: settings.outbox_worker,
             },
             limits: Arc::new(limits),
             edge: Arc::new(edge),
@@ -135,6 +139,18 @@ impl App {
         self.statements.clone()
     }
 
+    /// Delivers the outbox messages that are due, once, on this app's pool: what the
+    /// background worker does each round. Tests call it instead of waiting.
+    pub async fn deliver_due(&self) -> crate::error::DomainResult<usize> {
+        Worker::new(
+            self.db.clone(),
+            self.outbox.sink.clone(),
+            self.outbox.poll_interval,
+        )
+        .deliver_due()
+        .await
+    }
+
     pub fn router(&self) -> axum::Router {
         crate::http::router(self)
     }
@@ -152,16 +168,16 @@ impl App {
             .map_err(std::io::Error::other)?;
         let (stop, stopped) = watch::channel(false);
         let sweeper = tokio::spawn(sweep_hourly(background_db.clone(), stopped.clone()));
-        let worker = tokio::spawn(
-            outbox::Worker::new(background_db, outbox.sink, outbox.poll_interval).run(stopped),
-        );
+        let worker = outbox.worker.then(|| {
+            tokio::spawn(Worker::new(background_db, outbox.sink, outbox.poll_interval).run(stopped))
+        });
         let header_read_timeout = self.edge.header_read_timeout;
         crate::http::serve(listener, self.router(), header_read_timeout, async move {
             shutdown.await;
             let _ = stop.send(true);
         })
         .await;
-        if let Err(error) = worker.await {
+        if let Some(Err(error)) = OptionFuture::from(worker).await {
             tracing::error!(%error, "outbox worker failed");
         }
         if let Err(error) = sweeper.await {

@@ -81,6 +81,12 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_OUTBOX_WEBHOOK_URL", global = true)]
     pub outbox_webhook_url: Option<String>,
 
+    /// Run the outbox worker in this instance. Instances that share a database may
+    /// all run it (a lease keeps them from sending a message twice) or leave it to
+    /// some of them.
+    #[arg(long, env = "CLIENTELE_OUTBOX_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub outbox_worker: bool,
+
     /// How often the outbox worker looks for messages to deliver, in milliseconds.
     #[arg(long, env = "CLIENTELE_OUTBOX_POLL_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..), global = true)]
     pub outbox_poll_interval_ms: u64,

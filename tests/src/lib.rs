@@ -3,8 +3,14 @@
 //! database.
 //!
 //! Every test runs on SQLite (a temporary file) unless `TEST_DATABASE_URL` names a
-//! PostgreSQL server; then each test gets a database of its own, created from that
-//! URL and dropped afterwards, so tests run in parallel on either backend.
+//! PostgreSQL server; then each test gets a database of its own on that server and
+//! drops it afterwards, so tests run in parallel on either backend. Migrations run
+//! once per test run, into a template that each test's database is copied from (a file
+//! copy on SQLite, `CREATE DATABASE .. TEMPLATE` on PostgreSQL).
+//!
+//! The outbox has no background worker here: a test delivers what is due with
+//! [`TestApp::deliver_outbox`], and a test that ends with a message nobody delivered
+//! fails, unless it said [`TestApp::allow_undelivered`].
 
 // Test support: an unwrap that fails is a test that fails, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -35,6 +41,7 @@ pub struct TestApp {
     app: App,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    allow_undelivered: std::sync::atomic::AtomicBool,
     database: TestDatabase,
 }
 
@@ -50,7 +57,7 @@ impl TestApp {
         let mut settings = Settings::defaults().expect("default settings");
         settings.database_url = database.url.clone();
         settings.db_max_connections = 5;
-        settings.outbox_poll_interval_ms = 20;
+        settings.outbox_worker = false;
         configure(&mut settings);
         let app = App::build(&settings).await.expect("app starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -64,8 +71,41 @@ impl TestApp {
             app,
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),
+            allow_undelivered: std::sync::atomic::AtomicBool::new(false),
             database,
         }
+    }
+
+    /// Delivers every outbox message now, as the worker would, retries included: a
+    /// message the sink refused is made due again at once (its backoff is the outbox's
+    /// unit test's business), for at most ten rounds. Returns the attempts made.
+    pub async fn deliver_outbox(&self) -> usize {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        let mut attempts = 0;
+        for _ in 0..10 {
+            let round = self.app.deliver_due().await.expect("outbox delivery");
+            if round == 0 {
+                break;
+            }
+            attempts += round;
+            entity::outbox_message::Entity::update_many()
+                .col_expr(
+                    entity::outbox_message::Column::NextAttemptAt,
+                    Expr::val(api::db::now()),
+                )
+                .filter(entity::outbox_message::Column::DeliveredAt.is_null())
+                .exec(self.db())
+                .await
+                .expect("retries made due");
+        }
+        attempts
+    }
+
+    /// This test may end with outbox messages nobody delivered (it sends mail it
+    /// does not read, as the fuzzer does).
+    pub fn allow_undelivered(&self) {
+        self.allow_undelivered
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -360,7 +400,49 @@ impl Drop for TestApp {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+        if std::thread::panicking()
+            || self
+                .allow_undelivered
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let url = self.database.url.clone();
+        let left = on_own_runtime(async move {
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            let db = Database::connect(&url).await?;
+            let left = entity::outbox_message::Entity::find()
+                .filter(entity::outbox_message::Column::DeliveredAt.is_null())
+                .count(&db)
+                .await?;
+            db.close().await?;
+            Ok(left)
+        });
+        match left {
+            Ok(0) => {}
+            Ok(left) => panic!(
+                "{left} outbox message(s) left undelivered: deliver them with \
+                 `deliver_outbox` and check them, or call `allow_undelivered`"
+            ),
+            Err(error) => panic!("could not check the outbox: {error}"),
+        }
     }
+}
+
+/// Runs `work` to completion on a runtime of its own, on a thread of its own: `Drop`
+/// runs inside the test's runtime, which cannot block on async work.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, sea_orm::DbErr>> + Send + 'static,
+) -> Result<T, String> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(work).map_err(|e| e.to_string())
+    })
+    .join()
+    .map_err(|_| "the check panicked".to_owned())?
 }
 
 /// What [`TestApp::customer`] inserts; `..Default::default()` fills the rest.
@@ -398,7 +480,8 @@ pub fn node_ids(connection: &Value) -> Vec<String> {
 }
 
 /// The per-test database: a temporary SQLite file, or a PostgreSQL database created
-/// on the server `TEST_DATABASE_URL` names.
+/// on the server `TEST_DATABASE_URL` names. Both are copies of a template migrated
+/// once per test run.
 struct TestDatabase {
     url: String,
     postgres: Option<PostgresDatabase>,
@@ -410,19 +493,39 @@ struct PostgresDatabase {
     name: String,
 }
 
+/// Every database this harness creates starts with this prefix, then a time-ordered
+/// id: the sweep can tell a leftover of a killed run by its age.
+const PREFIX: &str = "clientele_t_";
+/// Databases older than this are leftovers: no test run takes that long.
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// The migrated template of this test run: a file path or a database name.
+static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
 impl TestDatabase {
     async fn create() -> Self {
         match std::env::var("TEST_DATABASE_URL") {
             Ok(server_url) if !server_url.is_empty() => Self::create_postgres(server_url).await,
-            _ => {
+            _ => Self::create_sqlite().await,
+        }
+    }
+
+    async fn create_sqlite() -> Self {
+        let template = TEMPLATE
+            .get_or_init(|| async {
+                sweep_leftover_files();
                 let path = std::env::temp_dir()
-                    .join(format!("clientele-test-{}.db", Uuid::now_v7().simple()));
-                Self {
-                    url: format!("sqlite://{}", path.display()),
-                    postgres: None,
-                    sqlite_path: Some(path),
-                }
-            }
+                    .join(format!("{PREFIX}template_{}.db", Uuid::now_v7().simple()));
+                migrate_once(&format!("sqlite://{}", path.display())).await;
+                path.display().to_string()
+            })
+            .await;
+        let path = std::env::temp_dir().join(format!("{PREFIX}{}.db", Uuid::now_v7().simple()));
+        std::fs::copy(template, &path).expect("copy the template database");
+        Self {
+            url: format!("sqlite://{}", path.display()),
+            postgres: None,
+            sqlite_path: Some(path),
         }
     }
 
@@ -431,20 +534,93 @@ impl TestDatabase {
             server_url.starts_with("postgres"),
             "TEST_DATABASE_URL must be a postgres:// URL, got {server_url}"
         );
-        // The prefix lets CI drop databases a crashed run left behind.
-        let name = format!("clientele_t_{}", Uuid::now_v7().simple());
         let server = Database::connect(&server_url)
             .await
             .unwrap_or_else(|error| panic!("cannot reach TEST_DATABASE_URL: {error}"));
+        let template = TEMPLATE
+            .get_or_init(|| async {
+                sweep_leftovers(&server).await;
+                let name = format!("{PREFIX}{}", Uuid::now_v7().simple());
+                server
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create the template database");
+                migrate_once(&with_database(&server_url, &name)).await;
+                name
+            })
+            .await;
+        let name = format!("{PREFIX}{}", Uuid::now_v7().simple());
+        // The template has no open connection (migrate_once closed its pool), which
+        // PostgreSQL requires of a template.
         server
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .await
-            .expect("create test database");
+            .expect("create the test database from the template");
         server.close().await.ok();
         Self {
             url: with_database(&server_url, &name),
             postgres: Some(PostgresDatabase { server_url, name }),
             sqlite_path: None,
+        }
+    }
+}
+
+/// Applies the migrations and closes the pool, leaving a template nobody is connected
+/// to (on SQLite, with the write-ahead log folded back into the file).
+async fn migrate_once(url: &str) {
+    let (db, _) = api::db::connect(url, api::db::PoolOptions::small(1))
+        .await
+        .expect("connect to the template");
+    api::db::migrate(&db).await.expect("migrate the template");
+    db.close().await.expect("close the template");
+}
+
+/// The age of a harness database from the time-ordered id in its name.
+fn age_of(name: &str) -> Option<std::time::Duration> {
+    let id = name
+        .trim_start_matches(PREFIX)
+        .trim_start_matches("template_");
+    let id = id.split('.').next()?;
+    let (seconds, nanos) = Uuid::parse_str(id).ok()?.get_timestamp()?.to_unix();
+    (std::time::UNIX_EPOCH + std::time::Duration::new(seconds, nanos))
+        .elapsed()
+        .ok()
+}
+
+/// Removes SQLite files of runs that were killed before they could clean up.
+fn sweep_leftover_files() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(PREFIX) && age_of(&name).is_some_and(|age| age > LEFTOVER_AGE) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Drops the databases of runs that were killed before they could clean up.
+async fn sweep_leftovers(server: &DatabaseConnection) {
+    use sea_orm::{FromQueryResult, Statement};
+    #[derive(FromQueryResult)]
+    struct Name {
+        datname: String,
+    }
+    let backend = server.get_database_backend();
+    let names = Name::find_by_statement(Statement::from_string(
+        backend,
+        format!("SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"),
+    ))
+    .all(server)
+    .await
+    .expect("list test databases");
+    for Name { datname } in names {
+        // Names without a readable id are from older harnesses: leftovers too.
+        if age_of(&datname).is_none_or(|age| age > LEFTOVER_AGE) {
+            let _ = server
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"))
+                .await;
         }
     }
 }
@@ -459,27 +635,15 @@ impl Drop for TestDatabase {
             }
         }
         if let Some(PostgresDatabase { server_url, name }) = self.postgres.take() {
-            // Drop runs inside the test's runtime, which cannot block on async work:
-            // a short-lived thread with its own runtime drops the database.
-            let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                runtime
-                    .block_on(async {
-                        let server = Database::connect(&server_url).await?;
-                        server
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await?;
-                        server.close().await
-                    })
-                    .map_err(std::io::Error::other)
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop a test database; .ci/run removes leftovers");
+            let dropped = on_own_runtime(async move {
+                let server = Database::connect(&server_url).await?;
+                server
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await?;
+                server.close().await
+            });
+            if dropped.is_err() {
+                eprintln!("could not drop a test database; the next run sweeps it");
             }
         }
     }

@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -56,22 +55,19 @@ impl Webhook {
         self.inbox.received.lock().unwrap().clone()
     }
 
-    /// Waits (up to 15 s) until a message of `kind` for `recipient` arrives.
-    pub async fn wait_for(&self, kind: &str, recipient: &str) -> Received {
-        for _ in 0..1500 {
-            let found = self
-                .received()
-                .into_iter()
-                .find(|r| r.body["kind"] == kind && r.body["recipient"] == recipient);
-            if let Some(found) = found {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!(
-            "no {kind} message for {recipient}; got {:?}",
-            self.received()
-        );
+    /// Delivers what is due through `app` (no waiting) and returns the message of
+    /// `kind` for `recipient`.
+    pub async fn delivered(&self, app: &crate::TestApp, kind: &str, recipient: &str) -> Received {
+        app.deliver_outbox().await;
+        self.received()
+            .into_iter()
+            .find(|r| r.body["kind"] == kind && r.body["recipient"] == recipient)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {kind} message for {recipient}; got {:?}",
+                    self.received()
+                )
+            })
     }
 }
 

@@ -1,31 +1,28 @@
 //! The notification outbox: everything sent to a customer.
 //!
 //! [`enqueue`] writes a message in the caller's transaction, so a message exists
-//! exactly when the change that causes it committed. The [`Worker`] delivers pending
-//! messages to the configured [`Sink`] at least once: it leases a message before
-//! sending (so two workers do not both send it), marks it delivered after, and retries
-//! failures with exponential backoff. Once delivered, the secrets in a message's
-//! payload are removed from the table.
+//! exactly when the change that causes it committed. The rules of delivery live here
+//! too: which messages are [`due`], the [`lease`] that keeps two workers from sending
+//! one message, and [`record_attempt`], which marks it delivered (removing its secret
+//! from the table) or schedules a retry with exponential backoff. The worker that runs
+//! them and the clients that send are infrastructure, in `crate::delivery`.
 //!
 //! Tokens never reach the logs: the log sink writes what was sent and to whom, not
 //! the payload's secrets.
-
-use std::time::Duration;
 
 use chrono::TimeDelta;
 use entity::outbox_message;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
-use serde_json::{Value, json};
-use tokio::sync::watch;
+use serde_json::Value;
 use uuid::Uuid;
 
 use super::email::Email;
 use crate::db;
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 
 /// The payload key that holds a message's secret (a token); removed on delivery.
 pub const SECRET_KEY: &str = "token";
@@ -83,176 +80,85 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Where messages go.
-#[derive(Clone)]
-pub enum Sink {
-    /// Write a line per message to the log (without its secrets). For development.
-    Log,
-    /// POST each message as JSON; any 2xx answer counts as delivered. The
-    /// `Idempotency-Key` header carries the message id, so a receiver can drop the
-    /// duplicates at-least-once delivery may produce.
-    Webhook {
-        url: String,
-        client: reqwest::Client,
-    },
-}
-
-impl Sink {
-    pub fn webhook(url: String) -> DomainResult<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(DomainError::internal)?;
-        Ok(Sink::Webhook { url, client })
-    }
-
-    async fn send(&self, message: &outbox_message::Model) -> Result<(), String> {
-        match self {
-            Sink::Log => {
-                tracing::info!(
-                    message_id = %message.id,
-                    kind = %message.kind,
-                    recipient = %message.recipient,
-                    payload = %redacted(message.payload.clone()),
-                    "outbox message (log sink; secrets are not logged)"
-                );
-                Ok(())
-            }
-            Sink::Webhook { url, client } => {
-                let body = json!({
-                    "id": message.id,
-                    "kind": message.kind,
-                    "recipient": message.recipient,
-                    "payload": message.payload,
-                    "createdAt": message.created_at,
-                    "attempt": message.attempts + 1,
-                });
-                let response = client
-                    .post(url)
-                    .header("Idempotency-Key", message.id.to_string())
-                    .json(&body)
-                    .send()
-                    .await
-                    .map_err(|error| format!("request failed: {error}"))?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("webhook answered {}", response.status()))
-                }
-            }
-        }
-    }
-}
-
 /// The payload with its secret replaced.
-fn redacted(mut payload: Value) -> Value {
+pub fn redacted(mut payload: Value) -> Value {
     if let Some(secret) = payload.get_mut(SECRET_KEY) {
         *secret = Value::from(REDACTED);
     }
     payload
 }
 
-/// Delivers pending messages until shut down.
-pub struct Worker {
-    db: DatabaseConnection,
-    sink: Sink,
-    poll_interval: Duration,
+/// Up to a batch of messages whose next attempt is due, oldest first.
+pub async fn due(db: &impl ConnectionTrait) -> DomainResult<Vec<outbox_message::Model>> {
+    Ok(outbox_message::Entity::find()
+        .filter(outbox_message::Column::DeliveredAt.is_null())
+        .filter(outbox_message::Column::NextAttemptAt.lte(db::now()))
+        .order_by_asc(outbox_message::Column::NextAttemptAt)
+        .order_by_asc(outbox_message::Column::Id)
+        .limit(BATCH)
+        .all(db)
+        .await?)
 }
 
-impl Worker {
-    pub fn new(db: DatabaseConnection, sink: Sink, poll_interval: Duration) -> Self {
-        Self {
-            db,
-            sink,
-            poll_interval,
+/// Whether `count` due messages filled a batch, so that more may be waiting.
+pub fn batch_was_full(count: usize) -> bool {
+    count as u64 == BATCH
+}
+
+/// Takes the message for [`LEASE`]: only the worker whose update matches the
+/// `next_attempt_at` it read gets it, so two workers never both send it.
+pub async fn lease(
+    db: &impl ConnectionTrait,
+    message: &outbox_message::Model,
+) -> DomainResult<bool> {
+    let leased = outbox_message::Entity::update_many()
+        .col_expr(
+            outbox_message::Column::NextAttemptAt,
+            Expr::val(db::now() + LEASE),
+        )
+        .filter(outbox_message::Column::Id.eq(message.id))
+        .filter(outbox_message::Column::NextAttemptAt.eq(message.next_attempt_at))
+        .filter(outbox_message::Column::DeliveredAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(leased.rows_affected == 1)
+}
+
+/// Records one attempt: delivered (the secret is then removed from the table), or
+/// failed with `error` and retried after [`backoff`].
+pub async fn record_attempt(
+    db: &impl ConnectionTrait,
+    message: outbox_message::Model,
+    failure: Option<String>,
+) -> DomainResult<()> {
+    let attempts = message.attempts + 1;
+    let mut update = outbox_message::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(message.id),
+        attempts: Set(attempts),
+        ..Default::default()
+    };
+    match failure {
+        None => {
+            update.delivered_at = Set(Some(db::now()));
+            update.payload = Set(redacted(message.payload));
+            update.last_error = Set(None);
+        }
+        Some(error) => {
+            let wait = backoff(attempts);
+            tracing::warn!(
+                message_id = %message.id,
+                kind = %message.kind,
+                attempts,
+                retry_in_seconds = wait.num_seconds(),
+                %error,
+                "outbox: delivery failed"
+            );
+            update.next_attempt_at = Set(db::now() + wait);
+            update.last_error = Set(Some(error.chars().take(500).collect()));
         }
     }
-
-    /// Delivers what is due, then sleeps for the poll interval; returns when
-    /// `shutdown` turns true. A message being sent when shutdown comes is finished.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            match self.deliver_due().await {
-                // A full batch: more may be waiting.
-                Ok(sent) if sent as u64 == BATCH => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "outbox: could not read pending messages"),
-            }
-            tokio::select! {
-                () = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
-        }
-    }
-
-    /// One round: takes up to a batch of due messages and tries each once. Returns how
-    /// many it tried.
-    pub async fn deliver_due(&self) -> DomainResult<usize> {
-        let now = db::now();
-        let due = outbox_message::Entity::find()
-            .filter(outbox_message::Column::DeliveredAt.is_null())
-            .filter(outbox_message::Column::NextAttemptAt.lte(now))
-            .order_by_asc(outbox_message::Column::NextAttemptAt)
-            .order_by_asc(outbox_message::Column::Id)
-            .limit(BATCH)
-            .all(&self.db)
-            .await?;
-        let count = due.len();
-        for message in due {
-            if self.lease(&message).await? {
-                self.deliver(message).await?;
-            }
-        }
-        Ok(count)
-    }
-
-    /// Takes the message for [`LEASE`]: only the worker whose update matches the
-    /// `next_attempt_at` it read gets it.
-    async fn lease(&self, message: &outbox_message::Model) -> DomainResult<bool> {
-        let leased = outbox_message::Entity::update_many()
-            .col_expr(
-                outbox_message::Column::NextAttemptAt,
-                Expr::val(db::now() + LEASE),
-            )
-            .filter(outbox_message::Column::Id.eq(message.id))
-            .filter(outbox_message::Column::NextAttemptAt.eq(message.next_attempt_at))
-            .filter(outbox_message::Column::DeliveredAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(leased.rows_affected == 1)
-    }
-
-    async fn deliver(&self, message: outbox_message::Model) -> DomainResult<()> {
-        let attempts = message.attempts + 1;
-        let outcome = self.sink.send(&message).await;
-        let mut update = outbox_message::ActiveModel {
-            id: sea_orm::ActiveValue::Unchanged(message.id),
-            attempts: Set(attempts),
-            ..Default::default()
-        };
-        match outcome {
-            Ok(()) => {
-                update.delivered_at = Set(Some(db::now()));
-                update.payload = Set(redacted(message.payload));
-                update.last_error = Set(None);
-            }
-            Err(error) => {
-                let wait = backoff(attempts);
-                tracing::warn!(
-                    message_id = %message.id,
-                    kind = %message.kind,
-                    attempts,
-                    retry_in_seconds = wait.num_seconds(),
-                    %error,
-                    "outbox: delivery failed"
-                );
-                update.next_attempt_at = Set(db::now() + wait);
-                update.last_error = Set(Some(error.chars().take(500).collect()));
-            }
-        }
-        update.update(&self.db).await?;
-        Ok(())
-    }
+    update.update(db).await?;
+    Ok(())
 }
 
 /// 1 s after the first failure, doubling each time, at most an hour.
@@ -274,6 +180,7 @@ mod tests {
 
     #[test]
     fn redaction_removes_only_the_secret() {
+        use serde_json::json;
         let payload = json!({ "token": "clr_secret", "expiresAt": "soon" });
         assert_eq!(
             redacted(payload),

@@ -522,4 +522,6 @@ async fn every_storefront_operation_with_every_kind_of_caller() {
         .data(Some(&bob), "{ me { email firstName } }", json!({}))
         .await;
     assert_eq!(me["me"]["email"], "bob@example.com");
+    // The mail the successful calls sent (resets, email changes) goes out as usual.
+    assert!(app.deliver_outbox().await > 0);
 }

@@ -31,20 +31,18 @@ fn token(message: &Received) -> String {
         .to_owned()
 }
 
-/// Waits for the `n`-th claim message to `email` (1-based) and returns it.
-async fn nth_claim(webhook: &Webhook, email: &str, n: usize) -> Received {
-    for _ in 0..1500 {
-        let claims: Vec<Received> = webhook
-            .received()
-            .into_iter()
-            .filter(|r| r.body["kind"] == "order_claim" && r.body["recipient"] == email)
-            .collect();
-        if claims.len() >= n {
-            return claims[n - 1].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("claim message {n} for {email} never came");
+/// Delivers what is due and returns the `n`-th claim message to `email` (1-based).
+async fn nth_claim(app: &TestApp, webhook: &Webhook, email: &str, n: usize) -> Received {
+    app.deliver_outbox().await;
+    let claims: Vec<Received> = webhook
+        .received()
+        .into_iter()
+        .filter(|r| r.body["kind"] == "order_claim" && r.body["recipient"] == email)
+        .collect();
+    claims
+        .get(n - 1)
+        .cloned()
+        .unwrap_or_else(|| panic!("claim message {n} for {email} was not sent"))
 }
 
 async fn owner_of(app: &TestApp, admin: &str, order: &Value) -> Value {
@@ -85,7 +83,7 @@ async fn a_guest_claims_their_orders_after_registering() {
     )
     .await;
     assert!(handle["id"].is_string() && handle["expiresAt"].is_string());
-    let message = nth_claim(&webhook, "sam@example.com", 1).await;
+    let message = nth_claim(&app, &webhook, "sam@example.com", 1).await;
     assert_eq!(
         message.body["payload"]["orderDisplayIds"],
         json!([first["displayId"], second["displayId"]])
@@ -174,7 +172,7 @@ async fn expired_cancelled_and_overtaken_claims_change_nothing() {
 
     // Expired.
     request(&app, &sam, json!([order["id"]])).await;
-    let expired = token(&nth_claim(&webhook, "sam@example.com", 1).await);
+    let expired = token(&nth_claim(&app, &webhook, "sam@example.com", 1).await);
     for claim in order_claim::Entity::find().all(app.db()).await.unwrap() {
         order_claim::ActiveModel {
             id: ActiveValue::Unchanged(claim.id),
@@ -193,7 +191,7 @@ async fn expired_cancelled_and_overtaken_claims_change_nothing() {
 
     // Cancelled.
     let handle = request(&app, &sam, json!([order["id"]])).await;
-    let cancelled = token(&nth_claim(&webhook, "sam@example.com", 2).await);
+    let cancelled = token(&nth_claim(&app, &webhook, "sam@example.com", 2).await);
     assert_eq!(
         app.data(Some(&sam), CANCEL, json!({ "id": handle["id"] }))
             .await["cancelOrderClaim"],
@@ -208,7 +206,7 @@ async fn expired_cancelled_and_overtaken_claims_change_nothing() {
 
     // Overtaken: an admin moved the order after the request.
     request(&app, &sam, json!([order["id"]])).await;
-    let overtaken = token(&nth_claim(&webhook, "sam@example.com", 3).await);
+    let overtaken = token(&nth_claim(&app, &webhook, "sam@example.com", 3).await);
     let (_, pat) = app.register("pat@example.com").await;
     app.data(
         Some(&admin),
@@ -235,8 +233,8 @@ async fn two_claims_of_the_same_orders_let_only_the_first_through() {
     let (sam, sam_id) = app.register("sam@example.com").await;
     request(&app, &sam, json!([order["id"]])).await;
     request(&app, &sam, json!([order["id"]])).await;
-    let first = token(&nth_claim(&webhook, "sam@example.com", 1).await);
-    let second = token(&nth_claim(&webhook, "sam@example.com", 2).await);
+    let first = token(&nth_claim(&app, &webhook, "sam@example.com", 1).await);
+    let second = token(&nth_claim(&app, &webhook, "sam@example.com", 2).await);
     let claimed = app
         .data(Some(&sam), CONFIRM, json!({ "token": second }))
         .await;
@@ -254,7 +252,7 @@ async fn concurrent_confirmations_of_one_token_let_exactly_one_through() {
     for round in 1..=4 {
         let order = place(&app, None, order_input(Some("sam@example.com"))).await;
         request(&app, &sam, json!([order["id"]])).await;
-        let claim = token(&nth_claim(&webhook, "sam@example.com", round).await);
+        let claim = token(&nth_claim(&app, &webhook, "sam@example.com", round).await);
         let attempts: Vec<_> = (0..8)
             .map(|_| Box::pin(app.gql(Some(&sam), CONFIRM, json!({ "token": claim }))))
             .collect();
@@ -296,7 +294,7 @@ async fn canceled_and_registered_orders_are_not_claimable() {
     // A later, claimable order proves the worker ran: the earlier request sent nothing.
     let open = place(&app, None, order_input(Some("sam@example.com"))).await;
     request(&app, &sam, json!([open["id"]])).await;
-    let message = nth_claim(&webhook, "sam@example.com", 1).await;
+    let message = nth_claim(&app, &webhook, "sam@example.com", 1).await;
     assert_eq!(
         message.body["payload"]["orderDisplayIds"],
         json!([open["displayId"]])

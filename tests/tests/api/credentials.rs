@@ -86,7 +86,9 @@ async fn a_password_reset_token_arrives_by_webhook_and_works_once() {
         .data(None, REQUEST_RESET, json!({ "email": " ADA@example.com" }))
         .await;
     assert_eq!(answer["requestPasswordReset"], true);
-    let message = webhook.wait_for("password_reset", "ada@example.com").await;
+    let message = webhook
+        .delivered(&app, "password_reset", "ada@example.com")
+        .await;
     let token = token_of(&message);
     assert!(token.starts_with("clr_"));
     assert!(message.body["payload"]["expiresAt"].is_string());
@@ -152,7 +154,9 @@ async fn password_reset_requests_reveal_nothing_about_accounts() {
             "{email}"
         );
     }
-    webhook.wait_for("password_reset", "ada@example.com").await;
+    webhook
+        .delivered(&app, "password_reset", "ada@example.com")
+        .await;
     // Only the registered customer got a message.
     let recipients: Vec<_> = webhook
         .received()
@@ -168,16 +172,19 @@ async fn expired_and_superseded_reset_tokens_do_not_work() {
     app.register("ada@example.com").await;
     app.data(None, REQUEST_RESET, json!({ "email": "ada@example.com" }))
         .await;
-    let first = token_of(&webhook.wait_for("password_reset", "ada@example.com").await);
+    let first = token_of(
+        &webhook
+            .delivered(&app, "password_reset", "ada@example.com")
+            .await,
+    );
     app.data(None, REQUEST_RESET, json!({ "email": "ada@example.com" }))
         .await;
-    let second = loop {
-        let tokens: Vec<String> = webhook.received().iter().map(token_of).collect();
-        if let Some(token) = tokens.into_iter().find(|t| *t != first) {
-            break token;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    app.deliver_outbox().await;
+    let tokens: Vec<String> = webhook.received().iter().map(token_of).collect();
+    let second = tokens
+        .into_iter()
+        .find(|t| *t != first)
+        .expect("a second token");
     // Asking again spends the earlier token.
     let superseded = app
         .gql(
@@ -240,7 +247,7 @@ async fn changing_the_email_needs_the_password_and_a_token_sent_to_the_new_addre
     )
     .await;
     let message = webhook
-        .wait_for("email_change_confirmation", "new@example.com")
+        .delivered(&app, "email_change_confirmation", "new@example.com")
         .await;
     let confirmation = token_of(&message);
     // Nothing changes until the token comes back.
@@ -259,7 +266,9 @@ async fn changing_the_email_needs_the_password_and_a_token_sent_to_the_new_addre
     );
     assert!(app.login("new@example.com", PASSWORD).await["data"]["login"].is_object());
     // The old address is told where the account went, without any secret.
-    let notice = webhook.wait_for("email_changed", "ada@example.com").await;
+    let notice = webhook
+        .delivered(&app, "email_changed", "ada@example.com")
+        .await;
     assert_eq!(
         notice.body["payload"],
         json!({ "newEmail": "new@example.com" })
@@ -287,7 +296,7 @@ async fn an_email_taken_meanwhile_cannot_be_confirmed() {
     .await;
     let confirmation = token_of(
         &webhook
-            .wait_for("email_change_confirmation", "wanted@example.com")
+            .delivered(&app, "email_change_confirmation", "wanted@example.com")
             .await,
     );
     app.register("wanted@example.com").await;
@@ -308,22 +317,19 @@ async fn the_outbox_retries_until_the_webhook_accepts_and_then_forgets_the_secre
     app.register("ada@example.com").await;
     app.data(None, REQUEST_RESET, json!({ "email": "ada@example.com" }))
         .await;
-    let message = webhook.wait_for("password_reset", "ada@example.com").await;
+    let message = webhook
+        .delivered(&app, "password_reset", "ada@example.com")
+        .await;
     assert_eq!(message.body["attempt"], 3);
     assert_eq!(webhook.calls(), 3);
     let token = token_of(&message);
 
-    let stored = loop {
-        let row = outbox_message::Entity::find()
-            .one(app.db())
-            .await
-            .unwrap()
-            .unwrap();
-        if row.delivered_at.is_some() {
-            break row;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    let stored = outbox_message::Entity::find()
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.delivered_at.is_some());
     assert_eq!(stored.attempts, 3);
     assert!(stored.last_error.is_none());
     assert!(!stored.payload.to_string().contains(&token));
@@ -364,14 +370,11 @@ async fn no_token_ever_reaches_the_logs() {
         json!({ "ids": [order["placeOrder"]["id"]] }),
     )
     .await;
-    // Wait until the log sink has taken all three messages.
-    loop {
-        let rows = outbox_message::Entity::find().all(app.db()).await.unwrap();
-        if rows.len() == 3 && rows.iter().all(|r| r.delivered_at.is_some()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    assert_eq!(
+        app.deliver_outbox().await,
+        3,
+        "the log sink takes all three"
+    );
     let logs = tests::logs::captured();
     assert!(
         logs.contains("outbox message"),
