@@ -3,7 +3,7 @@
 //! a fixed date and every choice comes from a seeded generator.
 //!
 //! About half the customers are guests; one registered customer in ten shares its
-//! email with a guest (the seeds' two-records-per-email case). Each customer has 1-3
+//! email with a guest (one live guest and one live registered record per email). Each customer has 1-3
 //! addresses (registered ones bill to the first), 0-3 of the 20 groups, and 0-4
 //! orders of 1-3 lines. Rows go in with multi-row INSERTs inside one transaction.
 

@@ -120,7 +120,7 @@ impl MigrationTrait for Migration {
             .await?;
 
         let db = manager.get_connection();
-        // The seeds' rule: one live guest and one live registered customer per email.
+        // At most one live guest and one live registered customer per email.
         // Soft-deleted rows do not count, so a deleted customer's email is free again.
         db.execute_unprepared(
             "CREATE UNIQUE INDEX uq_customer_live_email ON customer (email, has_account) \

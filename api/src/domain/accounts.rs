@@ -1,6 +1,6 @@
 //! Customer accounts: registration, login, the profile, passwords and the login email.
 //!
-//! The seeds' email rule is kept by the database: the partial unique index on
+//! The email rule (one live guest, one live registered customer) is kept by the database: the partial unique index on
 //! `(email, has_account)` among live customers admits one guest and one registered
 //! customer per email, so registering next to a guest creates a second record, and of
 //! two concurrent registrations of one email exactly one commits. Admin users live in

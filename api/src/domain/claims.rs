@@ -5,7 +5,7 @@
 //! alone: [`request`] writes one claim token per order email to the outbox, bound to
 //! the requesting customer and to exactly those orders. [`confirm`] spends the token
 //! (single-use, expiring, only by the customer who asked) and moves the orders in one
-//! transaction, recording each move. The guest record stays, as in the seeds.
+//! transaction, recording each move. The guest record stays: it is history, and a later guest order with that email reuses it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
