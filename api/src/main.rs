@@ -43,6 +43,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
             tracing::info!("migrations applied");
         }
         Command::ExportSchema => print!("{}", graphql::sdl()),
+        Command::ConfigReference => print!("{}", api::config::reference()),
         Command::CreateAdmin { email, password } => {
             let password = match password {
                 Some(password) => password,

@@ -13,6 +13,7 @@ mod auth;
 mod bad_input;
 mod claims;
 mod credentials;
+mod docs;
 mod errors;
 mod filters;
 mod fuzz;

@@ -130,3 +130,14 @@ async fn a_customer_cannot_bill_to_another_customers_address() {
     let own = app.address(ada, "London").await;
     app.set_billing_address(ada, own).await;
 }
+
+#[test]
+fn the_configuration_page_matches_the_settings() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+    let committed = std::fs::read_to_string(path).expect("docs/configuration.md");
+    assert!(
+        committed == api::config::reference(),
+        "docs/configuration.md is out of date: run \
+         `cargo run -q -- config-reference > docs/configuration.md`"
+    );
+}
