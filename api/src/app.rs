@@ -1,13 +1,11 @@
 //! The application: shared state, start-up, and the background work of `serve`.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use futures_util::future::OptionFuture;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::passwords::Passwords;
@@ -151,17 +149,9 @@ impl App {
         .await
     }
 
-    pub fn router(&self) -> axum::Router {
-        crate::http::router(self)
-    }
-
-    /// Serves HTTP on `listener` until `shutdown` completes, then finishes in-flight
-    /// requests.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// Starts the background work of `serve`: housekeeping, and the outbox worker
+    /// unless this instance leaves delivery to others. It gets a pool of its own.
+    pub async fn start_background(&self) -> std::io::Result<Background> {
         let outbox = self.outbox.clone();
         let (background_db, _) = db::connect(&outbox.database_url, PoolOptions::small(2))
             .await
@@ -171,19 +161,32 @@ impl App {
         let worker = outbox.worker.then(|| {
             tokio::spawn(Worker::new(background_db, outbox.sink, outbox.poll_interval).run(stopped))
         });
-        let header_read_timeout = self.edge.header_read_timeout;
-        crate::http::serve(listener, self.router(), header_read_timeout, async move {
-            shutdown.await;
-            let _ = stop.send(true);
+        Ok(Background {
+            stop,
+            sweeper,
+            worker,
         })
-        .await;
-        if let Some(Err(error)) = OptionFuture::from(worker).await {
+    }
+}
+
+/// The running background tasks of one instance.
+pub struct Background {
+    stop: watch::Sender<bool>,
+    sweeper: tokio::task::JoinHandle<()>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Asks the tasks to stop and waits until they have: a message being sent is
+    /// finished first.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Some(Err(error)) = OptionFuture::from(self.worker).await {
             tracing::error!(%error, "outbox worker failed");
         }
-        if let Err(error) = sweeper.await {
+        if let Err(error) = self.sweeper.await {
             tracing::error!(%error, "housekeeping failed");
         }
-        Ok(())
     }
 }
 

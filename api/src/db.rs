@@ -120,50 +120,6 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or_else(|_| Utc::now())
 }
 
-/// What kind of failure a database error is, for the error policy in `error.rs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The database cannot be reached: no free connection in time, connection
-    /// refused, reset or closed, the server shutting down.
-    Unreachable,
-    /// The statement was cancelled by `statement_timeout`.
-    Cancelled,
-    /// Anything else: a bug, a broken schema, a constraint nobody mapped.
-    Other,
-}
-
-/// Classifies `error` by its type and SQLSTATE, never by its message.
-pub fn failure_kind(error: &DbErr) -> Failure {
-    use sea_orm::sqlx::Error as Sqlx;
-    use sea_orm::{ConnAcquireErr, RuntimeErr};
-    let sqlx = match error {
-        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
-            return Failure::Unreachable;
-        }
-        DbErr::Conn(RuntimeErr::SqlxError(sqlx))
-        | DbErr::Exec(RuntimeErr::SqlxError(sqlx))
-        | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => sqlx,
-        DbErr::Conn(_) => return Failure::Unreachable,
-        _ => return Failure::Other,
-    };
-    match sqlx.as_ref() {
-        Sqlx::Io(_)
-        | Sqlx::Tls(_)
-        | Sqlx::PoolTimedOut
-        | Sqlx::PoolClosed
-        | Sqlx::WorkerCrashed => Failure::Unreachable,
-        Sqlx::Database(database) => match database.code().as_deref() {
-            // query_canceled: statement_timeout fired.
-            Some("57014") => Failure::Cancelled,
-            // Class 08 is "connection exception"; 57P01..57P03 are the server
-            // shutting down, crashing or not yet accepting connections.
-            Some(code) if code.starts_with("08") || code.starts_with("57P") => Failure::Unreachable,
-            _ => Failure::Other,
-        },
-        _ => Failure::Other,
-    }
-}
-
 /// Unique rules the domain turns into typed errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UniqueKey {

@@ -185,10 +185,10 @@ const GENERIC_DOING: &str = "answering the request";
 
 impl From<sea_orm::DbErr> for DomainError {
     fn from(error: sea_orm::DbErr) -> Self {
-        match crate::db::failure_kind(&error) {
-            crate::db::Failure::Unreachable => Self::Unavailable(Arc::new(error)),
-            crate::db::Failure::Cancelled => Self::Timeout,
-            crate::db::Failure::Other => Self::internal(error),
+        match failure_kind(&error) {
+            Failure::Unreachable => Self::Unavailable(Arc::new(error)),
+            Failure::Cancelled => Self::Timeout,
+            Failure::Other => Self::internal(error),
         }
     }
 }
@@ -200,6 +200,52 @@ impl From<tokio::task::JoinError> for DomainError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+/// What kind of failure a database error is, for the error policy in `error.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The database cannot be reached: no free connection in time, connection
+    /// refused, reset or closed, the server shutting down.
+    Unreachable,
+    /// The statement was cancelled by `statement_timeout`.
+    Cancelled,
+    /// Anything else: a bug, a broken schema, a constraint nobody mapped.
+    Other,
+}
+
+/// Classifies `error` by its type and SQLSTATE, never by its message.
+fn failure_kind(error: &sea_orm::DbErr) -> Failure {
+    use sea_orm::sqlx::Error as Sqlx;
+    use sea_orm::{ConnAcquireErr, RuntimeErr};
+    let sqlx = match error {
+        sea_orm::DbErr::ConnectionAcquire(
+            ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed,
+        ) => {
+            return Failure::Unreachable;
+        }
+        sea_orm::DbErr::Conn(RuntimeErr::SqlxError(sqlx))
+        | sea_orm::DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+        | sea_orm::DbErr::Query(RuntimeErr::SqlxError(sqlx)) => sqlx,
+        sea_orm::DbErr::Conn(_) => return Failure::Unreachable,
+        _ => return Failure::Other,
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_)
+        | Sqlx::Tls(_)
+        | Sqlx::PoolTimedOut
+        | Sqlx::PoolClosed
+        | Sqlx::WorkerCrashed => Failure::Unreachable,
+        Sqlx::Database(database) => match database.code().as_deref() {
+            // query_canceled: statement_timeout fired.
+            Some("57014") => Failure::Cancelled,
+            // Class 08 is "connection exception"; 57P01..57P03 are the server
+            // shutting down, crashing or not yet accepting connections.
+            Some(code) if code.starts_with("08") || code.starts_with("57P") => Failure::Unreachable,
+            _ => Failure::Other,
+        },
+        _ => Failure::Other,
+    }
+}
 
 /// Why a token was refused. Unknown tokens and tokens of another customer look the
 /// same (`Invalid`), so a token says nothing about who it belongs to.

@@ -34,7 +34,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
                 address = %listener.local_addr()?,
                 "serving GraphQL on /graphql (GraphiQL in a browser), health on /health"
             );
-            app.serve(listener, shutdown_signal()).await?;
+            api::http::serve_app(app, listener, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
         Command::Migrate => {

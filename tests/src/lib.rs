@@ -63,7 +63,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stopped) = oneshot::channel();
-        tokio::spawn(app.clone().serve(listener, async {
+        tokio::spawn(api::http::serve_app(app.clone(), listener, async {
             let _ = stopped.await;
         }));
         Self {

@@ -62,10 +62,24 @@ pub fn router(app: &App) -> Router {
         .with_state(app.clone())
 }
 
+/// Runs one instance: its background work, and HTTP on `listener` until `shutdown`
+/// completes; then in-flight requests finish and the background work stops.
+pub async fn serve_app(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = app.start_background().await?;
+    let header_read_timeout = app.edge().header_read_timeout;
+    serve(listener, router(&app), header_read_timeout, shutdown).await;
+    background.stop().await;
+    Ok(())
+}
+
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then lets the open
 /// connections finish their requests. A client gets `header_read_timeout` to send a
 /// request's headers; a slower one is disconnected.
-pub async fn serve(
+async fn serve(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
