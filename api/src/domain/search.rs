@@ -6,6 +6,7 @@
 
 use sea_orm::sea_query::LikeExpr;
 
+use super::fields;
 use crate::error::{DomainError, DomainResult};
 
 /// Longest search text, in characters.
@@ -20,21 +21,11 @@ pub struct SearchText(String);
 impl SearchText {
     /// `None` for absent or blank text; BAD_USER_INPUT on `field` past the bounds.
     pub fn parse(text: Option<&str>, field: &str) -> DomainResult<Option<Self>> {
-        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        // Trimmed, bounded and free of control characters like any typed-in text.
+        let Some(text) = fields::optional_text(text.map(str::to_owned), field, MAX_SEARCH_CHARS)?
+        else {
             return Ok(None);
         };
-        if text.chars().count() > MAX_SEARCH_CHARS {
-            return Err(DomainError::bad_input(
-                field,
-                format!("must be at most {MAX_SEARCH_CHARS} characters"),
-            ));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(DomainError::bad_input(
-                field,
-                "must not contain control characters",
-            ));
-        }
         if text.split_whitespace().count() > MAX_SEARCH_WORDS {
             return Err(DomainError::bad_input(
                 field,
