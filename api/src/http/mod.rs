@@ -157,7 +157,7 @@ async fn each_request(mut request: Request, next: Next) -> Response {
             %method,
             path,
             status = response.status().as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = %format_args!("{:.3}", started.elapsed().as_secs_f64() * 1000.0),
             operation = outcome.operation.as_deref().unwrap_or(""),
             codes = outcome.codes.join(","),
             principal = outcome.principal,
