@@ -444,6 +444,13 @@ async fn set_groups(
     customer_id: Uuid,
     group_ids: &[Uuid],
 ) -> DomainResult<()> {
+    // One statement per changed membership: the list is bounded like a filter's.
+    if group_ids.len() > MAX_FILTER_GROUPS {
+        return Err(DomainError::bad_input(
+            "groupIds",
+            format!("at most {MAX_FILTER_GROUPS} groups"),
+        ));
+    }
     let wanted: std::collections::BTreeSet<Uuid> = group_ids.iter().copied().collect();
     super::groups::require_live(db, &wanted, "groupIds").await?;
     let current: std::collections::BTreeSet<Uuid> = customer_group_customer::Entity::find()

@@ -82,6 +82,20 @@ async fn a_filter_naming_thousands_of_groups_is_refused() {
 }
 
 #[tokio::test]
+async fn a_customer_cannot_be_put_in_thousands_of_groups_at_once() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let ids: Vec<String> = (0..5_000)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    let create = "mutation($ids: [ID!]) { createCustomer(email: \"many@example.com\", groupIds: $ids) { id } }";
+    let response = app.gql(Some(&token), create, json!({ "ids": ids })).await;
+    assert_bad_input(&response, "groupIds");
+    let data = app.data(Some(&token), CUSTOMERS, json!({})).await;
+    assert_eq!(data["customers"]["totalCount"], 0, "nothing was written");
+}
+
+#[tokio::test]
 async fn deeply_nested_metadata_is_refused_and_nothing_is_stored() {
     let app = TestApp::spawn().await;
     let (token, _) = app.register("deep@example.com").await;
