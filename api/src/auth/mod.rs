@@ -40,6 +40,10 @@ impl Caller {
     pub fn resolved(&self) -> Option<Principal> {
         self.resolved.get().copied()
     }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
 }
 
 /// The caller of one request, resolved from its bearer token before execution.

@@ -41,6 +41,10 @@ pub const ONCE_PER_REQUEST: [&str; 10] = [
 /// this bounds its stack use; no real document comes near it.
 const MAX_NESTING: usize = 64;
 
+/// Deepest nesting of selection sets once fragments are followed: bounds the pricer's
+/// recursion (and far above the depth limit, which refuses real documents sooner).
+const MAX_OPEN_SETS: usize = 2 * MAX_NESTING;
+
 /// Nested introspection lists (`types`, `fields`, `inputFields`, `interfaces`,
 /// `possibleTypes`): the standard introspection query uses two, each more multiplies
 /// the answer by the size of the schema.
@@ -159,6 +163,7 @@ impl DocumentLimits {
         let mut pricer = Pricer {
             fragments: &document.fragments,
             priced: HashMap::new(),
+            open: 0,
             max_directives: self.max_directives,
         };
         for (_, operation) in document.operations.iter() {
@@ -345,11 +350,30 @@ enum Priced {
 struct Pricer<'a> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     priced: HashMap<&'a str, Priced>,
+    /// Selection sets being priced right now, one inside the other.
+    open: usize,
     max_directives: usize,
 }
 
 impl<'a> Pricer<'a> {
     fn set(&mut self, set: &'a Positioned<SelectionSet>) -> Result<Cost, ServerError> {
+        // Each selection set being priced is a frame on the stack, and fragments nest
+        // sets across the document: the whole chain is bounded (a 900-link chain of
+        // fragments once overflowed the stack).
+        self.open += 1;
+        if self.open > MAX_OPEN_SETS {
+            return Err(limit_error(
+                Limit::Nesting,
+                format!("selections nest more than {MAX_OPEN_SETS} deep through fragments"),
+                Some(set.pos),
+            ));
+        }
+        let cost = self.items(set);
+        self.open -= 1;
+        cost
+    }
+
+    fn items(&mut self, set: &'a Positioned<SelectionSet>) -> Result<Cost, ServerError> {
         let mut cost = Cost::default();
         for selection in &set.node.items {
             let (directives, pos) = match &selection.node {

@@ -122,7 +122,13 @@ pub async fn execute(
             }
         }
     };
-    outcome.principal = caller.resolved().map_or("anonymous", principal_kind);
+    // A token that no field needed was never looked up.
+    let unresolved = if caller.has_token() {
+        "unchecked"
+    } else {
+        "anonymous"
+    };
+    outcome.principal = caller.resolved().map_or(unresolved, principal_kind);
     for error in &mut response.errors {
         let code = classify(error, &prepared, request_id);
         outcome.codes.push(code.name());

@@ -70,6 +70,31 @@ async fn fragments_that_spread_themselves_are_refused() {
 }
 
 #[tokio::test]
+async fn a_long_chain_of_fragments_is_refused_without_exhausting_the_stack() {
+    let app = TestApp::spawn().await;
+    // About as many fragments as fit in the document limit, each spreading the next.
+    let links = 900;
+    let mut chain = String::from("{...a0}");
+    for link in 0..links {
+        chain.push_str(&format!("fragment a{link} on Query{{...a{}}}", link + 1));
+    }
+    chain.push_str(&format!("fragment a{links} on Query{{__typename}}"));
+    refused(&app, &chain, json!({}), "nesting").await;
+    // Sixty fragments, each nesting thirty levels inside the next.
+    let mut deep = String::from("{...b0}");
+    for link in 0..60 {
+        deep.push_str(&format!(
+            "fragment b{link} on Query{{{}...b{}{}}}",
+            "a{".repeat(30),
+            link + 1,
+            "}".repeat(30)
+        ));
+    }
+    deep.push_str("fragment b60 on Query{__typename}");
+    refused(&app, &deep, json!({}), "nesting").await;
+}
+
+#[tokio::test]
 async fn aliases_cannot_multiply_password_guesses_or_mail() {
     let app = TestApp::spawn().await;
     let guesses: String = (0..40)
