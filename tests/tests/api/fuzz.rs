@@ -100,6 +100,7 @@ struct Generator<'a> {
     ids: Vec<String>,
     variables: serde_json::Map<String, serde_json::Value>,
     declarations: Vec<String>,
+    fragments: Vec<String>,
 }
 
 impl Generator<'_> {
@@ -242,6 +243,19 @@ impl Generator<'_> {
                 out.push_str("__typename ");
                 continue;
             }
+            if depth < 5 && self.chance(4) {
+                let inner = self.selection(type_name, depth + 1);
+                out.push_str(&format!("... on {type_name} {inner} "));
+                continue;
+            }
+            if depth < 5 && self.chance(3) {
+                let name = format!("f{}", self.fragments.len());
+                let inner = self.selection(type_name, depth + 1);
+                self.fragments
+                    .push(format!("fragment {name} on {type_name} {inner}"));
+                out.push_str(&format!("...{name} "));
+                continue;
+            }
             let field = &fields[self.rng.usize(0..fields.len())];
             // Always aliased when it takes arguments: two selections of one field
             // with different arguments are a conflict the validator reports.
@@ -276,6 +290,7 @@ impl Generator<'_> {
     fn case(&mut self) -> (String, serde_json::Value) {
         self.variables.clear();
         self.declarations.clear();
+        self.fragments.clear();
         let (keyword, root) = if self.chance(60) {
             ("query", "Query")
         } else {
@@ -288,7 +303,10 @@ impl Generator<'_> {
             format!("({})", self.declarations.join(", "))
         };
         (
-            format!("{keyword} Fuzz{declarations} {selection}"),
+            format!(
+                "{keyword} Fuzz{declarations} {selection}\n{}",
+                self.fragments.join("\n")
+            ),
             serde_json::Value::Object(self.variables.clone()),
         )
     }
@@ -317,6 +335,7 @@ async fn generated_documents_never_break_the_server() {
         ids: vec![customer_id],
         variables: serde_json::Map::new(),
         declarations: Vec::new(),
+        fragments: Vec::new(),
     };
     let page = app.data(Some(&admin), "{ customers(first: 20) { nodes { id orders { nodes { id } } } } customerGroups { nodes { id } } }", json!({})).await;
     for node in page["customers"]["nodes"].as_array().into_iter().flatten() {
