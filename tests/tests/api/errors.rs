@@ -171,3 +171,40 @@ async fn engine_errors_are_classified_by_phase() {
         }
     }
 }
+
+#[tokio::test]
+async fn each_request_logs_one_line_with_its_outcome_and_never_its_variables() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http()
+        .post(format!("{}/graphql", app.base_url))
+        .json(&json!({
+            "query": "mutation SignIn($e: String!, $p: String!) { login(email: $e, password: $p) { token } }",
+            "operationName": "SignIn",
+            "variables": { "e": "nobody@example.com", "p": "a secret variable" },
+        }))
+        .send()
+        .await
+        .unwrap();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let logged = tests::logs::captured();
+    let lines: Vec<&str> = logged
+        .lines()
+        .filter(|line| line.contains(&request_id) && line.contains(" request "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let line = lines[0];
+    for part in [
+        "status=200",
+        "operation=\"SignIn\"",
+        "codes=\"INVALID_CREDENTIALS\"",
+        "principal=\"anonymous\"",
+        "duration_ms=",
+    ] {
+        assert!(line.contains(part), "{part} missing from {line}");
+    }
+    assert!(!logged.contains("a secret variable"));
+}
