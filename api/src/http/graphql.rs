@@ -51,49 +51,10 @@ pub async fn execute(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
-    if !is_json(&headers) {
-        return error_body(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::BadRequest,
-            "the request body must be application/json",
-            None,
-        );
-    }
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                format!(
-                    "the request body is larger than {} bytes",
-                    app.edge().max_body_bytes
-                )
-            } else {
-                "the request body could not be read".to_owned()
-            };
-            return error_body(status, ErrorCode::BadRequest, &message, None);
-        }
-    };
-    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request = match read_request(&app, &headers, body) {
         Ok(request) => request,
-        Err(error) => {
-            let message = format!("the body is not a GraphQL request object: {error}");
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadRequest,
-                &message,
-                None,
-            );
-        }
+        Err((status, why)) => return error_body(status, ErrorCode::BadRequest, &why, None),
     };
-    if request.query.trim().is_empty() {
-        return error_body(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadRequest,
-            "the request has no query",
-            None,
-        );
-    }
     let mut outcome = GraphqlOutcome {
         operation: request.operation_name.clone(),
         codes: Vec::new(),
@@ -178,6 +139,43 @@ fn principal_kind(principal: Principal) -> &'static str {
 fn timed_out() -> async_graphql::Response {
     let error: async_graphql::Error = crate::error::DomainError::Timeout.into();
     async_graphql::Response::from_errors(vec![error.into_server_error(Default::default())])
+}
+
+/// The transport rules: a JSON body within the size limit holding one request object
+/// with a query. Anything else is refused here, before GraphQL sees it, with the
+/// status to answer and why; every refusal is BAD_REQUEST.
+fn read_request(
+    app: &App,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<async_graphql::Request, (StatusCode, String)> {
+    if !is_json(headers) {
+        let why = "the request body must be application/json";
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, why.to_owned()));
+    }
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let why = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "the request body is larger than {} bytes",
+                app.edge().max_body_bytes
+            )
+        } else {
+            "the request body could not be read".to_owned()
+        };
+        (status, why)
+    })?;
+    let request: async_graphql::Request = serde_json::from_slice(&body).map_err(|error| {
+        let why = format!("the body is not a GraphQL request object: {error}");
+        (StatusCode::BAD_REQUEST, why)
+    })?;
+    if request.query.trim().is_empty() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "the request has no query".to_owned(),
+        ));
+    }
+    Ok(request)
 }
 
 /// Gives every error a code, by where it came from: domain errors and the document
