@@ -461,6 +461,14 @@ pub fn at(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap() + TimeDelta::seconds(seconds)
 }
 
+/// The `x-request-id` a response carries.
+pub fn request_id(response: &reqwest::Response) -> String {
+    response.headers()["x-request-id"]
+        .to_str()
+        .expect("a request id")
+        .to_owned()
+}
+
 /// The first error's `extensions.code`.
 pub fn error_code(response: &Value) -> String {
     response["errors"][0]["extensions"]["code"]

@@ -72,10 +72,7 @@ async fn a_database_that_cannot_be_reached_is_unavailable_not_internal() {
         .send()
         .await
         .unwrap();
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = tests::request_id(&response);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "UNAVAILABLE", "{body}");
     let logged = tests::logs::captured();
@@ -186,10 +183,7 @@ async fn each_request_logs_one_line_with_its_outcome_and_never_its_variables() {
         .send()
         .await
         .unwrap();
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let request_id = tests::request_id(&response);
     let logged = tests::logs::captured();
     let lines: Vec<&str> = logged
         .lines()
