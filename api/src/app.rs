@@ -13,7 +13,9 @@ use crate::config::Settings;
 use crate::db::{self, PoolOptions, StatementCounter};
 use crate::delivery::{Sink, Worker};
 use crate::domain;
-use crate::domain::accounts::TokenLifetimes;
+use crate::auth::sessions::{Lifetime, SessionPolicy};
+use crate::domain::accounts::{AccountPolicy, TokenLifetimes};
+use crate::domain::throttles::{Limit, Limits, Scope};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
 
@@ -39,7 +41,73 @@ pub struct Edge {
     /// One permit per GraphQL request in progress.
     pub in_flight: Arc<Semaphore>,
     pub graphiql: bool,
+    /// Where a trusted proxy puts the client's address; `None`: the peer address.
+    pub trusted_proxy_header: Option<axum::http::HeaderName>,
+    /// For resolving session tokens.
+    pub sessions: SessionPolicy,
 }
+
+/// The account rules from the settings: lifetimes, throttles, the password minimum.
+fn account_policy(settings: &Settings) -> AccountPolicy {
+    let minutes = |m: u32| TimeDelta::minutes(i64::from(m));
+    let login_window = minutes(settings.login_lock_minutes);
+    let hourly = |scope, max| Limit {
+        scope,
+        max,
+        window: TimeDelta::hours(1),
+        free_attempts: None,
+    };
+    let account_login = |scope| Limit {
+        scope,
+        max: settings.login_attempts_per_account,
+        window: login_window,
+        free_attempts: Some(LOGIN_ATTEMPTS_WITHOUT_DELAY),
+    };
+    let mails = settings.mails_per_recipient;
+    AccountPolicy {
+        tokens: TokenLifetimes {
+            password_reset: minutes(settings.password_reset_ttl_minutes),
+            email_change: minutes(settings.email_change_ttl_minutes),
+            order_claim: minutes(settings.order_claim_ttl_minutes),
+        },
+        sessions: SessionPolicy {
+            customer: Lifetime {
+                absolute: minutes(settings.customer_session_ttl_minutes),
+                idle: minutes(settings.customer_session_idle_minutes),
+            },
+            admin: Lifetime {
+                absolute: minutes(settings.admin_session_ttl_minutes),
+                idle: minutes(settings.admin_session_idle_minutes),
+            },
+        },
+        limits: Limits {
+            customer_login: account_login(Scope::CustomerLogin),
+            admin_login: account_login(Scope::AdminLogin),
+            login_from_address: Limit {
+                scope: Scope::LoginFromAddress,
+                max: settings.login_failures_per_address,
+                window: login_window,
+                free_attempts: None,
+            },
+            registration_from_address: hourly(
+                Scope::RegistrationFromAddress,
+                settings.registrations_per_address,
+            ),
+            guest_order_from_address: hourly(
+                Scope::GuestOrderFromAddress,
+                settings.guest_orders_per_address,
+            ),
+            password_reset_mail: hourly(Scope::PasswordResetMail, mails),
+            email_change_mail: hourly(Scope::EmailChangeMail, mails),
+            order_claim_mail: hourly(Scope::OrderClaimMail, mails),
+        },
+        min_password_chars: settings.min_password_chars as usize,
+    }
+}
+
+/// Login attempts per account and window that need no waiting; the ones after
+/// wait 1, 2, 4... seconds each.
+const LOGIN_ATTEMPTS_WITHOUT_DELAY: u32 = 3;
 
 /// What the background work of `serve` needs. It gets a pool of its own there (the
 /// other sub-commands never open it), so delivery never waits for request traffic
@@ -64,13 +132,7 @@ impl App {
         };
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;
-        let minutes = |m: u32| TimeDelta::minutes(i64::from(m));
-        let lifetimes = TokenLifetimes {
-            session: minutes(settings.session_ttl_minutes),
-            password_reset: minutes(settings.password_reset_ttl_minutes),
-            email_change: minutes(settings.email_change_ttl_minutes),
-            order_claim: minutes(settings.order_claim_ttl_minutes),
-        };
+        let policy = account_policy(settings);
         let schema = graphql::schema_builder(EngineLimits {
             max_complexity: settings.max_query_complexity,
             max_directives: settings.max_directives,
@@ -78,7 +140,7 @@ impl App {
         })
         .data(db.clone())
         .data(passwords())
-        .data(lifetimes)
+        .data(policy)
         .finish();
         let limits = DocumentLimits::new(
             &schema.sdl(),
@@ -96,6 +158,15 @@ impl App {
             header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
             in_flight: Arc::new(Semaphore::new(settings.max_concurrent_requests as usize)),
             graphiql: settings.graphiql,
+            trusted_proxy_header: settings
+                .trusted_proxy_header
+                .as_deref()
+                .map(|name| {
+                    axum::http::HeaderName::try_from(name)
+                        .map_err(|_| format!("--trusted-proxy-header: {name:?} is not a header name"))
+                })
+                .transpose()?,
+            sessions: policy.sessions,
         };
         let sink = match &settings.outbox_webhook_url {
             Some(url) => Sink::webhook(url.clone())?,

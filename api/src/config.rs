@@ -60,9 +60,63 @@ pub struct Settings {
     )]
     pub log_filter: String,
 
-    /// How long a login session lasts, in minutes.
-    #[arg(long, env = "CLIENTELE_SESSION_TTL_MINUTES", default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..), global = true)]
-    pub session_ttl_minutes: u32,
+    /// Absolute lifetime of a customer session, in minutes, however active it is
+    /// (7 days: a storefront keeps its shoppers logged in between visits).
+    #[arg(long, env = "CLIENTELE_CUSTOMER_SESSION_TTL_MINUTES", default_value_t = 7 * 24 * 60, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub customer_session_ttl_minutes: u32,
+
+    /// A customer session unused for this many minutes ends (1 day).
+    #[arg(long, env = "CLIENTELE_CUSTOMER_SESSION_IDLE_MINUTES", default_value_t = 24 * 60, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub customer_session_idle_minutes: u32,
+
+    /// Absolute lifetime of an admin session, in minutes (12 hours: one working day).
+    #[arg(long, env = "CLIENTELE_ADMIN_SESSION_TTL_MINUTES", default_value_t = 12 * 60, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub admin_session_ttl_minutes: u32,
+
+    /// An admin session unused for this many minutes ends (30 minutes).
+    #[arg(long, env = "CLIENTELE_ADMIN_SESSION_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub admin_session_idle_minutes: u32,
+
+    /// Shortest password a customer may set, in characters (at most 128).
+    #[arg(long, env = "CLIENTELE_MIN_PASSWORD_CHARS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=128), global = true)]
+    pub min_password_chars: u32,
+
+    /// Login attempts per account (customer or admin email, whether or not it has an
+    /// account) per lock window. After 3 the next ones wait 1, 2, 4... seconds;
+    /// at the limit the email is locked until the window ends. A successful login
+    /// clears the count.
+    #[arg(long, env = "CLIENTELE_LOGIN_ATTEMPTS_PER_ACCOUNT", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub login_attempts_per_account: u32,
+
+    /// The lock window of failed logins, in minutes.
+    #[arg(long, env = "CLIENTELE_LOGIN_LOCK_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=60), global = true)]
+    pub login_lock_minutes: u32,
+
+    /// Failed logins per client address per lock window (an office or a mobile
+    /// carrier puts many people behind one address, so this is higher).
+    #[arg(long, env = "CLIENTELE_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub login_failures_per_address: u32,
+
+    /// Registrations per client address per hour.
+    #[arg(long, env = "CLIENTELE_REGISTRATIONS_PER_ADDRESS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub registrations_per_address: u32,
+
+    /// Guest orders per client address per hour.
+    #[arg(long, env = "CLIENTELE_GUEST_ORDERS_PER_ADDRESS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub guest_orders_per_address: u32,
+
+    /// Mails of each kind (password reset, email-change confirmation, order claim)
+    /// per recipient address per hour. Past it the mutation answers as usual and
+    /// sends nothing, so the caller learns nothing.
+    #[arg(long, env = "CLIENTELE_MAILS_PER_RECIPIENT", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub mails_per_recipient: u32,
+
+    /// The header a trusted reverse proxy puts the client's address in (e.g.
+    /// `X-Forwarded-For`; its last entry is used, the one the proxy added). Unset,
+    /// the socket's peer address counts. Set it only behind a proxy that overwrites
+    /// or appends to it, or clients choose their own address.
+    #[arg(long, env = "CLIENTELE_TRUSTED_PROXY_HEADER", global = true)]
+    pub trusted_proxy_header: Option<String>,
 
     /// How long a password-reset token stays valid, in minutes.
     #[arg(long, env = "CLIENTELE_PASSWORD_RESET_TTL_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), global = true)]

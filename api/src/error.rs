@@ -40,6 +40,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// The orders of a claim have changed owner since it was requested.
     AlreadyClaimed,
+    /// Too many attempts of this kind (logins, registrations, guest orders) from this
+    /// client or for this account; retry after `extensions.retryAfter` seconds.
+    RateLimited,
     /// The document could not be parsed or validated, or exceeds one of the document
     /// limits; `extensions.limit` names the limit.
     InvalidQuery,
@@ -107,6 +110,9 @@ pub enum DomainError {
     InvalidToken { reason: TokenProblem },
     #[error("these orders have changed owner since the claim was requested")]
     AlreadyClaimed,
+    /// A throttle refused the attempt; it may be retried after `retry_after_secs`.
+    #[error("too many attempts; retry in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64 },
     /// A stored value of `field` cannot be decoded.
     #[error("the stored {field} cannot be read; an admin can overwrite or clear it")]
     Unreadable { field: &'static str },
@@ -152,6 +158,7 @@ impl DomainError {
             Self::NameTaken => ErrorCode::NameTaken,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::AlreadyClaimed => ErrorCode::AlreadyClaimed,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unreadable { .. } => ErrorCode::DataUnreadable,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Timeout => ErrorCode::Timeout,
@@ -315,6 +322,9 @@ impl From<DomainError> for async_graphql::Error {
                 extensions.set("reason", reason.as_str());
             }
             DomainError::Unreadable { field } => extensions.set("field", *field),
+            DomainError::RateLimited { retry_after_secs } => {
+                extensions.set("retryAfter", *retry_after_secs);
+            }
             DomainError::EmailTakenBy { holder } => {
                 extensions.set("conflictingCustomerId", holder.to_string());
             }

@@ -19,3 +19,4 @@ pub mod order_transfer;
 pub mod outbox_message;
 pub mod session;
 pub mod stored_json;
+pub mod throttle;

@@ -14,6 +14,10 @@ pub struct Model {
     pub customer_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    /// When a request last used the session, to the minute (the idle timeout).
+    pub last_used_at: DateTimeUtc,
+    /// The client's `User-Agent` when the session was opened, cut to 256 characters.
+    pub user_agent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261124_000005_add_customer_credentials;
 mod m20261124_000006_create_notification_outbox;
 mod m20261124_000007_create_admin_actions;
 mod m20261124_000008_create_order_claims;
+mod m20261201_000009_add_session_activity_and_throttles;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_create_notification_outbox::Migration),
             Box::new(m20261124_000007_create_admin_actions::Migration),
             Box::new(m20261124_000008_create_order_claims::Migration),
+            Box::new(m20261201_000009_add_session_activity_and_throttles::Migration),
         ]
     }
 }

@@ -58,6 +58,13 @@ impl TestApp {
         settings.database_url = database.url.clone();
         settings.db_max_connections = 5;
         settings.outbox_worker = false;
+        // Every test comes from 127.0.0.1: throttles are off unless a test sets them
+        // (the throttle tests do).
+        settings.registrations_per_address = 10_000;
+        settings.guest_orders_per_address = 10_000;
+        settings.login_failures_per_address = 10_000;
+        settings.mails_per_recipient = 10_000;
+        settings.login_attempts_per_account = 100;
         configure(&mut settings);
         let app = App::build(&settings).await.expect("app starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -202,6 +209,19 @@ impl TestApp {
             .as_str()
             .expect("token")
             .to_owned()
+    }
+
+    /// The customer an order belongs to, as an admin reads it: `{ id email hasAccount }`
+    /// (an anonymous caller may not read the guest record its order joined).
+    pub async fn owner_of(&self, order_id: &Value) -> Value {
+        let admin = self.admin_token().await;
+        self.data(
+            Some(&admin),
+            "query($id: ID!) { order(id: $id) { customer { id email hasAccount } } }",
+            json!({ "id": order_id }),
+        )
+        .await["order"]["customer"]
+            .clone()
     }
 
     /// Registers a customer through the API; returns their session token and id.

@@ -1,5 +1,6 @@
 //! Who is calling: passwords, session tokens, and the per-request principal.
 
+pub mod events;
 pub mod passwords;
 pub mod sessions;
 pub mod tokens;
@@ -9,19 +10,34 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::error::{DomainError, DomainResult};
+use sessions::SessionPolicy;
+
+/// Where a request came from, as the HTTP edge saw it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The peer's IP address, or the trusted proxy header's (see the settings); the
+    /// subject of the per-address throttles.
+    pub address: String,
+    /// The `User-Agent` header, kept with sessions opened by this request.
+    pub user_agent: Option<String>,
+}
 
 /// The caller of one request as its bearer token says, resolved to a [`Principal`]
 /// on first use and then remembered for the rest of the request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Caller {
     token: Option<String>,
+    client: Client,
+    sessions: SessionPolicy,
     resolved: OnceCell<Principal>,
 }
 
 impl Caller {
-    pub fn new(token: Option<String>) -> Self {
+    pub fn new(token: Option<String>, client: Client, sessions: SessionPolicy) -> Self {
         Self {
             token,
+            client,
+            sessions,
             resolved: OnceCell::new(),
         }
     }
@@ -31,7 +47,7 @@ impl Caller {
             return Ok(Principal::Anonymous);
         };
         self.resolved
-            .get_or_try_init(|| sessions::resolve(db, token))
+            .get_or_try_init(|| sessions::resolve(db, token, &self.sessions))
             .await
             .copied()
     }
@@ -44,6 +60,10 @@ impl Caller {
     pub fn has_token(&self) -> bool {
         self.token.is_some()
     }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
 }
 
 /// The caller of one request, resolved from its bearer token before execution.
@@ -55,6 +75,19 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The error for something this caller may not have: UNAUTHENTICATED for an
+    /// anonymous caller asking for what a login would give, FORBIDDEN otherwise.
+    /// Every refusal goes through here, so each one is a security event in the log.
+    pub fn refuse(&self, what: &'static str) -> DomainError {
+        events::denied(self, what);
+        DomainError::Forbidden
+    }
+
+    fn refuse_unauthenticated(&self, what: &'static str) -> DomainError {
+        events::denied(self, what);
+        DomainError::Unauthenticated
+    }
+
     /// Admin-only operations: anonymous callers are UNAUTHENTICATED, customers FORBIDDEN.
     pub fn require_admin(&self) -> DomainResult<AdminCaller> {
         match *self {
@@ -65,8 +98,8 @@ impl Principal {
                 admin_id,
                 session_id,
             }),
-            Self::Customer { .. } => Err(DomainError::Forbidden),
-            Self::Anonymous => Err(DomainError::Unauthenticated),
+            Self::Customer { .. } => Err(self.refuse("admin operation")),
+            Self::Anonymous => Err(self.refuse_unauthenticated("admin operation")),
         }
     }
 
@@ -82,8 +115,8 @@ impl Principal {
                 customer_id,
                 session_id,
             }),
-            Self::Admin { .. } => Err(DomainError::Forbidden),
-            Self::Anonymous => Err(DomainError::Unauthenticated),
+            Self::Admin { .. } => Err(self.refuse("customer operation")),
+            Self::Anonymous => Err(self.refuse_unauthenticated("customer operation")),
         }
     }
 }

@@ -21,29 +21,90 @@ use super::customers::{ProfileChange, live_with_email};
 use super::email::Email;
 use super::fields::{self, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::outbox::{self, Kind, SECRET_KEY};
+use super::throttles::{self, Limit, Limits};
 use crate::auth::passwords::{self, Passwords};
-use crate::auth::sessions::{self, Holder, IssuedSession};
-use crate::auth::tokens;
+use crate::auth::sessions::{self, Holder, IssuedSession, SessionPolicy};
+use crate::auth::{Client, Principal, events, tokens};
 use crate::db::{self, OnUnique, UniqueKey};
 use crate::error::{DomainError, DomainResult, TokenProblem};
 
-/// Shortest customer password, in characters (NIST SP 800-63B's minimum).
-pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// How long the tokens this module sends stay valid.
+/// How long the tokens sent by mail stay valid.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenLifetimes {
-    pub session: TimeDelta,
     pub password_reset: TimeDelta,
     pub email_change: TimeDelta,
     pub order_claim: TimeDelta,
 }
 
-/// A new password, checked against the policy.
-fn check_password(password: &str, field: &str) -> DomainResult<()> {
-    passwords::check_length(password, field, MIN_PASSWORD_CHARS)?;
-    if password.trim().is_empty() {
-        return Err(DomainError::bad_input(field, "must not be only spaces"));
+/// The account rules the settings choose.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountPolicy {
+    pub tokens: TokenLifetimes,
+    pub sessions: SessionPolicy,
+    pub limits: Limits,
+    /// Shortest customer password, in characters (8 by default: NIST SP 800-63B's
+    /// minimum where a common-password list is checked).
+    pub min_password_chars: usize,
+}
+
+impl AccountPolicy {
+    /// A new password, checked against the policy: its length, and not one of the
+    /// most common passwords (which a guessing attack tries first).
+    fn check_password(&self, password: &str, field: &str) -> DomainResult<()> {
+        passwords::check_length(password, field, self.min_password_chars)?;
+        if password.trim().is_empty() {
+            return Err(DomainError::bad_input(field, "must not be only spaces"));
+        }
+        if passwords::is_common(password) {
+            return Err(DomainError::bad_input(
+                field,
+                "is one of the most common passwords; choose another",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The subject of an account's login throttle: the email as normalised, or as typed
+/// (lower-cased) when it does not parse, so every spelling of one address shares one
+/// count and an unknown email is counted exactly like a known one.
+fn login_subject(email: &str) -> String {
+    Email::parse(email, "email").map_or_else(
+        |_| email.trim().to_lowercase(),
+        |email| email.as_str().to_owned(),
+    )
+}
+
+/// The throttles around one login, before the password is checked; afterwards
+/// [`login_checked`] records the outcome.
+pub async fn login_throttled(
+    db: &impl ConnectionTrait,
+    account: &Limit,
+    from_address: &Limit,
+    client: &Client,
+    email: &str,
+) -> DomainResult<()> {
+    throttles::take(db, from_address, &client.address).await?;
+    throttles::take(db, account, &login_subject(email)).await
+}
+
+/// After a login's password check: success clears the account's failures and gives
+/// the address its attempt back (only failures count there); failure is logged.
+pub async fn login_checked(
+    db: &impl ConnectionTrait,
+    account: &Limit,
+    from_address: &Limit,
+    client: &Client,
+    email: &str,
+    outcome: events::Account,
+    succeeded: bool,
+) -> DomainResult<()> {
+    if succeeded {
+        throttles::forgive(db, account, &login_subject(email)).await?;
+        throttles::refund(db, from_address, &client.address).await?;
+        events::login_succeeded(outcome);
+    } else {
+        events::login_failed(outcome);
     }
     Ok(())
 }
@@ -62,14 +123,22 @@ pub struct Registration {
 pub async fn register(
     db: &DatabaseConnection,
     passwords: &Passwords,
+    policy: &AccountPolicy,
+    client: &Client,
     input: Registration,
-    ttl: TimeDelta,
 ) -> DomainResult<(customer::Model, IssuedSession)> {
     let email = Email::parse(&input.email, "email")?;
-    check_password(&input.password, "password")?;
+    policy.check_password(&input.password, "password")?;
     let first_name = fields::optional_text(input.first_name, "firstName", MAX_TEXT_CHARS)?;
     let last_name = fields::optional_text(input.last_name, "lastName", MAX_TEXT_CHARS)?;
     let phone = fields::optional_text(input.phone, "phone", MAX_PHONE_CHARS)?;
+    // Counted before the hash, which is the expensive part.
+    throttles::take(
+        db,
+        &policy.limits.registration_from_address,
+        &client.address,
+    )
+    .await?;
     let password_hash = passwords.hash(&input.password).await?;
 
     let now = db::now();
@@ -91,21 +160,37 @@ pub async fn register(
     .insert(&txn)
     .await
     .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
-    let session = sessions::issue(&txn, Holder::Customer(customer.id), ttl).await?;
+    let session = sessions::issue(
+        &txn,
+        Holder::Customer(customer.id),
+        &policy.sessions,
+        client.user_agent.as_deref(),
+    )
+    .await?;
     txn.commit().await?;
     Ok((customer, session))
 }
 
 /// Checks the credentials and opens a session. Unknown emails, guests, deleted
 /// customers and wrong passwords all fail the same way, in about the same time (an
-/// unknown email still costs one hash verification).
+/// unknown email still costs one hash verification), and are throttled the same way.
 pub async fn login(
     db: &impl ConnectionTrait,
     passwords: &Passwords,
+    policy: &AccountPolicy,
+    client: &Client,
     email: &str,
     password: &str,
-    ttl: TimeDelta,
 ) -> DomainResult<(customer::Model, IssuedSession)> {
+    let limits = &policy.limits;
+    login_throttled(
+        db,
+        &limits.customer_login,
+        &limits.login_from_address,
+        client,
+        email,
+    )
+    .await?;
     let customer = match Email::parse(email, "email") {
         Ok(email) => live_with_email(db, email.as_str(), true).await?,
         Err(_) => None,
@@ -114,10 +199,29 @@ pub async fn login(
         Some(hash) => passwords.verify(password, hash).await?,
         None => passwords.verify_dummy(password).await?,
     };
+    let account = customer
+        .as_ref()
+        .map_or(events::Account::Unknown, |c| events::Account::Customer(c.id));
+    login_checked(
+        db,
+        &limits.customer_login,
+        &limits.login_from_address,
+        client,
+        email,
+        account,
+        verified,
+    )
+    .await?;
     let customer = customer
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;
-    let session = sessions::issue(db, Holder::Customer(customer.id), ttl).await?;
+    let session = sessions::issue(
+        db,
+        Holder::Customer(customer.id),
+        &policy.sessions,
+        client.user_agent.as_deref(),
+    )
+    .await?;
     Ok((customer, session))
 }
 
@@ -153,24 +257,39 @@ async fn require_password(
     }
 }
 
-/// Sets a new password after checking the current one, and ends every other session
-/// of the customer (a thief's included) in the same transaction.
+/// Sets a new password after checking the current one, ends every other session of
+/// the customer (a thief's included) and tells the customer's address, all in one
+/// transaction.
 pub async fn change_password(
     db: &DatabaseConnection,
     passwords: &Passwords,
+    policy: &AccountPolicy,
     customer_id: Uuid,
     keep_session: Uuid,
     current_password: &str,
     new_password: &str,
 ) -> DomainResult<()> {
-    check_password(new_password, "newPassword")?;
+    policy.check_password(new_password, "newPassword")?;
     let customer = me(db, customer_id).await?;
     require_password(passwords, &customer, current_password).await?;
     let hash = passwords.hash(new_password).await?;
     let txn = db::begin_write(db).await?;
     set_password_hash(&txn, customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, customer_id, Some(keep_session)).await?;
+    tell_password_changed(&txn, &customer).await?;
     txn.commit().await?;
+    events::password_changed(customer_id);
+    Ok(())
+}
+
+/// The customer hears that their password changed (no secret in the message): if
+/// they did not change it, they know to act.
+async fn tell_password_changed(
+    db: &impl ConnectionTrait,
+    customer: &customer::Model,
+) -> DomainResult<()> {
+    let email = Email::parse(&customer.email, "email")?;
+    outbox::enqueue(db, &email, Kind::PasswordChanged, json!({})).await?;
     Ok(())
 }
 
@@ -195,14 +314,19 @@ async fn set_password_hash(
 /// to that address through the outbox.
 pub async fn request_password_reset(
     db: &DatabaseConnection,
+    policy: &AccountPolicy,
     email: &str,
-    lifetime: TimeDelta,
 ) -> DomainResult<()> {
     let Ok(email) = Email::parse(email, "email") else {
         return Ok(());
     };
+    let lifetime = policy.tokens.password_reset;
     let txn = db::begin_write(db).await?;
-    if let Some(customer) = live_with_email(&txn, email.as_str(), true).await? {
+    let customer = live_with_email(&txn, email.as_str(), true).await?;
+    // Counted for every address asked about, so the count says nothing either.
+    let allowed =
+        throttles::allows(&txn, &policy.limits.password_reset_mail, email.as_str()).await?;
+    if let Some(customer) = customer.filter(|_| allowed) {
         let (token, expires_at) = issue_token(
             &txn,
             customer.id,
@@ -227,19 +351,22 @@ pub async fn request_password_reset(
 pub async fn reset_password(
     db: &DatabaseConnection,
     passwords: &Passwords,
+    policy: &AccountPolicy,
     token: &str,
     new_password: &str,
 ) -> DomainResult<()> {
-    check_password(new_password, "newPassword")?;
+    policy.check_password(new_password, "newPassword")?;
     let hash = passwords.hash(new_password).await?;
     let txn = db::begin_write(db).await?;
     let spent = spend_token(&txn, token, TokenPurpose::PasswordReset).await?;
-    me(&txn, spent.customer_id)
+    let customer = me(&txn, spent.customer_id)
         .await
         .map_err(|_| invalid_token())?;
     set_password_hash(&txn, spent.customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, spent.customer_id, None).await?;
+    tell_password_changed(&txn, &customer).await?;
     txn.commit().await?;
+    events::password_reset(spent.customer_id);
     Ok(())
 }
 
@@ -250,11 +377,12 @@ pub async fn reset_password(
 pub async fn request_email_change(
     db: &DatabaseConnection,
     passwords: &Passwords,
+    policy: &AccountPolicy,
     customer_id: Uuid,
     new_email: &str,
     password: &str,
-    lifetime: TimeDelta,
 ) -> DomainResult<()> {
+    let lifetime = policy.tokens.email_change;
     let new_email = Email::parse(new_email, "newEmail")?;
     let customer = me(db, customer_id).await?;
     require_password(passwords, &customer, password).await?;
@@ -265,6 +393,10 @@ pub async fn request_email_change(
         ));
     }
     let txn = db::begin_write(db).await?;
+    if !throttles::allows(&txn, &policy.limits.email_change_mail, new_email.as_str()).await? {
+        // Answered as if sent: the limit protects the recipient's mailbox.
+        return Ok(());
+    }
     let (token, expires_at) = issue_token(
         &txn,
         customer_id,
@@ -284,13 +416,15 @@ pub async fn request_email_change(
     Ok(())
 }
 
-/// Switches the login email to the one the token was sent to, and tells the old
-/// address. EMAIL_TAKEN if a live registered customer took that address meanwhile
-/// (the unique index decides); the token then stays unspent, since the transaction
-/// rolls back.
+/// Switches the login email to the one the token was sent to, tells the old address,
+/// and ends every session of the customer but `keep` (the caller's own, if it is
+/// theirs): whoever knew the old login must log in again. EMAIL_TAKEN if a live
+/// registered customer took that address meanwhile (the unique index decides); the
+/// token then stays unspent, since the transaction rolls back.
 pub async fn confirm_email_change(
     db: &DatabaseConnection,
     token: &str,
+    keep: Option<Principal>,
 ) -> DomainResult<customer::Model> {
     let txn = db::begin_write(db).await?;
     let spent = spend_token(&txn, token, TokenPurpose::EmailChange).await?;
@@ -315,7 +449,16 @@ pub async fn confirm_email_change(
         json!({ "newEmail": new_email }),
     )
     .await?;
+    let keep = match keep {
+        Some(Principal::Customer {
+            customer_id,
+            session_id,
+        }) if customer_id == customer.id => Some(session_id),
+        _ => None,
+    };
+    sessions::revoke_customer_sessions(&txn, customer.id, keep).await?;
     txn.commit().await?;
+    events::email_changed(customer.id);
     Ok(customer)
 }
 

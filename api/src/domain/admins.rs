@@ -1,15 +1,16 @@
 //! Admin users: creation (from the CLI) and login.
 
-use chrono::TimeDelta;
 use entity::admin_user;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
+use super::accounts::{self, AccountPolicy};
 use super::email::Email;
 use crate::auth::passwords::{self, Passwords};
 use crate::auth::sessions::{self, IssuedSession};
+use crate::auth::{Client, events};
 use crate::db::{self, OnUnique, UniqueKey};
 use crate::error::{DomainError, DomainResult};
 
@@ -24,6 +25,12 @@ pub async fn create(
 ) -> DomainResult<admin_user::Model> {
     let email = Email::parse(email, "email")?;
     passwords::check_length(password, "password", MIN_PASSWORD_CHARS)?;
+    if passwords::is_common(password) {
+        return Err(DomainError::bad_input(
+            "password",
+            "is one of the most common passwords; choose another",
+        ));
+    }
     let now = db::now();
     admin_user::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -42,10 +49,20 @@ pub async fn create(
 pub async fn login(
     db: &impl ConnectionTrait,
     passwords: &Passwords,
+    policy: &AccountPolicy,
+    client: &Client,
     email: &str,
     password: &str,
-    ttl: TimeDelta,
 ) -> DomainResult<(admin_user::Model, IssuedSession)> {
+    let limits = &policy.limits;
+    accounts::login_throttled(
+        db,
+        &limits.admin_login,
+        &limits.login_from_address,
+        client,
+        email,
+    )
+    .await?;
     let admin = match Email::parse(email, "email") {
         Ok(email) => {
             admin_user::Entity::find()
@@ -59,10 +76,29 @@ pub async fn login(
         Some(admin) => passwords.verify(password, &admin.password_hash).await?,
         None => passwords.verify_dummy(password).await?,
     };
+    let account = admin
+        .as_ref()
+        .map_or(events::Account::Unknown, |a| events::Account::Admin(a.id));
+    accounts::login_checked(
+        db,
+        &limits.admin_login,
+        &limits.login_from_address,
+        client,
+        email,
+        account,
+        verified,
+    )
+    .await?;
     let admin = admin
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;
-    let session = sessions::issue(db, sessions::Holder::Admin(admin.id), ttl).await?;
+    let session = sessions::issue(
+        db,
+        sessions::Holder::Admin(admin.id),
+        &policy.sessions,
+        client.user_agent.as_deref(),
+    )
+    .await?;
     Ok((admin, session))
 }
 

@@ -38,6 +38,7 @@ pub enum ActionKind {
     CustomerUpdate,
     CustomerDelete,
     CustomerRestore,
+    CustomerSessionsRevoke,
     GroupCreate,
     GroupUpdate,
     GroupDelete,
@@ -47,11 +48,12 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 10] = [
+    const ALL: [ActionKind; 11] = [
         Self::CustomerCreate,
         Self::CustomerUpdate,
         Self::CustomerDelete,
         Self::CustomerRestore,
+        Self::CustomerSessionsRevoke,
         Self::GroupCreate,
         Self::GroupUpdate,
         Self::GroupDelete,
@@ -66,6 +68,7 @@ impl ActionKind {
             Self::CustomerUpdate => "customer.update",
             Self::CustomerDelete => "customer.delete",
             Self::CustomerRestore => "customer.restore",
+            Self::CustomerSessionsRevoke => "customer.sessions_revoke",
             Self::GroupCreate => "group.create",
             Self::GroupUpdate => "group.update",
             Self::GroupDelete => "group.delete",

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::email::Email;
 use super::orders;
+use super::throttles::{self, Limit};
 use super::outbox::{self, Kind, SECRET_KEY};
 use crate::auth::tokens;
 use crate::db;
@@ -41,11 +42,15 @@ pub struct ClaimRequest {
 
 /// Sends a claim token to the email of each group of claimable orders among
 /// `order_ids`: guest orders (their customer has no account) that are not canceled.
+///
+/// At most `mail_limit` tokens go to one address per hour: past it the address is
+/// skipped and the answer is the same, so the caller learns nothing.
 pub async fn request(
     db: &DatabaseConnection,
     customer_id: Uuid,
     order_ids: &[Uuid],
     lifetime: TimeDelta,
+    mail_limit: &Limit,
 ) -> DomainResult<ClaimRequest> {
     if order_ids.len() > MAX_ORDERS_PER_REQUEST {
         return Err(DomainError::bad_input(
@@ -72,6 +77,9 @@ pub async fn request(
         by_email.entry(order.email.clone()).or_default().push(order);
     }
     for (email, orders) in by_email {
+        if !throttles::allows(&txn, mail_limit, &email).await? {
+            continue;
+        }
         let token = tokens::generate(tokens::ORDER_CLAIM)?;
         let claim = order_claim::ActiveModel {
             id: Set(Uuid::now_v7()),

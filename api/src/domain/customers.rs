@@ -507,6 +507,30 @@ pub async fn delete(
     Ok(customer)
 }
 
+/// Ends every session of a live customer (an admin action, audited); returns how many
+/// ended. The customer logs in again; nothing else changes.
+pub async fn revoke_sessions(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+) -> DomainResult<u64> {
+    let txn = db::begin_write(db).await?;
+    get(&txn, id, false).await?;
+    let ended = crate::auth::sessions::revoke_customer_sessions(&txn, id, None).await?;
+    audit::record(
+        &txn,
+        Action {
+            admin_id,
+            kind: ActionKind::CustomerSessionsRevoke,
+            subject: Subject::Customer(id),
+            details: Some(json!({ "sessionsEnded": ended })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(ended)
+}
+
 /// Undoes a soft delete, unless a live customer now holds the same (email,
 /// hasAccount): then EMAIL_TAKEN names that customer and nothing changes. A customer
 /// that is not deleted is NOT_FOUND.

@@ -2,9 +2,11 @@
 //! grow without bound: expired sessions, and password-reset or email-change tokens
 //! that expired. Spent tokens are kept until they expire, so a reused link still gets
 //! "used" rather than "invalid". Claim tokens stay: transfers point at them.
+//! Throttle rows go a day after their window started (the longest window is an
+//! hour, so none of them still counts).
 
 use chrono::TimeDelta;
-use entity::{customer_token, session};
+use entity::{customer_token, session, throttle};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::db;
@@ -18,6 +20,7 @@ const TOKEN_GRACE: TimeDelta = TimeDelta::days(1);
 pub struct Swept {
     pub sessions: u64,
     pub tokens: u64,
+    pub throttles: u64,
 }
 
 pub async fn sweep(db: &impl ConnectionTrait) -> DomainResult<Swept> {
@@ -32,5 +35,14 @@ pub async fn sweep(db: &impl ConnectionTrait) -> DomainResult<Swept> {
         .exec(db)
         .await?
         .rows_affected;
-    Ok(Swept { sessions, tokens })
+    let throttles = throttle::Entity::delete_many()
+        .filter(throttle::Column::WindowStartedAt.lt(now - TimeDelta::days(1)))
+        .exec(db)
+        .await?
+        .rows_affected;
+    Ok(Swept {
+        sessions,
+        tokens,
+        throttles,
+    })
 }

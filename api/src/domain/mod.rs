@@ -17,3 +17,4 @@ pub mod orders;
 pub mod outbox;
 pub mod pagination;
 pub mod search;
+pub mod throttles;

@@ -22,6 +22,7 @@ use super::currency::CurrencyCode;
 use super::customers::live_with_email;
 use super::email::Email;
 use super::fields::{self, MAX_TEXT_CHARS};
+use super::throttles::{self, Limit};
 use crate::db::{self, UniqueKey};
 
 use super::pagination::{
@@ -201,10 +202,11 @@ pub struct OrderInput {
 }
 
 /// Who places the order.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Buyer {
-    /// Anonymous: the order goes to the live guest record of its email.
-    Guest,
+    /// Anonymous: the order goes to the live guest record of its email. `limit`
+    /// counts guest orders from the client's `address`.
+    Guest { address: String, limit: Limit },
     /// A logged-in registered customer.
     Customer(Uuid),
 }
@@ -261,22 +263,25 @@ pub async fn place(
         .billing_address
         .map(|a| addresses::snapshot(a, "billingAddress"))
         .transpose()?;
-    let email = match buyer {
-        Buyer::Guest => {
+    let email = match &buyer {
+        Buyer::Guest { .. } => {
             let email = input
                 .email
                 .ok_or_else(|| DomainError::bad_input("email", "is required for guest orders"))?;
             Email::parse(&email, "email")?
         }
         Buyer::Customer(id) => {
-            let customer = super::customers::get(db, id, false).await?;
+            let customer = super::customers::get(db, *id, false).await?;
             Email::parse(&customer.email, "email")?
         }
     };
 
     let txn = db::begin_write(db).await?;
     let customer_id = match buyer {
-        Buyer::Guest => guest_for(&txn, &email).await?,
+        Buyer::Guest { address, limit } => {
+            throttles::take(&txn, &limit, &address).await?;
+            guest_for(&txn, &email).await?
+        }
         Buyer::Customer(id) => id,
     };
     let now = db::now();

@@ -43,6 +43,8 @@ pub enum Kind {
     /// To the old address after an email change; carries no secret.
     EmailChanged,
     OrderClaim,
+    /// To the customer after their password was changed or reset; carries no secret.
+    PasswordChanged,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             Kind::EmailChangeConfirmation => "email_change_confirmation",
             Kind::EmailChanged => "email_changed",
             Kind::OrderClaim => "order_claim",
+            Kind::PasswordChanged => "password_changed",
         }
     }
 }

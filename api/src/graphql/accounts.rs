@@ -3,12 +3,13 @@
 //! customer's session; admins are FORBIDDEN here (they manage customers through the
 //! admin operations).
 
-use async_graphql::{Context, Json, MaybeUndefined, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Json, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::context::{ContextExt, change_of};
+use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::Customer;
-use crate::auth::sessions;
+use crate::auth::{Principal, events, sessions};
+use crate::error::DomainError;
 use crate::domain::accounts::{self, Registration};
 use crate::domain::customers::ProfileChange;
 use crate::error::Doing;
@@ -29,6 +30,45 @@ impl CustomerSession {
             expires_at: session.expires_at,
             customer: Customer(customer),
         }
+    }
+}
+
+/// One of a customer's sessions, as the customer sees it in a "where you're logged
+/// in" list. The token is never shown again.
+pub struct LoginSession(pub entity::session::Model);
+
+#[Object]
+impl LoginSession {
+    /// Pass to `endSession` to log that device out.
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// The last request made with it, to the minute.
+    async fn last_used_at(&self) -> DateTime<Utc> {
+        self.0.last_used_at
+    }
+
+    /// When it ends however active it is.
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+
+    /// The `User-Agent` of the client that logged in.
+    async fn user_agent(&self) -> Option<&str> {
+        self.0.user_agent.as_deref()
+    }
+
+    /// Whether this request is made with this session.
+    async fn current(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(match ctx.principal().await? {
+            Principal::Customer { session_id, .. } => session_id == self.0.id,
+            _ => false,
+        })
     }
 }
 
@@ -68,10 +108,11 @@ impl AccountMutation {
             last_name,
             phone,
         };
-        let ttl = ctx.lifetimes().session;
-        let (customer, session) = accounts::register(ctx.db(), ctx.passwords(), registration, ttl)
-            .await
-            .doing("registering a customer")?;
+        let client = ctx.client();
+        let (customer, session) =
+            accounts::register(ctx.db(), ctx.passwords(), ctx.policy(), &client, registration)
+                .await
+                .doing("registering a customer")?;
         Ok(CustomerSession::new(customer, session))
     }
 
@@ -83,11 +124,17 @@ impl AccountMutation {
         email: String,
         password: String,
     ) -> Result<CustomerSession> {
-        let ttl = ctx.lifetimes().session;
-        let (customer, session) =
-            accounts::login(ctx.db(), ctx.passwords(), &email, &password, ttl)
-                .await
-                .doing("logging a customer in")?;
+        let client = ctx.client();
+        let (customer, session) = accounts::login(
+            ctx.db(),
+            ctx.passwords(),
+            ctx.policy(),
+            &client,
+            &email,
+            &password,
+        )
+        .await
+        .doing("logging a customer in")?;
         Ok(CustomerSession::new(customer, session))
     }
 
@@ -95,6 +142,19 @@ impl AccountMutation {
     async fn logout(&self, ctx: &Context<'_>) -> Result<bool> {
         let caller = ctx.principal().await?.require_customer()?;
         sessions::revoke(ctx.db(), caller.session_id).await?;
+        Ok(true)
+    }
+
+    /// Ends one of the logged-in customer's sessions (one from `me.sessions`); its
+    /// token stops working at once. NOT_FOUND if it is not one of theirs.
+    async fn end_session(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
+        let principal = ctx.principal().await?;
+        let caller = principal.require_customer()?;
+        let id = parse_id(&id, "id")?;
+        if !sessions::revoke_of_customer(ctx.db(), caller.customer_id, id).await? {
+            return Err(DomainError::NotFound("session").into());
+        }
+        events::sessions_revoked(&principal, caller.customer_id, 1);
         Ok(true)
     }
 
@@ -133,6 +193,7 @@ impl AccountMutation {
         accounts::change_password(
             ctx.db(),
             ctx.passwords(),
+            ctx.policy(),
             caller.customer_id,
             caller.session_id,
             &current_password,
@@ -145,8 +206,7 @@ impl AccountMutation {
     /// Sends a password-reset token to the email if a registered customer has it.
     /// Always answers `true`, so it cannot tell anyone which emails have accounts.
     async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
-        let lifetime = ctx.lifetimes().password_reset;
-        accounts::request_password_reset(ctx.db(), &email, lifetime)
+        accounts::request_password_reset(ctx.db(), ctx.policy(), &email)
             .await
             .doing("requesting a password reset")?;
         Ok(true)
@@ -160,7 +220,7 @@ impl AccountMutation {
         token: String,
         new_password: String,
     ) -> Result<bool> {
-        accounts::reset_password(ctx.db(), ctx.passwords(), &token, &new_password)
+        accounts::reset_password(ctx.db(), ctx.passwords(), ctx.policy(), &token, &new_password)
             .await
             .doing("resetting a password")?;
         Ok(true)
@@ -174,14 +234,13 @@ impl AccountMutation {
         password: String,
     ) -> Result<bool> {
         let caller = ctx.principal().await?.require_customer()?;
-        let lifetime = ctx.lifetimes().email_change;
         accounts::request_email_change(
             ctx.db(),
             ctx.passwords(),
+            ctx.policy(),
             caller.customer_id,
             &new_email,
             &password,
-            lifetime,
         )
         .await?;
         Ok(true)
@@ -190,9 +249,15 @@ impl AccountMutation {
     /// Switches the login email to the address the token was sent to. The token is
     /// the proof, so no session is needed (the link may be opened on another device).
     /// EMAIL_TAKEN if a registered customer has taken the address meanwhile.
+    ///
+    /// Every other session of the customer ends: whoever knew the old login is
+    /// logged out.
     async fn confirm_email_change(&self, ctx: &Context<'_>, token: String) -> Result<Customer> {
+        // The caller's own session survives if it is the customer's; a token
+        // without a valid session is no reason to refuse the confirmation.
+        let keep = ctx.principal().await.ok();
         Ok(Customer(
-            accounts::confirm_email_change(ctx.db(), &token).await?,
+            accounts::confirm_email_change(ctx.db(), &token, keep).await?,
         ))
     }
 }

@@ -59,9 +59,16 @@ impl AdminMutation {
         email: String,
         password: String,
     ) -> Result<AdminSession> {
-        let passwords = ctx.passwords();
-        let ttl = ctx.lifetimes().session;
-        let (admin, session) = admins::login(ctx.db(), passwords, &email, &password, ttl).await?;
+        let client = ctx.client();
+        let (admin, session) = admins::login(
+            ctx.db(),
+            ctx.passwords(),
+            ctx.policy(),
+            &client,
+            &email,
+            &password,
+        )
+        .await?;
         Ok(AdminSession {
             token: session.token,
             expires_at: session.expires_at,

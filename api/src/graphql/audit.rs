@@ -25,6 +25,8 @@ pub enum AdminActionKind {
     CustomerUpdate,
     CustomerDelete,
     CustomerRestore,
+    /// Every session of the customer was ended (`revokeCustomerSessions`).
+    CustomerSessionsRevoke,
     GroupCreate,
     GroupUpdate,
     GroupDelete,

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::loaders::Loaders;
 use crate::auth::passwords::Passwords;
-use crate::auth::{Caller, Principal};
-use crate::domain::accounts::TokenLifetimes;
+use crate::auth::{Caller, Client, Principal};
+use crate::domain::accounts::AccountPolicy;
 use crate::domain::fields::Change;
 use crate::error::{DomainError, DomainResult};
 
@@ -21,7 +21,9 @@ pub trait ContextExt {
     fn principal(&self) -> impl Future<Output = DomainResult<Principal>> + Send;
     fn loaders(&self) -> &Loaders;
     fn passwords(&self) -> &Passwords;
-    fn lifetimes(&self) -> TokenLifetimes;
+    fn policy(&self) -> &AccountPolicy;
+    /// Where the request came from (the throttles' subject, the session's user agent).
+    fn client(&self) -> Client;
 }
 
 impl ContextExt for Context<'_> {
@@ -50,8 +52,14 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<Passwords>()
     }
 
-    fn lifetimes(&self) -> TokenLifetimes {
-        *self.data_unchecked::<TokenLifetimes>()
+    fn policy(&self) -> &AccountPolicy {
+        self.data_unchecked::<AccountPolicy>()
+    }
+
+    fn client(&self) -> Client {
+        self.data_opt::<Arc<Caller>>()
+            .map(|caller| caller.client().clone())
+            .unwrap_or_default()
     }
 }
 

@@ -5,12 +5,14 @@ use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object
 use chrono::{DateTime, Utc};
 use entity::customer;
 
+use super::accounts::LoginSession;
 use super::addresses::Address;
 use super::audit::{self, AdminActionConnection, TrailOf};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
+use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
 use crate::domain::groups::MAX_GROUPS_LISTED;
@@ -105,7 +107,7 @@ impl Customer {
         Ok(from_page(
             page,
             OrderConnectionFields::of_customer(self.0.id, filter),
-            super::orders::Order,
+            super::orders::Order::of_owner,
         ))
     }
 
@@ -135,6 +137,22 @@ impl Customer {
             before,
         )
         .await
+    }
+
+    /// The customer's live sessions, newest first (the first 50): the customer
+    /// and admins see them, tokens never.
+    #[graphql(complexity = "MAX_SESSIONS_LISTED * child_complexity")]
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<LoginSession>> {
+        let sessions = ctx
+            .loaders()
+            .sessions_of_customer
+            .load_one(self.0.id)
+            .await?;
+        Ok(sessions
+            .unwrap_or_default()
+            .into_iter()
+            .map(LoginSession)
+            .collect())
     }
 
     /// Every address in the customer's address book (the billing address included);
@@ -402,6 +420,20 @@ impl CustomerAdminMutation {
                 .await
                 .doing("deleting a customer")?,
         ))
+    }
+
+    /// Logs a customer out everywhere: every session ends at once. Returns how many
+    /// ended; recorded in the customer's `adminActions`. NOT_FOUND for a deleted
+    /// customer (whose sessions already ended).
+    async fn revoke_customer_sessions(&self, ctx: &Context<'_>, customer_id: ID) -> Result<u64> {
+        let principal = ctx.principal().await?;
+        let caller = principal.require_admin()?;
+        let id = parse_id(&customer_id, "customerId")?;
+        let ended = customers::revoke_sessions(ctx.db(), caller.admin_id, id)
+            .await
+            .doing("revoking a customer's sessions")?;
+        crate::auth::events::sessions_revoked(&principal, id, ended);
+        Ok(ended)
     }
 
     /// Undoes a soft delete. EMAIL_TAKEN (naming the holder) if a live customer of

@@ -8,12 +8,14 @@ use std::time::Duration;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
     address, admin_action, admin_user, customer, customer_group, line_item, order, order_transfer,
+    session,
 };
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::gate::Gate;
+use crate::auth::sessions::{self, SessionPolicy};
 use crate::domain::audit::TrailSubject;
 use crate::domain::orders::OrderFilter;
 use crate::domain::pagination::{Page, PageRequest};
@@ -39,6 +41,7 @@ pub struct Loaders {
     pub transfers_of_order: DataLoader<TransfersOfOrder>,
     pub actions_of_customer: DataLoader<ActionsOfCustomer>,
     pub actions_of_group: DataLoader<ActionsOfGroup>,
+    pub sessions_of_customer: DataLoader<SessionsOfCustomer>,
 }
 
 /// A loader whose batches run behind the request's gate (see [`Gate`]).
@@ -57,7 +60,7 @@ where
 
 impl Loaders {
     /// Loaders for one request, whose execution runs behind `gate`.
-    pub fn new(db: &DatabaseConnection, gate: &Gate) -> Self {
+    pub fn new(db: &DatabaseConnection, sessions: SessionPolicy, gate: &Gate) -> Self {
         Self {
             customer: loader(CustomerById(db.clone()), gate),
             groups_of_customer: loader(GroupsOfCustomer(db.clone()), gate),
@@ -72,6 +75,7 @@ impl Loaders {
             transfers_of_order: loader(TransfersOfOrder(db.clone()), gate),
             actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
+            sessions_of_customer: loader(SessionsOfCustomer(db.clone(), sessions), gate),
         }
     }
 }
@@ -85,6 +89,18 @@ impl Loader<Uuid> for CustomerById {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         customers::by_ids(&self.0, ids).await
+    }
+}
+
+/// `customer.sessions`.
+pub struct SessionsOfCustomer(DatabaseConnection, SessionPolicy);
+
+impl Loader<Uuid> for SessionsOfCustomer {
+    type Value = Vec<session::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        sessions::of_customers(&self.0, ids, &self.1).await
     }
 }
 

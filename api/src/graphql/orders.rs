@@ -32,60 +32,98 @@ pub enum OrderStatus {
 }
 
 /// What a customer bought, as it was when the order was placed.
-pub struct Order(pub order_entity::Model);
+///
+/// An order's own data (lines, totals, address copies) is readable by whoever could
+/// reach the order; its customer is not always: see [`Reach`].
+pub struct Order {
+    model: order_entity::Model,
+    reach: Reach,
+}
+
+/// How the request came to an order, which decides whether `customer` may be read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// As an admin, as the owner, or through the owner's record: the customer is
+    /// readable too.
+    Owner,
+    /// Placed by this request as a guest. The caller proved nothing but an email,
+    /// so it sees the order it just placed and nothing of the guest record the
+    /// order joined (that record's other orders, addresses, phone and metadata
+    /// belong to whoever placed those).
+    PlacedAsGuest,
+}
+
+impl Order {
+    /// An order the caller may read along with its customer: reached as an admin,
+    /// as its owner, or through a customer record the caller may read.
+    pub fn of_owner(model: order_entity::Model) -> Self {
+        Self {
+            model,
+            reach: Reach::Owner,
+        }
+    }
+
+    /// An order this request just placed as a guest.
+    fn placed_as_guest(model: order_entity::Model) -> Self {
+        Self {
+            model,
+            reach: Reach::PlacedAsGuest,
+        }
+    }
+}
 
 #[Object]
 impl Order {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.model.id)
     }
 
     /// The human-facing order number, sequential.
     async fn display_id(&self) -> i64 {
-        self.0.display_id
+        self.model.display_id
     }
 
     /// The email the order was placed with.
     async fn email(&self) -> &str {
-        &self.0.email
+        &self.model.email
     }
 
     async fn status(&self) -> OrderStatus {
-        self.0.status.into()
+        self.model.status.into()
     }
 
     /// ISO 4217, upper-case.
     async fn currency_code(&self) -> &str {
-        &self.0.currency_code
+        &self.model.currency_code
     }
 
     /// Sum of the line totals.
     async fn subtotal(&self) -> Money {
-        Money::new(self.0.subtotal, &self.0.currency_code)
+        Money::new(self.model.subtotal, &self.model.currency_code)
     }
 
     async fn total(&self) -> Money {
-        Money::new(self.0.total, &self.0.currency_code)
+        Money::new(self.model.total, &self.model.currency_code)
     }
 
     /// The shipping address as it was when the order was placed.
     async fn shipping_address(&self) -> Option<OrderAddress> {
-        self.0.shipping_address.clone().map(OrderAddress::from)
+        self.model.shipping_address.clone().map(OrderAddress::from)
     }
 
     /// The billing address as it was when the order was placed.
     async fn billing_address(&self) -> Option<OrderAddress> {
-        self.0.billing_address.clone().map(OrderAddress::from)
+        self.model.billing_address.clone().map(OrderAddress::from)
     }
 
     /// The order's lines, in the order they were placed (at most 100).
     #[graphql(complexity = "MAX_LINE_ITEMS * child_complexity")]
     async fn line_items(&self, ctx: &Context<'_>) -> Result<Vec<LineItem>> {
-        let currency = &self.0.currency_code;
+        let currency = &self.model.currency_code;
         let items = ctx
             .loaders()
             .line_items_of_order
-            .load_one(self.0.id)
+            .load_one(self.model.id)
             .await?;
         Ok(items
             .unwrap_or_default()
@@ -95,11 +133,11 @@ impl Order {
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.model.updated_at
     }
 
     /// Every change of the order's owner, oldest first: claims and admin transfers
@@ -107,7 +145,7 @@ impl Order {
     #[graphql(complexity = "MAX_TRANSFERS_LISTED * child_complexity")]
     async fn transfers(&self, ctx: &Context<'_>) -> Result<Vec<OrderTransfer>> {
         ctx.principal().await?.require_admin()?;
-        let transfers = ctx.loaders().transfers_of_order.load_one(self.0.id).await?;
+        let transfers = ctx.loaders().transfers_of_order.load_one(self.model.id).await?;
         Ok(transfers
             .unwrap_or_default()
             .into_iter()
@@ -117,10 +155,14 @@ impl Order {
     }
 
     /// The customer the order belongs to (still shown after a soft delete, with
-    /// `deletedAt` set).
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
-        let customer = ctx.loaders().customer.load_one(self.0.customer_id).await?;
-        Ok(Customer(customer.ok_or(DomainError::NotFound("customer"))?))
+    /// `deletedAt` set). Null with FORBIDDEN on an order placed as a guest in the
+    /// same request: placing an order proves no right to the guest record it joins.
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Customer>> {
+        if self.reach == Reach::PlacedAsGuest {
+            return Err(Principal::Anonymous.refuse("Order.customer").into());
+        }
+        let customer = ctx.loaders().customer.load_one(self.model.customer_id).await?;
+        Ok(Some(Customer(customer.ok_or(DomainError::NotFound("customer"))?)))
     }
 }
 
@@ -243,7 +285,7 @@ impl OrderQuery {
                 orders::get(ctx.db(), id).await?
             }
         };
-        Ok(Some(Order(order)))
+        Ok(Some(Order::of_owner(order)))
     }
 
     /// Orders (admin only), newest first.
@@ -273,7 +315,7 @@ impl OrderQuery {
         Ok(from_page(
             page,
             OrderConnectionFields(OrderCount::Filter(filter)),
-            Order,
+            Order::of_owner,
         ))
     }
 }
@@ -419,9 +461,13 @@ impl OrderMutation {
     /// themselves. Totals are computed here; admins cannot place orders.
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> Result<Order> {
         let buyer = match ctx.principal().await? {
-            Principal::Anonymous => Buyer::Guest,
+            Principal::Anonymous => Buyer::Guest {
+                address: ctx.client().address,
+                limit: ctx.policy().limits.guest_order_from_address,
+            },
             principal => Buyer::Customer(principal.require_customer()?.customer_id),
         };
+        let as_guest = matches!(buyer, Buyer::Guest { .. });
         let order = orders::place(
             ctx.db(),
             buyer,
@@ -444,7 +490,11 @@ impl OrderMutation {
         )
         .await
         .doing("placing an order")?;
-        Ok(Order(order))
+        Ok(if as_guest {
+            Order::placed_as_guest(order)
+        } else {
+            Order::of_owner(order)
+        })
     }
 
     /// Asks to take over orders placed as a guest: for each email among the claimable
@@ -457,8 +507,14 @@ impl OrderMutation {
     ) -> Result<OrderClaimRequest> {
         let caller = ctx.principal().await?.require_customer()?;
         let ids = parse_ids(&order_ids, "orderIds")?;
-        let lifetime = ctx.lifetimes().order_claim;
-        let request = claims::request(ctx.db(), caller.customer_id, &ids, lifetime)
+        let policy = ctx.policy();
+        let request = claims::request(
+            ctx.db(),
+            caller.customer_id,
+            &ids,
+            policy.tokens.order_claim,
+            &policy.limits.order_claim_mail,
+        )
             .await
             .doing("requesting an order claim")?;
         Ok(OrderClaimRequest {
@@ -476,7 +532,7 @@ impl OrderMutation {
         let claimed = claims::confirm(ctx.db(), caller.customer_id, &token)
             .await
             .doing("confirming an order claim")?;
-        Ok(claimed.into_iter().map(Order).collect())
+        Ok(claimed.into_iter().map(Order::of_owner).collect())
     }
 
     /// Withdraws a claim request of the logged-in customer: its tokens stop working.
@@ -499,7 +555,7 @@ impl OrderMutation {
         let caller = ctx.principal().await?.require_admin()?;
         let order_id = parse_id(&order_id, "orderId")?;
         let customer_id = parse_id(&customer_id, "customerId")?;
-        Ok(Order(
+        Ok(Order::of_owner(
             orders::transfer(ctx.db(), caller.admin_id, order_id, customer_id).await?,
         ))
     }

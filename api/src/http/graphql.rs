@@ -19,9 +19,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use uuid::Uuid;
 
-use super::{GraphqlOutcome, RequestId};
+use super::{GraphqlOutcome, PeerAddress, RequestId};
 use crate::app::App;
-use crate::auth::{Caller, Principal};
+use crate::auth::{Caller, Client, Principal};
 use crate::error::ErrorCode;
 use crate::graphql::gate::Gate;
 use crate::graphql::limits::Prepared;
@@ -33,6 +33,7 @@ const APPLICATION_JSON: &str = "application/json";
 pub async fn execute(
     State(app): State<App>,
     Extension(RequestId(request_id)): Extension<RequestId>,
+    peer: Option<Extension<PeerAddress>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -60,7 +61,12 @@ pub async fn execute(
         codes: Vec::new(),
         principal: "anonymous",
     };
-    let caller = Arc::new(Caller::new(bearer_token(&headers).map(str::to_owned)));
+    let client = client_of(&app, &headers, peer.map(|Extension(peer)| peer));
+    let caller = Arc::new(Caller::new(
+        bearer_token(&headers).map(str::to_owned),
+        client,
+        app.edge().sessions,
+    ));
     let mut prepared = Prepared::default();
     let (mut response, refused) = match app.limits().prepare(&mut request) {
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
@@ -69,7 +75,7 @@ pub async fn execute(
             let gate = Gate::default();
             let request = request
                 .data(caller.clone())
-                .data(Loaders::new(app.db(), &gate));
+                .data(Loaders::new(app.db(), app.edge().sessions, &gate));
             // Dropping the execution at the deadline cancels it: its statements are
             // abandoned and an open transaction rolls back.
             let execution = gate.request(app.schema().execute(request));
@@ -313,4 +319,32 @@ pub async fn graphiql(RawQuery(query): RawQuery) -> Response {
         return response;
     }
     Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
+}
+
+/// Where the request came from: the last entry of the trusted proxy header when one
+/// is configured and present (the entry that proxy added; earlier ones are whatever
+/// the client sent), else the connection's peer.
+fn client_of(app: &App, headers: &HeaderMap, peer: Option<PeerAddress>) -> Client {
+    let from_proxy = app
+        .edge()
+        .trusted_proxy_header
+        .as_ref()
+        .and_then(|name| headers.get_all(name).iter().next_back())
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.rsplit(',').next())
+        .map(str::trim)
+        .filter(|address| !address.is_empty());
+    let address = match (from_proxy, peer) {
+        (Some(address), _) => address.to_owned(),
+        (None, Some(PeerAddress(peer))) => peer.ip().to_string(),
+        (None, None) => "unknown".to_owned(),
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    Client {
+        address,
+        user_agent,
+    }
 }

@@ -9,6 +9,7 @@
 mod graphql;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
@@ -90,8 +91,8 @@ async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors, most likely: wait instead of spinning.
                         tracing::warn!(%error, "accept failed");
@@ -106,7 +107,7 @@ async fn serve(
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(with_peer(router.clone(), peer)));
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
@@ -119,6 +120,27 @@ async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The TCP peer of a request's connection (behind a proxy, the proxy).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddress(pub SocketAddr);
+
+/// The router for one connection: every request carries the connection's peer.
+fn with_peer(
+    router: Router,
+    peer: SocketAddr,
+) -> impl tower::Service<
+    axum::http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    use tower::ServiceExt;
+    router.map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(PeerAddress(peer));
+            request
+        })
 }
 
 /// Request id, span, panic catching and the log line, around every request.

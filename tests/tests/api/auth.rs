@@ -215,7 +215,8 @@ async fn housekeeping_removes_expired_sessions_and_old_tokens_only() {
         sweep(app.db()).await.unwrap(),
         Swept {
             sessions: 1,
-            tokens: 1
+            tokens: 1,
+            throttles: 0,
         }
     );
     assert_eq!(

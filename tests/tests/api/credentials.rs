@@ -33,8 +33,8 @@ fn token_of(received: &tests::webhook::Received) -> String {
 }
 
 #[tokio::test]
-async fn changing_the_password_ends_every_other_session() {
-    let app = TestApp::spawn().await;
+async fn changing_the_password_ends_every_other_session_and_tells_the_customer() {
+    let (app, webhook) = with_webhook(0).await;
     let (current, _) = app.register("ada@example.com").await;
     let other = app.login("ada@example.com", PASSWORD).await["data"]["login"]["token"]
         .as_str()
@@ -75,6 +75,11 @@ async fn changing_the_password_ends_every_other_session() {
         "INVALID_CREDENTIALS"
     );
     assert!(app.login("ada@example.com", "a new password").await["data"]["login"].is_object());
+    // The customer hears of it, without any secret: if it was not them, they know.
+    let notice = webhook
+        .delivered(&app, "password_changed", "ada@example.com")
+        .await;
+    assert_eq!(notice.body["payload"], json!({}));
 }
 
 #[tokio::test]
@@ -117,6 +122,10 @@ async fn a_password_reset_token_arrives_by_webhook_and_works_once() {
         "INVALID_CREDENTIALS"
     );
     assert!(app.login("ada@example.com", "brand new secret").await["data"]["login"].is_object());
+    let notice = webhook
+        .delivered(&app, "password_changed", "ada@example.com")
+        .await;
+    assert_eq!(notice.body["payload"], json!({}));
     // Single use.
     let again = app
         .gql(
@@ -261,11 +270,18 @@ async fn changing_the_email_needs_the_password_and_a_token_sent_to_the_new_addre
         .data(None, CONFIRM_EMAIL_CHANGE, json!({ "token": confirmation }))
         .await;
     assert_eq!(changed["confirmEmailChange"]["email"], "new@example.com");
+    // Confirmed from another device (no session): every session of the old login
+    // ends, so whoever knew it is logged out.
     assert_eq!(
-        app.data(Some(&token), ME, json!({})).await["me"]["email"],
+        app.error_code(Some(&token), ME, json!({})).await,
+        "UNAUTHENTICATED"
+    );
+    let fresh = app.login("new@example.com", PASSWORD).await;
+    let fresh = fresh["data"]["login"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.data(Some(&fresh), ME, json!({})).await["me"]["email"],
         "new@example.com"
     );
-    assert!(app.login("new@example.com", PASSWORD).await["data"]["login"].is_object());
     // The old address is told where the account went, without any secret.
     let notice = webhook
         .delivered(&app, "email_changed", "ada@example.com")
@@ -341,6 +357,9 @@ async fn the_outbox_retries_until_the_webhook_accepts_and_then_forgets_the_secre
         json!({ "token": token, "password": "brand new secret" }),
     )
     .await;
+    webhook
+        .delivered(&app, "password_changed", "ada@example.com")
+        .await;
 }
 
 #[tokio::test]
