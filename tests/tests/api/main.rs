@@ -23,3 +23,4 @@ mod relations;
 mod schema;
 mod seed;
 mod statements;
+mod visibility;
