@@ -48,7 +48,18 @@ pub struct Edge {
 }
 
 /// The account rules from the settings: lifetimes, throttles, the password minimum.
-fn account_policy(settings: &Settings) -> AccountPolicy {
+fn account_policy(settings: &Settings) -> Result<AccountPolicy, StartupError> {
+    // ASVS V2.2.1: at most 100 failed attempts per account per hour. A window of W
+    // minutes admits its limit 60 / W times an hour, plus once more across an edge.
+    let windows_per_hour = 60_u32.div_ceil(settings.login_lock_minutes) + 1;
+    if settings.login_attempts_per_account * windows_per_hour > 100 {
+        return Err(format!(
+            "--login-attempts-per-account {} with --login-lock-minutes {} would allow more \
+             than 100 failed logins per account per hour",
+            settings.login_attempts_per_account, settings.login_lock_minutes
+        )
+        .into());
+    }
     let minutes = |m: u32| TimeDelta::minutes(i64::from(m));
     let login_window = minutes(settings.login_lock_minutes);
     let hourly = |scope, max| Limit {
@@ -64,7 +75,7 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
         free_attempts: Some(LOGIN_ATTEMPTS_WITHOUT_DELAY),
     };
     let mails = settings.mails_per_recipient;
-    AccountPolicy {
+    Ok(AccountPolicy {
         tokens: TokenLifetimes {
             password_reset: minutes(settings.password_reset_ttl_minutes),
             email_change: minutes(settings.email_change_ttl_minutes),
@@ -102,7 +113,7 @@ fn account_policy(settings: &Settings) -> AccountPolicy {
             order_claim_mail: hourly(Scope::OrderClaimMail, mails),
         },
         min_password_chars: settings.min_password_chars as usize,
-    }
+    })
 }
 
 /// Login attempts per account and window that need no waiting; the ones after
@@ -132,7 +143,7 @@ impl App {
         };
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;
-        let policy = account_policy(settings);
+        let policy = account_policy(settings)?;
         let schema = graphql::schema_builder(EngineLimits {
             max_complexity: settings.max_query_complexity,
             max_directives: settings.max_directives,

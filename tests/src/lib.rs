@@ -53,7 +53,23 @@ impl TestApp {
     /// Starts a server whose settings `configure` may change (limits, TTLs).
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
         logs::capture();
-        let database = TestDatabase::create().await;
+        Self::start(TestDatabase::create().await, configure).await
+    }
+
+    /// A second server on this one's database, as a second instance behind a load
+    /// balancer would be. The first one owns the database (and checks the outbox).
+    pub async fn spawn_beside(&self, configure: impl FnOnce(&mut Settings)) -> Self {
+        let shared = TestDatabase {
+            url: self.database.url.clone(),
+            postgres: None,
+            sqlite_path: None,
+        };
+        let other = Self::start(shared, configure).await;
+        other.allow_undelivered();
+        other
+    }
+
+    async fn start(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings::defaults().expect("default settings");
         settings.database_url = database.url.clone();
         settings.db_max_connections = 5;
@@ -64,7 +80,8 @@ impl TestApp {
         settings.guest_orders_per_address = 10_000;
         settings.login_failures_per_address = 10_000;
         settings.mails_per_recipient = 10_000;
-        settings.login_attempts_per_account = 100;
+        settings.login_attempts_per_account = 20;
+        settings.login_lock_minutes = 60;
         configure(&mut settings);
         let app = App::build(&settings).await.expect("app starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -134,10 +151,24 @@ impl TestApp {
 
     /// Posts a GraphQL request and returns the whole response body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.gql_with(&[], token, query, variables).await
+    }
+
+    /// [`gql`](Self::gql) with extra request headers (`X-Forwarded-For`, `User-Agent`).
+    pub async fn gql_with(
+        &self,
+        headers: &[(&str, &str)],
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         let mut request = self
             .http
             .post(format!("{}/graphql", self.base_url))
             .json(&json!({ "query": query, "variables": variables }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -19,6 +19,7 @@ mod filters;
 mod fuzz;
 mod orders;
 mod pagination;
+mod protection;
 mod relations;
 mod schema;
 mod seed;
