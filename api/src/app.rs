@@ -9,11 +9,11 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::passwords::Passwords;
+use crate::auth::sessions::{Lifetime, SessionPolicy};
 use crate::config::Settings;
 use crate::db::{self, PoolOptions, StatementCounter};
 use crate::delivery::{Sink, Worker};
 use crate::domain;
-use crate::auth::sessions::{Lifetime, SessionPolicy};
 use crate::domain::accounts::{AccountPolicy, TokenLifetimes};
 use crate::domain::throttles::{Limit, Limits, Scope};
 use crate::graphql::limits::DocumentLimits;
@@ -173,8 +173,9 @@ impl App {
                 .trusted_proxy_header
                 .as_deref()
                 .map(|name| {
-                    axum::http::HeaderName::try_from(name)
-                        .map_err(|_| format!("--trusted-proxy-header: {name:?} is not a header name"))
+                    axum::http::HeaderName::try_from(name).map_err(|_| {
+                        format!("--trusted-proxy-header: {name:?} is not a header name")
+                    })
                 })
                 .transpose()?,
             sessions: policy.sessions,

@@ -94,7 +94,12 @@ impl MigrationTrait for Migration {
             .await?;
         for column in [Session::UserAgent, Session::LastUsedAt] {
             manager
-                .alter_table(Table::alter().table(Session::Table).drop_column(column).take())
+                .alter_table(
+                    Table::alter()
+                        .table(Session::Table)
+                        .drop_column(column)
+                        .take(),
+                )
                 .await?;
         }
         Ok(())

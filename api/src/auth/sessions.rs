@@ -146,7 +146,7 @@ pub async fn resolve(
         session::Entity::update_many()
             .col_expr(
                 session::Column::LastUsedAt,
-                sea_orm::sea_query::Expr::val(db::now()).into(),
+                sea_orm::sea_query::Expr::val(db::now()),
             )
             .filter(session::Column::Id.eq(found.id))
             .filter(session::Column::LastUsedAt.eq(found.last_used_at))

@@ -199,9 +199,9 @@ pub async fn login(
         Some(hash) => passwords.verify(password, hash).await?,
         None => passwords.verify_dummy(password).await?,
     };
-    let account = customer
-        .as_ref()
-        .map_or(events::Account::Unknown, |c| events::Account::Customer(c.id));
+    let account = customer.as_ref().map_or(events::Account::Unknown, |c| {
+        events::Account::Customer(c.id)
+    });
     login_checked(
         db,
         &limits.customer_login,

@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::email::Email;
 use super::orders;
-use super::throttles::{self, Limit};
 use super::outbox::{self, Kind, SECRET_KEY};
+use super::throttles::{self, Limit};
 use crate::auth::tokens;
 use crate::db;
 use crate::error::{DomainError, DomainResult, TokenProblem};

@@ -8,6 +8,9 @@
 //! names the count it read), which holds across instances on PostgreSQL and SQLite
 //! alike; a writer that loses the race reads again.
 //!
+//! Limits without a delay take the common path in one atomic statement (see
+//! [`count_in_current_window`]), so a burst from one address all counts.
+//!
 //! Failed logins per account also grow a delay: the first few attempts of a window
 //! are free, then each must wait twice as long as the one before, until the limit
 //! locks the subject until its window ends. A successful login [`forgive`]s the
@@ -101,7 +104,9 @@ fn key(scope: Scope, subject: &str) -> String {
 
 fn refused(scope: Scope, now: DateTime<Utc>, until: DateTime<Utc>) -> DomainError {
     // Whole seconds, rounded up, and never 0: "retry in 0 seconds" invites a spin.
-    let retry_after_secs = u64::try_from((until - now).num_seconds()).unwrap_or(0).max(1);
+    let retry_after_secs = u64::try_from((until - now).num_seconds())
+        .unwrap_or(0)
+        .max(1);
     events::throttled(scope.name(), retry_after_secs);
     DomainError::RateLimited { retry_after_secs }
 }
@@ -115,6 +120,9 @@ pub async fn take(db: &impl ConnectionTrait, limit: &Limit, subject: &str) -> Do
     let key = key(limit.scope, subject);
     for _ in 0..RACE_RETRIES {
         let now = db::now();
+        if limit.free_attempts.is_none() && count_in_current_window(db, limit, &key, now).await? {
+            return Ok(());
+        }
         let Some(row) = throttle::Entity::find_by_id(key.clone()).one(db).await? else {
             let inserted = throttle::Entity::insert(throttle::ActiveModel {
                 key_hash: Set(key.clone()),
@@ -168,6 +176,32 @@ pub async fn take(db: &impl ConnectionTrait, limit: &Limit, subject: &str) -> Do
         db::now(),
         db::now() + TimeDelta::seconds(1),
     ))
+}
+
+/// The usual case in one statement, atomic on both backends (a row lock on
+/// PostgreSQL, the write lock on SQLite): counts the attempt if the row's window is
+/// still running and not full. Concurrent attempts from one address (a burst of
+/// guest orders from one office) then all count instead of racing a compare-and-set.
+/// `false` sends the caller to the slow path: no row yet, a window that ended, a
+/// full one.
+async fn count_in_current_window(
+    db: &impl ConnectionTrait,
+    limit: &Limit,
+    key: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<bool> {
+    use sea_orm::sea_query::ExprTrait;
+    let counted = throttle::Entity::update_many()
+        .col_expr(
+            throttle::Column::Hits,
+            sea_orm::sea_query::Expr::col(throttle::Column::Hits).add(1i32),
+        )
+        .filter(throttle::Column::KeyHash.eq(key))
+        .filter(throttle::Column::WindowStartedAt.gt(now - limit.window))
+        .filter(throttle::Column::Hits.lt(i32::try_from(limit.max).unwrap_or(i32::MAX)))
+        .exec(db)
+        .await?;
+    Ok(counted.rows_affected == 1)
 }
 
 /// Like [`take`], for work the caller must not learn was skipped (mail): `false`

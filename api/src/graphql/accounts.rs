@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::Customer;
 use crate::auth::{Principal, events, sessions};
-use crate::error::DomainError;
 use crate::domain::accounts::{self, Registration};
 use crate::domain::customers::ProfileChange;
 use crate::error::Doing;
+use crate::error::DomainError;
 
 /// A new customer session.
 #[derive(SimpleObject)]
@@ -109,10 +109,15 @@ impl AccountMutation {
             phone,
         };
         let client = ctx.client();
-        let (customer, session) =
-            accounts::register(ctx.db(), ctx.passwords(), ctx.policy(), &client, registration)
-                .await
-                .doing("registering a customer")?;
+        let (customer, session) = accounts::register(
+            ctx.db(),
+            ctx.passwords(),
+            ctx.policy(),
+            &client,
+            registration,
+        )
+        .await
+        .doing("registering a customer")?;
         Ok(CustomerSession::new(customer, session))
     }
 
@@ -220,9 +225,15 @@ impl AccountMutation {
         token: String,
         new_password: String,
     ) -> Result<bool> {
-        accounts::reset_password(ctx.db(), ctx.passwords(), ctx.policy(), &token, &new_password)
-            .await
-            .doing("resetting a password")?;
+        accounts::reset_password(
+            ctx.db(),
+            ctx.passwords(),
+            ctx.policy(),
+            &token,
+            &new_password,
+        )
+        .await
+        .doing("resetting a password")?;
         Ok(true)
     }
 

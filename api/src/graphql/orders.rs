@@ -145,7 +145,11 @@ impl Order {
     #[graphql(complexity = "MAX_TRANSFERS_LISTED * child_complexity")]
     async fn transfers(&self, ctx: &Context<'_>) -> Result<Vec<OrderTransfer>> {
         ctx.principal().await?.require_admin()?;
-        let transfers = ctx.loaders().transfers_of_order.load_one(self.model.id).await?;
+        let transfers = ctx
+            .loaders()
+            .transfers_of_order
+            .load_one(self.model.id)
+            .await?;
         Ok(transfers
             .unwrap_or_default()
             .into_iter()
@@ -161,8 +165,14 @@ impl Order {
         if self.reach == Reach::PlacedAsGuest {
             return Err(Principal::Anonymous.refuse("Order.customer").into());
         }
-        let customer = ctx.loaders().customer.load_one(self.model.customer_id).await?;
-        Ok(Some(Customer(customer.ok_or(DomainError::NotFound("customer"))?)))
+        let customer = ctx
+            .loaders()
+            .customer
+            .load_one(self.model.customer_id)
+            .await?;
+        Ok(Some(Customer(
+            customer.ok_or(DomainError::NotFound("customer"))?,
+        )))
     }
 }
 
@@ -515,8 +525,8 @@ impl OrderMutation {
             policy.tokens.order_claim,
             &policy.limits.order_claim_mail,
         )
-            .await
-            .doing("requesting an order claim")?;
+        .await
+        .doing("requesting an order claim")?;
         Ok(OrderClaimRequest {
             id: to_id(request.id),
             expires_at: request.expires_at,

@@ -73,9 +73,11 @@ pub async fn execute(
         Ok(document) => {
             prepared = document;
             let gate = Gate::default();
-            let request = request
-                .data(caller.clone())
-                .data(Loaders::new(app.db(), app.edge().sessions, &gate));
+            let request = request.data(caller.clone()).data(Loaders::new(
+                app.db(),
+                app.edge().sessions,
+                &gate,
+            ));
             // Dropping the execution at the deadline cancels it: its statements are
             // abandoned and an open transaction rolls back.
             let execution = gate.request(app.schema().execute(request));

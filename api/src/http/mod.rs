@@ -137,10 +137,12 @@ fn with_peer(
     Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
 > + Clone {
     use tower::ServiceExt;
-    router.map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+    router.map_request(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(PeerAddress(peer));
             request
-        })
+        },
+    )
 }
 
 /// Request id, span, panic catching and the log line, around every request.

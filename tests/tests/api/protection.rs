@@ -15,7 +15,8 @@ const GUEST_ORDER: &str = r#"mutation { placeOrder(input: { email: "g@example.co
     shippingAddress: { city: "Lyon", countryCode: "FR" } }) { id } }"#;
 const REGISTER: &str = "mutation($email: String!) {
     registerCustomer(email: $email, password: \"a fine password\") { token } }";
-const SESSIONS: &str = "{ me { sessions { id userAgent current createdAt lastUsedAt expiresAt } } }";
+const SESSIONS: &str =
+    "{ me { sessions { id userAgent current createdAt lastUsedAt expiresAt } } }";
 
 async fn login(app: &TestApp, email: &str, password: &str) -> Value {
     app.gql(None, LOGIN, json!({ "email": email, "password": password }))
@@ -84,12 +85,20 @@ async fn admin_logins_are_throttled_per_account_too() {
     app.admin_token().await;
     for _ in 0..3 {
         let wrong = app
-            .gql(None, ADMIN_LOGIN, json!({ "email": ADMIN_EMAIL, "password": "not the one at all" }))
+            .gql(
+                None,
+                ADMIN_LOGIN,
+                json!({ "email": ADMIN_EMAIL, "password": "not the one at all" }),
+            )
             .await;
         assert_eq!(error_code(&wrong), "INVALID_CREDENTIALS");
     }
     let locked = app
-        .gql(None, ADMIN_LOGIN, json!({ "email": ADMIN_EMAIL, "password": "not the one at all" }))
+        .gql(
+            None,
+            ADMIN_LOGIN,
+            json!({ "email": ADMIN_EMAIL, "password": "not the one at all" }),
+        )
         .await;
     assert_eq!(error_code(&locked), "RATE_LIMITED");
 }
@@ -120,29 +129,51 @@ async fn per_address_limits_follow_the_trusted_proxy_header_across_instances() {
     assert!(other.get("errors").is_none(), "{other:#}");
 
     let first = one
-        .gql_with(&mallory, None, REGISTER, json!({ "email": "m1@example.com" }))
+        .gql_with(
+            &mallory,
+            None,
+            REGISTER,
+            json!({ "email": "m1@example.com" }),
+        )
         .await;
     assert!(first.get("errors").is_none(), "{first:#}");
     let second = two
-        .gql_with(&mallory, None, REGISTER, json!({ "email": "m2@example.com" }))
+        .gql_with(
+            &mallory,
+            None,
+            REGISTER,
+            json!({ "email": "m2@example.com" }),
+        )
         .await;
     assert_eq!(error_code(&second), "RATE_LIMITED");
 
     // Failed logins from one address, whatever the accounts.
     for (app, email) in [(&one, "a@example.com"), (&two, "b@example.com")] {
         let failed = app
-            .gql_with(&mallory, None, LOGIN, json!({ "email": email, "password": "guess guess" }))
+            .gql_with(
+                &mallory,
+                None,
+                LOGIN,
+                json!({ "email": email, "password": "guess guess" }),
+            )
             .await;
         assert_eq!(error_code(&failed), "INVALID_CREDENTIALS");
     }
     let third = one
-        .gql_with(&mallory, None, LOGIN, json!({ "email": "c@example.com", "password": "guess guess" }))
+        .gql_with(
+            &mallory,
+            None,
+            LOGIN,
+            json!({ "email": "c@example.com", "password": "guess guess" }),
+        )
         .await;
     assert_eq!(error_code(&third), "RATE_LIMITED");
 
     // No trusted header configured: the socket address counts, whatever the header says.
     let direct = TestApp::spawn_with(|s| s.guest_orders_per_address = 1).await;
-    direct.gql_with(&mallory, None, GUEST_ORDER, json!({})).await;
+    direct
+        .gql_with(&mallory, None, GUEST_ORDER, json!({}))
+        .await;
     let forged = direct.gql_with(&alice, None, GUEST_ORDER, json!({})).await;
     assert_eq!(error_code(&forged), "RATE_LIMITED");
 }
@@ -169,7 +200,11 @@ async fn mail_to_one_recipient_is_capped_without_telling_the_caller() {
         .all(app.db())
         .await
         .unwrap();
-    assert_eq!(resets.len(), 2, "two mails to ada, none to an address without an account");
+    assert_eq!(
+        resets.len(),
+        2,
+        "two mails to ada, none to an address without an account"
+    );
     assert!(resets.iter().all(|m| m.recipient == "ada@example.com"));
     app.allow_undelivered();
 }
@@ -206,7 +241,10 @@ async fn customers_list_and_end_their_sessions() {
         )
         .await;
     assert_eq!(ended["endSession"], true);
-    assert_eq!(app.error_code(Some(&phone), SESSIONS, json!({})).await, "UNAUTHENTICATED");
+    assert_eq!(
+        app.error_code(Some(&phone), SESSIONS, json!({})).await,
+        "UNAUTHENTICATED"
+    );
     // Another customer's session is not theirs to end.
     let (bob, _) = app.register("bob@example.com").await;
     let not_theirs = app
@@ -234,7 +272,10 @@ async fn an_admin_ends_every_session_of_a_customer_and_it_is_recorded() {
         )
         .await;
     assert_eq!(revoked["revokeCustomerSessions"], 2);
-    assert_eq!(app.error_code(Some(&first), SESSIONS, json!({})).await, "UNAUTHENTICATED");
+    assert_eq!(
+        app.error_code(Some(&first), SESSIONS, json!({})).await,
+        "UNAUTHENTICATED"
+    );
     let trail = app
         .data(
             Some(&admin),
@@ -272,7 +313,11 @@ async fn sessions_end_at_their_kinds_lifetime_or_when_idle() {
     .await;
     app.admin_token().await;
     let admin = app
-        .data(None, ADMIN_LOGIN, json!({ "email": ADMIN_EMAIL, "password": tests::ADMIN_PASSWORD }))
+        .data(
+            None,
+            ADMIN_LOGIN,
+            json!({ "email": ADMIN_EMAIL, "password": tests::ADMIN_PASSWORD }),
+        )
         .await;
     let (customer, _) = app.register("ada@example.com").await;
     let now = chrono::Utc::now();
@@ -284,7 +329,10 @@ async fn sessions_end_at_their_kinds_lifetime_or_when_idle() {
     assert!((7.9..=8.1).contains(&admin_hours), "{admin_hours}");
     let listed = app.data(Some(&customer), SESSIONS, json!({})).await;
     let customer_hours = hours_left(&listed["me"]["sessions"][0]["expiresAt"]);
-    assert!((167.9..=168.1).contains(&customer_hours), "{customer_hours}");
+    assert!(
+        (167.9..=168.1).contains(&customer_hours),
+        "{customer_hours}"
+    );
 
     // An hour without a request: past the admin's idle timeout, not the customer's.
     let an_hour_ago = api::db::now() - chrono::TimeDelta::hours(1);
@@ -295,7 +343,8 @@ async fn sessions_end_at_their_kinds_lifetime_or_when_idle() {
         .unwrap();
     let admin_token = admin["adminLogin"]["token"].as_str().unwrap();
     assert_eq!(
-        app.error_code(Some(admin_token), "{ currentAdmin { email } }", json!({})).await,
+        app.error_code(Some(admin_token), "{ currentAdmin { email } }", json!({}))
+            .await,
         "UNAUTHENTICATED"
     );
     let still = app.data(Some(&customer), SESSIONS, json!({})).await;
@@ -340,7 +389,8 @@ async fn security_events_are_logged_without_secrets() {
     let (token, id) = app.register("eve@example.com").await;
     login(&app, "eve@example.com", "not my password").await;
     login(&app, "eve@example.com", "not my password").await;
-    app.gql(Some(&token), "{ customers { totalCount } }", json!({})).await;
+    app.gql(Some(&token), "{ customers { totalCount } }", json!({}))
+        .await;
     let admin = app.admin_token().await;
     app.data(
         Some(&admin),
@@ -367,8 +417,53 @@ async fn security_events_are_logged_without_secrets() {
     assert!(denied.contains("principal=\"customer\""), "{denied}");
     for secret in ["not my password", PASSWORD, "clt_", "eve@example.com"] {
         assert!(
-            !logs.lines().filter(|l| l.contains("security")).any(|l| l.contains(secret)),
+            !logs
+                .lines()
+                .filter(|l| l.contains("security"))
+                .any(|l| l.contains(secret)),
             "{secret} in a security event"
         );
     }
+}
+
+/// Under a burst the limits hold exactly: the count is taken in the database before
+/// the work, so concurrent requests cannot all pass a check they would each fail.
+#[tokio::test]
+async fn concurrent_bursts_count_exactly_up_to_the_limit() {
+    let app = TestApp::spawn_with(|s| {
+        s.guest_orders_per_address = 20;
+        s.login_attempts_per_account = 10;
+    })
+    .await;
+    let orders: Vec<_> = (0..30)
+        .map(|_| Box::pin(app.gql(None, GUEST_ORDER, json!({}))))
+        .collect();
+    let codes: Vec<String> = tests::join_all(orders)
+        .await
+        .iter()
+        .map(|r| r.get("errors").map_or("OK".to_owned(), |_| error_code(r)))
+        .collect();
+    assert_eq!(codes.iter().filter(|c| *c == "OK").count(), 20, "{codes:?}");
+    assert_eq!(
+        codes.iter().filter(|c| *c == "RATE_LIMITED").count(),
+        10,
+        "{codes:?}"
+    );
+
+    app.register("ada@example.com").await;
+    let guesses: Vec<_> = (0..12)
+        .map(|_| Box::pin(login(&app, "ada@example.com", "wrong password")))
+        .collect();
+    let codes: Vec<String> = tests::join_all(guesses)
+        .await
+        .iter()
+        .map(error_code)
+        .collect();
+    let checked = codes.iter().filter(|c| *c == "INVALID_CREDENTIALS").count();
+    // Three free attempts; every later one had to wait at least a second.
+    assert!((1..=3).contains(&checked), "{codes:?}");
+    assert_eq!(
+        codes.iter().filter(|c| *c == "RATE_LIMITED").count(),
+        12 - checked
+    );
 }

@@ -23,10 +23,21 @@ const CALLERS: [Caller; 4] = [Caller::Admin, Caller::Ada, Caller::Bob, Caller::P
 
 /// Who reads a field: `A`dmin, `S`elf (Ada), `O`ther customer (Bob), `P`lacer.
 /// Every field of a type not listed under its own name gets the type's default.
-const MATRIX: &[(&str, &str, &[(&str, &str)])] = &[
+/// A type, its default readers, and its fields whose readers differ.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const MATRIX: &[Row] = &[
     ("Customer", "AS", &[("adminActions", "A")]),
     ("Address", "AS", &[]),
-    ("CustomerGroup", "AS", &[("metadata", "A"), ("adminActions", "A"), ("customers", "A")]),
+    (
+        "CustomerGroup",
+        "AS",
+        &[("metadata", "A"), ("adminActions", "A"), ("customers", "A")],
+    ),
     ("LoginSession", "AS", &[]),
     ("Order", "ASP", &[("customer", "AS"), ("transfers", "A")]),
     ("LineItem", "ASP", &[]),
@@ -100,7 +111,9 @@ fn customer(caller: Caller, w: &World) -> Reach {
             Reach::root(&format!("query {{ customer(id: \"{}\")", w.ada), "customer")
         }
         Caller::Ada => Reach::root("query { me", "me"),
-        Caller::Placer => Reach::root(&format!("mutation {{ {GUEST_ORDER}"), "placeOrder").nest("customer"),
+        Caller::Placer => {
+            Reach::root(&format!("mutation {{ {GUEST_ORDER}"), "placeOrder").nest("customer")
+        }
     }
 }
 
@@ -233,7 +246,10 @@ async fn object_fields(app: &TestApp) -> BTreeMap<String, Vec<(String, bool)>> {
                 while ty["kind"] == "NON_NULL" || ty["kind"] == "LIST" {
                     ty = &ty["ofType"];
                 }
-                (f["name"].as_str().unwrap().to_owned(), ty["kind"] == "OBJECT")
+                (
+                    f["name"].as_str().unwrap().to_owned(),
+                    ty["kind"] == "OBJECT",
+                )
             })
             .collect();
         types.insert(name.to_owned(), fields);
@@ -347,7 +363,10 @@ async fn a_guest_order_reveals_nothing_of_the_guest_record_it_joins() {
     assert_eq!(response["data"]["placeOrder"]["total"]["amount"], 0);
     assert_eq!(response["data"]["placeOrder"]["customer"], Value::Null);
     assert_eq!(response["errors"][0]["extensions"]["code"], "FORBIDDEN");
-    assert_eq!(response["errors"][0]["path"], json!(["placeOrder", "customer"]));
+    assert_eq!(
+        response["errors"][0]["path"],
+        json!(["placeOrder", "customer"])
+    );
     let text = response.to_string();
     for secret in ["Hidden Lane", "Secret purchase", "+33 1", "Vic", "9900"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
