@@ -74,6 +74,7 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// The wait after the `hits`-th attempt of a window.
     fn delay_after(&self, hits: u32) -> TimeDelta {
         match self.free_attempts {
             Some(free) if hits >= free => {
@@ -81,6 +82,18 @@ impl Limit {
                 TimeDelta::seconds(1 << doublings)
             }
             _ => TimeDelta::zero(),
+        }
+    }
+
+    /// When the attempt after the `hits`-th may come. Stored times are whole seconds,
+    /// truncated, so a delay is stored one second longer: the real wait is then at
+    /// least the delay, never a fraction of it.
+    fn next_allowed(&self, now: DateTime<Utc>, hits: u32) -> DateTime<Utc> {
+        let delay = self.delay_after(hits);
+        if delay.is_zero() {
+            now
+        } else {
+            now + delay + TimeDelta::seconds(1)
         }
     }
 }
@@ -128,7 +141,7 @@ pub async fn take(db: &impl ConnectionTrait, limit: &Limit, subject: &str) -> Do
                 key_hash: Set(key.clone()),
                 window_started_at: Set(now),
                 hits: Set(1),
-                next_allowed_at: Set(now + limit.delay_after(1)),
+                next_allowed_at: Set(limit.next_allowed(now, 1)),
             })
             .on_conflict(
                 OnConflict::column(throttle::Column::KeyHash)
@@ -159,7 +172,7 @@ pub async fn take(db: &impl ConnectionTrait, limit: &Limit, subject: &str) -> Do
             .set(throttle::ActiveModel {
                 window_started_at: Set(window_started_at),
                 hits: Set(i32::try_from(hits).unwrap_or(i32::MAX)),
-                next_allowed_at: Set(now + limit.delay_after(hits)),
+                next_allowed_at: Set(limit.next_allowed(now, hits)),
                 ..Default::default()
             })
             .filter(throttle::Column::KeyHash.eq(key.as_str()))
@@ -236,4 +249,28 @@ pub async fn refund(db: &impl ConnectionTrait, limit: &Limit, subject: &str) -> 
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_wait_twice_as_long_each_time_after_the_free_ones() {
+        let limit = Limit {
+            scope: Scope::CustomerLogin,
+            max: 10,
+            window: TimeDelta::minutes(15),
+            free_attempts: Some(3),
+        };
+        let waits: Vec<i64> = (1..=12)
+            .map(|hits| limit.delay_after(hits).num_seconds())
+            .collect();
+        assert_eq!(waits, [0, 0, 1, 2, 4, 8, 16, 32, 64, 64, 64, 64]);
+        let hourly = Limit {
+            free_attempts: None,
+            ..limit
+        };
+        assert!((1..=100).all(|hits| hourly.delay_after(hits).is_zero()));
+    }
 }
