@@ -50,17 +50,25 @@ fn ids(principal: &Principal) -> (&'static str, Option<Uuid>, Option<Uuid>) {
     }
 }
 
-/// A caller asked for something its principal may not have.
+/// A caller asked for something its principal may not have. An anonymous caller
+/// asking for `me` is a storefront checking whether anyone is logged in, so that is
+/// `info`; a logged-in caller reaching past its rights is `warn`.
 pub fn denied(principal: &Principal, what: &'static str) {
     let (kind, id, session) = ids(principal);
-    tracing::warn!(
-        target: "security",
-        event = "authorization_denied",
-        principal = kind,
-        principal_id = id.map(tracing::field::display),
-        session_id = session.map(tracing::field::display),
-        what,
-    );
+    let id = id.map(tracing::field::display);
+    let session = session.map(tracing::field::display);
+    if matches!(principal, Principal::Anonymous) {
+        tracing::info!(target: "security", event = "authorization_denied", principal = kind, what);
+    } else {
+        tracing::warn!(
+            target: "security",
+            event = "authorization_denied",
+            principal = kind,
+            principal_id = id,
+            session_id = session,
+            what,
+        );
+    }
 }
 
 pub fn login_succeeded(account: Account) {
