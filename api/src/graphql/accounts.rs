@@ -6,9 +6,9 @@
 use async_graphql::{Context, ID, Json, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::context::{ContextExt, change_of, parse_id, to_id};
+use super::context::{ContextExt, change_of, parse_id};
 use super::customers::Customer;
-use crate::auth::{Principal, events, sessions};
+use crate::auth::{events, sessions};
 use crate::domain::accounts::{self, Registration};
 use crate::domain::customers::ProfileChange;
 use crate::error::Doing;
@@ -30,45 +30,6 @@ impl CustomerSession {
             expires_at: session.expires_at,
             customer: Customer(customer),
         }
-    }
-}
-
-/// One of a customer's sessions, as the customer sees it in a "where you're logged
-/// in" list. The token is never shown again.
-pub struct LoginSession(pub entity::session::Model);
-
-#[Object]
-impl LoginSession {
-    /// Pass to `endSession` to log that device out.
-    async fn id(&self) -> ID {
-        to_id(self.0.id)
-    }
-
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
-    }
-
-    /// The last request made with it, to the minute.
-    async fn last_used_at(&self) -> DateTime<Utc> {
-        self.0.last_used_at
-    }
-
-    /// When it ends however active it is.
-    async fn expires_at(&self) -> DateTime<Utc> {
-        self.0.expires_at
-    }
-
-    /// The `User-Agent` of the client that logged in.
-    async fn user_agent(&self) -> Option<&str> {
-        self.0.user_agent.as_deref()
-    }
-
-    /// Whether this request is made with this session.
-    async fn current(&self, ctx: &Context<'_>) -> Result<bool> {
-        Ok(match ctx.principal().await? {
-            Principal::Customer { session_id, .. } => session_id == self.0.id,
-            _ => false,
-        })
     }
 }
 

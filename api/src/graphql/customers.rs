@@ -5,13 +5,13 @@ use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object
 use chrono::{DateTime, Utc};
 use entity::customer;
 
-use super::accounts::LoginSession;
 use super::addresses::Address;
 use super::audit::{self, AdminActionConnection, TrailOf};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
+use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod loaders;
 pub mod money;
 pub mod orders;
+pub mod sessions;
 
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SchemaBuilder};
