@@ -240,19 +240,27 @@ pub async fn update_profile(
     Ok(change.apply_to(current)?.update(db).await?)
 }
 
-/// The logged-in customer's own password, asked again before a sensitive change.
+/// The logged-in customer's own password, asked again before a sensitive change. It
+/// shares the account's login throttle: a stolen session must not become a way to
+/// guess the password without limit.
 async fn require_password(
+    db: &impl ConnectionTrait,
     passwords: &Passwords,
+    policy: &AccountPolicy,
     customer: &customer::Model,
     password: &str,
 ) -> DomainResult<()> {
+    let limit = &policy.limits.customer_login;
+    throttles::take(db, limit, &customer.email).await?;
     let verified = match customer.password_hash.as_deref() {
         Some(hash) => passwords.verify(password, hash).await?,
         None => false,
     };
     if verified {
+        throttles::forgive(db, limit, &customer.email).await?;
         Ok(())
     } else {
+        events::login_failed(events::Account::Customer(customer.id));
         Err(DomainError::InvalidCredentials)
     }
 }
@@ -271,7 +279,7 @@ pub async fn change_password(
 ) -> DomainResult<()> {
     policy.check_password(new_password, "newPassword")?;
     let customer = me(db, customer_id).await?;
-    require_password(passwords, &customer, current_password).await?;
+    require_password(db, passwords, policy, &customer, current_password).await?;
     let hash = passwords.hash(new_password).await?;
     let txn = db::begin_write(db).await?;
     set_password_hash(&txn, customer_id, hash).await?;
@@ -385,7 +393,7 @@ pub async fn request_email_change(
     let lifetime = policy.tokens.email_change;
     let new_email = Email::parse(new_email, "newEmail")?;
     let customer = me(db, customer_id).await?;
-    require_password(passwords, &customer, password).await?;
+    require_password(db, passwords, policy, &customer, password).await?;
     if new_email.as_str() == customer.email {
         return Err(DomainError::bad_input(
             "newEmail",

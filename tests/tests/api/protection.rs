@@ -484,3 +484,28 @@ async fn concurrent_bursts_count_exactly_up_to_the_limit() {
         .expect("the account's throttle row");
     assert_eq!(row.hits as usize, checked);
 }
+
+/// Asking for the password again (changing it, changing the email) shares the
+/// account's login throttle: a stolen session cannot guess without limit.
+#[tokio::test]
+async fn a_session_cannot_guess_the_password_without_limit() {
+    let app = TestApp::spawn_with(|s| s.login_attempts_per_account = 3).await;
+    let (token, _) = app.register("ada@example.com").await;
+    let change = "mutation($current: String!) {
+        changePassword(currentPassword: $current, newPassword: \"a brand new secret\") }";
+    for _ in 0..3 {
+        let wrong = app
+            .gql(Some(&token), change, json!({ "current": "a guess at it" }))
+            .await;
+        assert_eq!(error_code(&wrong), "INVALID_CREDENTIALS");
+    }
+    let locked = app
+        .gql(Some(&token), change, json!({ "current": PASSWORD }))
+        .await;
+    assert_eq!(error_code(&locked), "RATE_LIMITED");
+    assert_eq!(
+        error_code(&login(&app, "ada@example.com", PASSWORD).await),
+        "RATE_LIMITED",
+        "the same count as logins"
+    );
+}
