@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, EntityTrait, FromQueryResult, Iterable, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -440,88 +440,70 @@ pub async fn remove_customers(
     Ok(group)
 }
 
-/// The members among `customer_ids`.
-async fn members_among(
-    db: &impl ConnectionTrait,
-    group_id: Uuid,
-    customer_ids: &[Uuid],
-) -> DomainResult<BTreeSet<Uuid>> {
-    Ok(customer_group_customer::Entity::find()
-        .select_only()
-        .column(customer_group_customer::Column::CustomerId)
-        .filter(customer_group_customer::Column::CustomerGroupId.eq(group_id))
-        .filter(customer_group_customer::Column::CustomerId.is_in(customer_ids.iter().copied()))
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect())
-}
-
 /// Inserts the memberships that do not exist yet and records each one. The primary
-/// key (group, customer) makes a concurrent duplicate a no-op, not an error.
+/// key (group, customer) makes an existing or concurrent duplicate a no-op, and
+/// `RETURNING` says which rows this statement really inserted: only those are
+/// recorded, so two admins adding one customer at once leave one audit row.
 pub(crate) async fn add_member_rows(
     db: &impl ConnectionTrait,
     admin_id: Uuid,
     group_id: Uuid,
     customer_ids: &[Uuid],
 ) -> DomainResult<()> {
-    let existing = members_among(db, group_id, customer_ids).await?;
-    let new: Vec<Uuid> = customer_ids
-        .iter()
-        .copied()
-        .filter(|id| !existing.contains(id))
-        .collect();
-    if new.is_empty() {
+    if customer_ids.is_empty() {
         return Ok(());
     }
     let now = db::now();
-    let rows = new
+    let rows = customer_ids
         .iter()
         .map(|customer_id| customer_group_customer::ActiveModel {
             customer_group_id: Set(group_id),
             customer_id: Set(*customer_id),
             created_at: Set(now),
         });
-    customer_group_customer::Entity::insert_many(rows)
+    let inserted = customer_group_customer::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([
             customer_group_customer::Column::CustomerGroupId,
             customer_group_customer::Column::CustomerId,
         ])
-        .exec_without_returning(db)
+        .exec_with_returning_many(db)
         .await?;
+    let added: Vec<Uuid> = match inserted {
+        TryInsertResult::Inserted(rows) => rows.into_iter().map(|row| row.customer_id).collect(),
+        TryInsertResult::Empty | TryInsertResult::Conflicted => Vec::new(),
+    };
     audit::record_all(
         db,
-        membership_actions(admin_id, group_id, &new, ActionKind::GroupAddCustomer),
+        membership_actions(admin_id, group_id, &added, ActionKind::GroupAddCustomer),
     )
     .await
 }
 
-/// Deletes the memberships that exist and records each one.
+/// Deletes the memberships that exist and records each one; `RETURNING` names the
+/// rows this statement deleted, so a concurrent removal is recorded once.
 pub(crate) async fn remove_member_rows(
     db: &impl ConnectionTrait,
     admin_id: Uuid,
     group_id: Uuid,
     customer_ids: &[Uuid],
 ) -> DomainResult<()> {
-    let existing: Vec<Uuid> = members_among(db, group_id, customer_ids)
-        .await?
-        .into_iter()
-        .collect();
-    if existing.is_empty() {
+    if customer_ids.is_empty() {
         return Ok(());
     }
-    customer_group_customer::Entity::delete_many()
+    let removed: Vec<Uuid> = customer_group_customer::Entity::delete_many()
         .filter(customer_group_customer::Column::CustomerGroupId.eq(group_id))
-        .filter(customer_group_customer::Column::CustomerId.is_in(existing.iter().copied()))
-        .exec(db)
-        .await?;
+        .filter(customer_group_customer::Column::CustomerId.is_in(customer_ids.iter().copied()))
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .map(|row| row.customer_id)
+        .collect();
     audit::record_all(
         db,
         membership_actions(
             admin_id,
             group_id,
-            &existing,
+            &removed,
             ActionKind::GroupRemoveCustomer,
         ),
     )

@@ -17,6 +17,7 @@ mod docs;
 mod errors;
 mod filters;
 mod fuzz;
+mod instances;
 mod orders;
 mod pagination;
 mod protection;
