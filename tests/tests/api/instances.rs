@@ -23,7 +23,7 @@ async fn two_instances(webhook: Option<&Webhook>) -> (TestApp, TestApp) {
 
 /// The instance that serves the `i`th request of a burst: alternating.
 fn pick<'a>(one: &'a TestApp, two: &'a TestApp, i: usize) -> &'a TestApp {
-    if i % 2 == 0 { one } else { two }
+    if i.is_multiple_of(2) { one } else { two }
 }
 
 #[tokio::test]
