@@ -41,6 +41,8 @@ pub struct TestApp {
     app: App,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    max_concurrent_requests: usize,
     allow_undelivered: std::sync::atomic::AtomicBool,
     database: TestDatabase,
 }
@@ -84,10 +86,11 @@ impl TestApp {
         settings.login_lock_minutes = 60;
         configure(&mut settings);
         let app = App::build(&settings).await.expect("app starts");
+        let max_concurrent_requests = settings.max_concurrent_requests as usize;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("address"));
         let (shutdown, stopped) = oneshot::channel();
-        tokio::spawn(api::http::serve_app(app.clone(), listener, async {
+        let served = tokio::spawn(api::http::serve_app(app.clone(), listener, async {
             let _ = stopped.await;
         }));
         Self {
@@ -95,9 +98,25 @@ impl TestApp {
             app,
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),
+            served: Some(served),
+            max_concurrent_requests,
             allow_undelivered: std::sync::atomic::AtomicBool::new(false),
             database,
         }
+    }
+
+    /// GraphQL requests the server is executing right now.
+    pub fn requests_in_progress(&self) -> usize {
+        self.max_concurrent_requests - self.app.edge().in_flight.available_permits()
+    }
+
+    /// Tells the server to shut down, as SIGTERM does, and returns its task: it ends
+    /// when the open requests have finished and the background work has stopped.
+    pub fn shut_down(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.served.take().expect("the server was started once")
     }
 
     /// Delivers every outbox message now, as the worker would, retries included: a

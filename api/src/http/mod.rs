@@ -72,7 +72,16 @@ pub async fn serve_app(
 ) -> std::io::Result<()> {
     let background = app.start_background().await?;
     let header_read_timeout = app.edge().header_read_timeout;
-    serve(listener, router(&app), header_read_timeout, shutdown).await;
+    // A second past the request deadline: every accepted request can finish.
+    let drain_deadline = app.edge().request_timeout + Duration::from_secs(1);
+    serve(
+        listener,
+        router(&app),
+        header_read_timeout,
+        drain_deadline,
+        shutdown,
+    )
+    .await;
     background.stop().await;
     Ok(())
 }
@@ -84,6 +93,7 @@ async fn serve(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
+    drain_deadline: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let graceful = GracefulShutdown::new();
@@ -118,8 +128,17 @@ async fn serve(
             () = &mut shutdown => break,
         }
     }
+    // New connections are refused from here on; open ones finish the request they
+    // are serving (idle keep-alive connections close at once). A request never runs
+    // past its deadline, so draining takes at most that long; the bound only guards
+    // against a client that stops reading its response.
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(drain_deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain deadline; closing them");
+    }
 }
 
 /// The TCP peer of a request's connection (behind a proxy, the proxy).

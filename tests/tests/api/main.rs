@@ -24,5 +24,6 @@ mod protection;
 mod relations;
 mod schema;
 mod seed;
+mod shutdown;
 mod statements;
 mod visibility;
