@@ -270,6 +270,13 @@ pub enum Command {
     },
     /// Print the configuration reference (docs/configuration.md) in Markdown.
     ConfigReference,
+    /// Write an online, consistent copy of the SQLite database to a new file (the
+    /// server may keep serving meanwhile). For PostgreSQL use pg_dump.
+    Backup {
+        /// The file to create; it must not exist.
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
     /// Fill an empty database with deterministic demo data.
     Seed {
         /// How many customers to create (about half of them guests).

@@ -10,8 +10,8 @@ use migration::{Migrator, MigratorTrait};
 use crate::error::{DomainError, DomainResult};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 /// Counts every SQL statement the connection executes. Benchmarks and the N+1 tests
@@ -96,6 +96,39 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// Brings the schema up to date. Safe to run on every start.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// Writes an online, consistent copy of a SQLite database to `to` (`VACUUM INTO`:
+/// one read transaction, so writers carry on and the copy is a single point in
+/// time, compacted). PostgreSQL has its own tools (`pg_dump`, `pg_basebackup`), and
+/// asking for a backup of it here is an error that says so.
+pub async fn backup(db: &DatabaseConnection, to: &std::path::Path) -> Result<(), BackupError> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Err(BackupError::NotSqlite);
+    }
+    if to.exists() {
+        return Err(BackupError::Exists(to.to_owned()));
+    }
+    let target = to.to_str().ok_or(BackupError::NotUtf8)?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "VACUUM INTO ?",
+        [target.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("`backup` copies a SQLite database; back up PostgreSQL with pg_dump or pg_basebackup")]
+    NotSqlite,
+    #[error("{0} exists already; choose a new file")]
+    Exists(std::path::PathBuf),
+    #[error("the backup path must be valid UTF-8")]
+    NotUtf8,
+    #[error("the backup failed: {0}")]
+    Database(#[from] DbErr),
 }
 
 /// `sqlite://clientele.db` should just work: sqlx only creates the file with `mode=rwc`.

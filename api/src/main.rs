@@ -53,6 +53,11 @@ async fn run(config: Config) -> Result<(), StartupError> {
             let admin = domain::admins::create(app.db(), &passwords(), &email, &password).await?;
             tracing::info!(email = %admin.email, id = %admin.id, "admin user created");
         }
+        Command::Backup { to } => {
+            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            db::backup(&db, &to).await?;
+            tracing::info!(to = %to.display(), "backup written");
+        }
         Command::Seed { customers } => {
             let app = App::build(&settings).await?;
             let summary = seed::run(app.db(), customers).await?;

@@ -580,6 +580,46 @@ const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60
 /// The migrated template of this test run: a file path or a database name.
 static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
+/// A database with no tables yet, on the test backend, dropped with this value: for
+/// tests of the migrations themselves.
+pub struct EmptyDatabase(TestDatabase);
+
+impl EmptyDatabase {
+    pub async fn create() -> Self {
+        Self(match std::env::var("TEST_DATABASE_URL") {
+            Ok(server_url) if !server_url.is_empty() => {
+                let server = Database::connect(&server_url)
+                    .await
+                    .unwrap_or_else(|error| panic!("cannot reach TEST_DATABASE_URL: {error}"));
+                let name = format!("{PREFIX}{}", Uuid::now_v7().simple());
+                server
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create an empty database");
+                server.close().await.ok();
+                TestDatabase {
+                    url: with_database(&server_url, &name),
+                    postgres: Some(PostgresDatabase { server_url, name }),
+                    sqlite_path: None,
+                }
+            }
+            _ => {
+                let path =
+                    std::env::temp_dir().join(format!("{PREFIX}{}.db", Uuid::now_v7().simple()));
+                TestDatabase {
+                    url: format!("sqlite://{}", path.display()),
+                    postgres: None,
+                    sqlite_path: Some(path),
+                }
+            }
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+}
+
 impl TestDatabase {
     async fn create() -> Self {
         match std::env::var("TEST_DATABASE_URL") {

@@ -26,4 +26,5 @@ mod schema;
 mod seed;
 mod shutdown;
 mod statements;
+mod upgrades;
 mod visibility;

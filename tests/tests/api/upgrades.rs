@@ -1,0 +1,136 @@
+//! Backups and upgrades: an online copy of the SQLite database, and data written under
+//! the previous schema surviving the newest migrations.
+
+use chrono::{TimeDelta, Utc};
+use entity::{order, session, throttle};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use serde_json::json;
+use tests::{EmptyDatabase, TestApp};
+use uuid::Uuid;
+
+const GUEST_ORDER: &str = r#"mutation { placeOrder(input: { email: "g@example.com", currencyCode: "EUR",
+    lineItems: [{ title: "Tea", quantity: 2, unitPrice: 450 }],
+    shippingAddress: { city: "Lyon", countryCode: "FR" } }) { id } }"#;
+
+/// The copy is taken while orders keep coming; it holds a consistent moment (every
+/// order it has comes with its lines) and opens as a working database.
+#[tokio::test]
+async fn backup_copies_a_live_sqlite_database_consistently() {
+    let app = TestApp::spawn().await;
+    let target = std::env::temp_dir().join(format!("clientele_t_backup_{}.db", Uuid::now_v7()));
+    if app.is_postgres() {
+        let refused = api::db::backup(app.db(), &target).await.unwrap_err();
+        assert!(refused.to_string().contains("pg_dump"), "{refused}");
+        return;
+    }
+    app.register("ada@example.com").await;
+    for _ in 0..5 {
+        app.data(None, GUEST_ORDER, json!({})).await;
+    }
+    let writes: Vec<_> = (0..20)
+        .map(|_| Box::pin(app.gql(None, GUEST_ORDER, json!({}))))
+        .collect();
+    let (answers, copied) =
+        tokio::join!(tests::join_all(writes), api::db::backup(app.db(), &target));
+    copied.expect("backup written");
+    assert!(answers.iter().all(|a| a.get("errors").is_none()));
+
+    let url = format!("sqlite://{}", target.display());
+    let (copy, _) = api::db::connect(&url, api::db::PoolOptions::small(1))
+        .await
+        .unwrap();
+    let orders = order::Entity::find().all(&copy).await.unwrap();
+    assert!((5..=25).contains(&orders.len()), "{} orders", orders.len());
+    let lines = entity::line_item::Entity::find()
+        .count(&copy)
+        .await
+        .unwrap();
+    assert_eq!(lines as usize, orders.len(), "every order with its line");
+    let mut display_ids: Vec<i64> = orders.iter().map(|o| o.display_id).collect();
+    display_ids.sort_unstable();
+    assert_eq!(display_ids, (1..=orders.len() as i64).collect::<Vec<_>>());
+    let customers = entity::customer::Entity::find().count(&copy).await.unwrap();
+    assert_eq!(customers, 2, "ada and the guest");
+    copy.close().await.unwrap();
+
+    // An existing file is never overwritten.
+    let again = api::db::backup(app.db(), &target).await.unwrap_err();
+    assert!(again.to_string().contains("exists"), "{again}");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+    }
+}
+
+/// Sessions written before the session-activity migration keep working after it:
+/// their `last_used_at` is filled from `created_at`, and the throttle table appears.
+#[tokio::test]
+async fn the_newest_migration_keeps_data_written_under_the_previous_schema() {
+    let database = EmptyDatabase::create().await;
+    let (db, _) = api::db::connect(database.url(), api::db::PoolOptions::small(1))
+        .await
+        .unwrap();
+    let all = Migrator::migrations().len() as u32;
+    Migrator::up(&db, Some(all - 1)).await.unwrap();
+
+    let admin = Uuid::now_v7();
+    let session_id = Uuid::now_v7();
+    let created = api::db::now() - TimeDelta::hours(1);
+    let expires = created + TimeDelta::hours(12);
+    let backend = db.get_database_backend();
+    let insert_admin = Query::insert()
+        .into_table(Alias::new("admin_user"))
+        .columns(["id", "email", "password_hash", "created_at", "updated_at"].map(Alias::new))
+        .values_panic([
+            admin.into(),
+            "old@example.com".into(),
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            created.into(),
+            created.into(),
+        ])
+        .to_owned();
+    db.execute_raw(backend.build(&insert_admin)).await.unwrap();
+    let insert_session = Query::insert()
+        .into_table(Alias::new("session"))
+        .columns(
+            [
+                "id",
+                "token_hash",
+                "admin_user_id",
+                "created_at",
+                "expires_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            session_id.into(),
+            "00".repeat(32).into(),
+            admin.into(),
+            created.into(),
+            expires.into(),
+        ])
+        .to_owned();
+    db.execute_raw(backend.build(&insert_session))
+        .await
+        .unwrap();
+
+    Migrator::up(&db, None).await.unwrap();
+    assert!(
+        Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let upgraded = session::Entity::find_by_id(session_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the session survived");
+    assert_eq!(upgraded.last_used_at, created);
+    assert_eq!(upgraded.user_agent, None);
+    assert_eq!(upgraded.admin_user_id, Some(admin));
+    assert!(upgraded.expires_at > Utc::now());
+    assert_eq!(throttle::Entity::find().count(&db).await.unwrap(), 0);
+    db.close().await.unwrap();
+}
