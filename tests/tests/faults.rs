@@ -312,6 +312,44 @@ async fn write_until_gone(base: String, worker: usize, stop: Arc<AtomicBool>) ->
     acked
 }
 
+/// Writes until `stop`, through errors: what was acknowledged, and every error code
+/// seen (a transport error would be a bug here: the server stays up).
+async fn write_through(
+    base: String,
+    worker: usize,
+    stop: Arc<AtomicBool>,
+) -> (Acknowledged, Vec<String>) {
+    let mut acked = Acknowledged::default();
+    let mut codes = Vec::new();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let (query, variables) = if n % 2 == 0 {
+            (
+                ORDER,
+                json!({ "email": format!("guest{}@example.com", n % 7) }),
+            )
+        } else {
+            (
+                REGISTER,
+                json!({ "email": format!("o{worker}-{n}@example.com"), "password": PASSWORD }),
+            )
+        };
+        let answer = gql(&base, None, query, variables)
+            .await
+            .expect("the server answers");
+        if answer.get("errors").is_some() {
+            codes.push(tests::error_code(&answer));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        } else if let Some(id) = answer["data"]["placeOrder"]["id"].as_str() {
+            acked.orders.push(id.parse().unwrap());
+        } else if let Some(id) = answer["data"]["registerCustomer"]["customer"]["id"].as_str() {
+            acked.customers.push(id.parse().unwrap());
+        }
+    }
+    (acked, codes)
+}
+
 /// The invariants a crash must not break, read straight from the database.
 async fn check_invariants(database_url: &str, acked: &Acknowledged) {
     let (db, _) = api::db::connect(database_url, api::db::PoolOptions::small(1))
@@ -379,7 +417,7 @@ async fn check_invariants(database_url: &str, acked: &Acknowledged) {
         .unwrap();
     assert_eq!(tokens, messages, "reset tokens and their messages");
     println!(
-        "after the crash: {} orders ({} acknowledged), {} acknowledged registrations, {tokens} reset messages",
+        "database checked: {} orders ({} acknowledged), {} acknowledged registrations, {tokens} reset messages",
         orders.len(),
         acked.orders.len(),
         acked.customers.len()
@@ -469,6 +507,12 @@ async fn a_database_outage_is_survived_without_a_restart() {
             .await
             .unwrap();
     }
+    // Writers keep going through the outage and after it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| tokio::spawn(write_through(base.clone(), w, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     cluster.stop();
 
     let client = reqwest::Client::new();
@@ -506,6 +550,34 @@ async fn a_database_outage_is_survived_without_a_restart() {
     }
     let served = served.expect("the same process serves again");
     println!("served again {served:?} after the database came back");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = Acknowledged::default();
+    let mut write_codes = std::collections::BTreeMap::<String, usize>::new();
+    for writer in writers {
+        let (done, codes) = writer.await.unwrap();
+        acked.orders.extend(done.orders);
+        acked.customers.extend(done.customers);
+        for code in codes {
+            *write_codes.entry(code).or_default() += 1;
+        }
+    }
+    println!(
+        "writers through the outage: {} orders and {} registrations acknowledged, errors {write_codes:?}",
+        acked.orders.len(),
+        acked.customers.len()
+    );
+    assert!(
+        write_codes.keys().all(|code| code == "UNAVAILABLE"),
+        "writes failed otherwise: {write_codes:?}"
+    );
+    assert!(
+        write_codes.contains_key("UNAVAILABLE"),
+        "the writers saw the outage"
+    );
+    // Nothing committed lost, nothing half-written (the messages and tokens of the
+    // resets above included).
+    check_invariants(&cluster.url(), &acked).await;
     // The outbox resumes: every message sent once the database is back.
     let until = Instant::now() + Duration::from_secs(30);
     while webhook.received().len() < 3 && Instant::now() < until {
