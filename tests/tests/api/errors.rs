@@ -103,6 +103,7 @@ async fn every_error_code_is_in_the_schema() {
         "NAME_TAKEN",
         "INVALID_TOKEN",
         "ALREADY_CLAIMED",
+        "RATE_LIMITED",
         "INVALID_QUERY",
         "BAD_REQUEST",
         "TIMEOUT",
@@ -112,6 +113,15 @@ async fn every_error_code_is_in_the_schema() {
         "INTERNAL",
     ] {
         assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    // The reference table in docs/api.md explains every code the schema has.
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    for code in &codes {
+        assert!(
+            docs.contains(&format!("`{code}`")),
+            "docs/api.md does not explain {code}"
+        );
     }
 }
 
