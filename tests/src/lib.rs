@@ -548,6 +548,27 @@ pub fn error_code(response: &Value) -> String {
 }
 
 /// The ids of a connection's nodes, in order.
+/// How a burst of responses ended: `"ok"` for each success, else its error code.
+pub fn outcomes(responses: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for response in responses {
+        let outcome = match response.get("errors") {
+            None => "ok".to_owned(),
+            Some(_) => error_code(response),
+        };
+        *counts.entry(outcome).or_default() += 1;
+    }
+    counts
+}
+
+/// The expected side of [`outcomes`]: `tally(&[("ok", 1), ("EMAIL_TAKEN", 5)])`.
+pub fn tally(expected: &[(&str, usize)]) -> std::collections::BTreeMap<String, usize> {
+    expected
+        .iter()
+        .map(|(k, n)| ((*k).to_owned(), *n))
+        .collect()
+}
+
 pub fn node_ids(connection: &Value) -> Vec<String> {
     connection["nodes"]
         .as_array()

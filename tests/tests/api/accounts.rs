@@ -139,15 +139,11 @@ async fn concurrent_registrations_of_one_email_let_exactly_one_through() {
             })
             .collect();
         let responses = tests::join_all(attempts).await;
-        let won = responses
-            .iter()
-            .filter(|r| r.get("errors").is_none())
-            .count();
-        let taken = responses
-            .iter()
-            .filter(|r| r.get("errors").is_some() && error_code(r) == "EMAIL_TAKEN")
-            .count();
-        assert_eq!((won, taken), (1, 5), "round {round}: {responses:#?}");
+        assert_eq!(
+            tests::outcomes(&responses),
+            tests::tally(&[("ok", 1), ("EMAIL_TAKEN", 5)]),
+            "round {round}: {responses:#?}"
+        );
         assert_eq!(customers_with_email(&app, &email).await.len(), 1);
     }
 }

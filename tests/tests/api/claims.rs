@@ -257,15 +257,11 @@ async fn concurrent_confirmations_of_one_token_let_exactly_one_through() {
             .map(|_| Box::pin(app.gql(Some(&sam), CONFIRM, json!({ "token": claim }))))
             .collect();
         let responses = tests::join_all(attempts).await;
-        let won = responses
-            .iter()
-            .filter(|r| r.get("errors").is_none())
-            .count();
-        let refused = responses
-            .iter()
-            .filter(|r| r.get("errors").is_some() && error_code(r) == "INVALID_TOKEN")
-            .count();
-        assert_eq!((won, refused), (1, 7), "round {round}: {responses:#?}");
+        assert_eq!(
+            tests::outcomes(&responses),
+            tests::tally(&[("ok", 1), ("INVALID_TOKEN", 7)]),
+            "round {round}: {responses:#?}"
+        );
     }
     let mine = app
         .data(Some(&sam), "{ me { orders { totalCount } } }", json!({}))
