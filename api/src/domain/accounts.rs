@@ -75,38 +75,55 @@ fn login_subject(email: &str) -> String {
     )
 }
 
-/// The throttles around one login, before the password is checked; afterwards
-/// [`login_checked`] records the outcome.
-pub async fn login_throttled(
-    db: &impl ConnectionTrait,
-    account: &Limit,
-    from_address: &Limit,
-    client: &Client,
-    email: &str,
-) -> DomainResult<()> {
-    throttles::take(db, from_address, &client.address).await?;
-    throttles::take(db, account, &login_subject(email)).await
+/// One login's throttles: taken before the password is checked ([`begin`]), settled
+/// once the outcome is known ([`settle`]). Customer and admin logins differ only in
+/// the account limit.
+///
+/// [`begin`]: LoginAttempt::begin
+/// [`settle`]: LoginAttempt::settle
+pub struct LoginAttempt<'a> {
+    account: &'a Limit,
+    from_address: &'a Limit,
+    client: &'a Client,
+    subject: String,
 }
 
-/// After a login's password check: success clears the account's failures and gives
-/// the address its attempt back (only failures count there); failure is logged.
-pub async fn login_checked(
-    db: &impl ConnectionTrait,
-    account: &Limit,
-    from_address: &Limit,
-    client: &Client,
-    email: &str,
-    outcome: events::Account,
-    succeeded: bool,
-) -> DomainResult<()> {
-    if succeeded {
-        throttles::forgive(db, account, &login_subject(email)).await?;
-        throttles::refund(db, from_address, &client.address).await?;
-        events::login_succeeded(outcome);
-    } else {
-        events::login_failed(outcome);
+impl<'a> LoginAttempt<'a> {
+    pub async fn begin(
+        db: &impl ConnectionTrait,
+        account: &'a Limit,
+        from_address: &'a Limit,
+        client: &'a Client,
+        email: &str,
+    ) -> DomainResult<Self> {
+        let attempt = Self {
+            account,
+            from_address,
+            client,
+            subject: login_subject(email),
+        };
+        throttles::take(db, from_address, &client.address).await?;
+        throttles::take(db, account, &attempt.subject).await?;
+        Ok(attempt)
     }
-    Ok(())
+
+    /// Success clears the account's failures and gives the address its attempt back
+    /// (only failures count there); either outcome is a security event.
+    pub async fn settle(
+        self,
+        db: &impl ConnectionTrait,
+        outcome: events::Account,
+        succeeded: bool,
+    ) -> DomainResult<()> {
+        if succeeded {
+            throttles::forgive(db, self.account, &self.subject).await?;
+            throttles::refund(db, self.from_address, &self.client.address).await?;
+            events::login_succeeded(outcome);
+        } else {
+            events::login_failed(outcome);
+        }
+        Ok(())
+    }
 }
 
 /// What `registerCustomer` takes.
@@ -183,7 +200,7 @@ pub async fn login(
     password: &str,
 ) -> DomainResult<(customer::Model, IssuedSession)> {
     let limits = &policy.limits;
-    login_throttled(
+    let attempt = LoginAttempt::begin(
         db,
         &limits.customer_login,
         &limits.login_from_address,
@@ -202,16 +219,7 @@ pub async fn login(
     let account = customer.as_ref().map_or(events::Account::Unknown, |c| {
         events::Account::Customer(c.id)
     });
-    login_checked(
-        db,
-        &limits.customer_login,
-        &limits.login_from_address,
-        client,
-        email,
-        account,
-        verified,
-    )
-    .await?;
+    attempt.settle(db, account, verified).await?;
     let customer = customer
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;

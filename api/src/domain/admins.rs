@@ -55,7 +55,7 @@ pub async fn login(
     password: &str,
 ) -> DomainResult<(admin_user::Model, IssuedSession)> {
     let limits = &policy.limits;
-    accounts::login_throttled(
+    let attempt = accounts::LoginAttempt::begin(
         db,
         &limits.admin_login,
         &limits.login_from_address,
@@ -79,16 +79,7 @@ pub async fn login(
     let account = admin
         .as_ref()
         .map_or(events::Account::Unknown, |a| events::Account::Admin(a.id));
-    accounts::login_checked(
-        db,
-        &limits.admin_login,
-        &limits.login_from_address,
-        client,
-        email,
-        account,
-        verified,
-    )
-    .await?;
+    attempt.settle(db, account, verified).await?;
     let admin = admin
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;
