@@ -15,6 +15,7 @@ use crate::db::{self, PoolOptions, StatementCounter};
 use crate::delivery::{Sink, Worker};
 use crate::domain;
 use crate::domain::accounts::{AccountPolicy, TokenLifetimes};
+use crate::domain::counts::CountLimit;
 use crate::domain::throttles::{Limit, Limits, Scope};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
@@ -40,11 +41,15 @@ pub struct Edge {
     pub header_read_timeout: Duration,
     /// One permit per GraphQL request in progress.
     pub in_flight: Arc<Semaphore>,
+    /// GraphQL requests accepted so far (for `/metrics`).
+    pub graphql_requests: Arc<std::sync::atomic::AtomicU64>,
     pub graphiql: bool,
     /// Where a trusted proxy puts the client's address; `None`: the peer address.
     pub trusted_proxy_header: Option<axum::http::HeaderName>,
     /// For resolving session tokens.
     pub sessions: SessionPolicy,
+    /// Where `totalCount` stops counting (the loaders need it too).
+    pub count_limit: CountLimit,
 }
 
 /// The account rules from the settings: lifetimes, throttles, the password minimum.
@@ -152,6 +157,7 @@ impl App {
         .data(db.clone())
         .data(passwords())
         .data(policy)
+        .data(CountLimit(settings.count_limit))
         .finish();
         let limits = DocumentLimits::new(
             &schema.sdl(),
@@ -168,6 +174,7 @@ impl App {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
             in_flight: Arc::new(Semaphore::new(settings.max_concurrent_requests as usize)),
+            graphql_requests: Arc::default(),
             graphiql: settings.graphiql,
             trusted_proxy_header: settings
                 .trusted_proxy_header
@@ -179,6 +186,7 @@ impl App {
                 })
                 .transpose()?,
             sessions: policy.sessions,
+            count_limit: CountLimit(settings.count_limit),
         };
         let sink = match &settings.outbox_webhook_url {
             Some(url) => Sink::webhook(url.clone())?,

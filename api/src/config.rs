@@ -219,6 +219,12 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub header_read_timeout_ms: u64,
 
+    /// Where `totalCount` stops counting: up to it counts are exact, past it a
+    /// connection answers this number with `totalCountPrecision: AT_LEAST`, so a page's
+    /// cost does not grow with the table.
+    #[arg(long, env = "CLIENTELE_COUNT_LIMIT", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub count_limit: u64,
+
     /// Most GraphQL requests in progress at once; past it the server answers 503 with
     /// `Retry-After` at once instead of queueing.
     #[arg(long, env = "CLIENTELE_MAX_CONCURRENT_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), global = true)]

@@ -204,6 +204,10 @@ where
     Ok(())
 }
 
+/// Customers generated and written at a time: the seed's memory stays that of one
+/// chunk (a few megabytes) however many customers it writes.
+const CUSTOMERS_PER_CHUNK: usize = 2_000;
+
 /// Writes the demo data. Refuses a database that already has customers, so it never
 /// mixes with real data.
 pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summary> {
@@ -217,24 +221,24 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     // One hash for every registered demo customer: hashing 50,000 passwords would take
     // minutes, and demo accounts need no distinct salts.
     let demo_password_hash = Passwords::new(1).hash(DEMO_PASSWORD).await?;
-    let data = generate(customers as usize, &demo_password_hash);
-    let summary = data.summary();
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "demo data generated"
-    );
+    let mut generator = Generator::new(customers as usize, demo_password_hash);
+    let mut summary = Summary {
+        groups: generator.groups.len(),
+        ..Summary::default()
+    };
     let txn = crate::db::begin_write(db).await?;
-    insert_chunked(&txn, data.groups).await?;
-    insert_chunked(&txn, data.customers).await?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "customers written"
-    );
-    insert_chunked(&txn, data.addresses).await?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "addresses written"
-    );
+    let groups: Vec<customer_group::ActiveModel> =
+        generator.groups.iter().cloned().map(Into::into).collect();
+    insert_chunked(&txn, groups).await?;
+    while let Some(chunk) = generator.next_chunk(CUSTOMERS_PER_CHUNK) {
+        summary.add(&chunk);
+        insert_chunked(&txn, chunk.customers).await?;
+        insert_chunked(&txn, chunk.addresses).await?;
+        insert_chunked(&txn, chunk.memberships).await?;
+        insert_chunked(&txn, chunk.orders).await?;
+        insert_chunked(&txn, chunk.line_items).await?;
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "rows written");
     // The billing key points into the address table, so it is set once addresses
     // exist: registered customers bill to the first address in their book.
     txn.execute_unprepared(
@@ -244,20 +248,25 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
          WHERE has_account",
     )
     .await?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "billing addresses set"
-    );
-    insert_chunked(&txn, data.memberships).await?;
-    insert_chunked(&txn, data.orders).await?;
-    insert_chunked(&txn, data.line_items).await?;
+    // Order numbers follow placement time, as they would have in a live store; orders
+    // were written with distinct negative placeholders so no step of this renumbering
+    // meets the unique index on a number still in use.
+    txn.execute_unprepared(
+        "UPDATE \"order\" SET display_id = numbered.n FROM \
+         (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS n FROM \"order\") AS numbered \
+         WHERE \"order\".id = numbered.id",
+    )
+    .await?;
     // New orders continue the numbering after the demo ones.
     txn.execute_unprepared(
         "UPDATE counter SET value = (SELECT COALESCE(MAX(display_id), 0) FROM \"order\") \
          WHERE name = 'order_display_id'",
     )
     .await?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "orders written");
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis(),
+        "billing addresses and order numbers set"
+    );
     txn.commit().await?;
     // Fresh statistics: without them PostgreSQL plans the first queries on a bulk-filled
     // database as if its tables were empty (seconds instead of milliseconds for a page
@@ -270,8 +279,9 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     Ok(summary)
 }
 
-struct Generated {
-    groups: Vec<customer_group::ActiveModel>,
+/// The rows of one chunk of customers.
+#[derive(Default)]
+struct Chunk {
     customers: Vec<customer::ActiveModel>,
     addresses: Vec<address::ActiveModel>,
     memberships: Vec<customer_group_customer::ActiveModel>,
@@ -279,60 +289,86 @@ struct Generated {
     line_items: Vec<line_item::ActiveModel>,
 }
 
-impl Generated {
-    fn summary(&self) -> Summary {
-        Summary {
-            customers: self.customers.len(),
-            groups: self.groups.len(),
-            memberships: self.memberships.len(),
-            addresses: self.addresses.len(),
-            orders: self.orders.len(),
-            line_items: self.line_items.len(),
-        }
+impl Summary {
+    fn add(&mut self, chunk: &Chunk) {
+        self.customers += chunk.customers.len();
+        self.memberships += chunk.memberships.len();
+        self.addresses += chunk.addresses.len();
+        self.orders += chunk.orders.len();
+        self.line_items += chunk.line_items.len();
     }
 }
 
-fn generate(count: usize, demo_password_hash: &str) -> Generated {
-    let mut rng = Rng(0x00C1_1E27_E1E5);
-    let epoch = Utc
-        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
-    // Customers arrive across two years, in order.
-    let spacing = TimeDelta::seconds((2 * 365 * 24 * 3600 / count.max(1)).max(1) as i64);
+/// Generates customers one after another from one seeded generator, so any chunking
+/// gives the same rows.
+struct Generator {
+    rng: Rng,
+    count: usize,
+    next: usize,
+    epoch: DateTime<Utc>,
+    spacing: TimeDelta,
+    groups: Vec<customer_group::Model>,
+    last_guest_email: Option<String>,
+    orders_generated: i64,
+    demo_password_hash: String,
+}
 
-    let groups: Vec<customer_group::Model> = GROUPS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let created = epoch - TimeDelta::days(30 - i as i64);
-            customer_group::Model {
-                id: rng.uuid_at(created),
-                name: (*name).to_owned(),
-                metadata: None,
-                created_at: created,
-                updated_at: created,
-                deleted_at: None,
-            }
-        })
-        .collect();
+impl Generator {
+    fn new(count: usize, demo_password_hash: String) -> Self {
+        let mut rng = Rng(0x00C1_1E27_E1E5);
+        let epoch = Utc
+            .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
+        // Customers arrive across two years, in order.
+        let spacing = TimeDelta::seconds((2 * 365 * 24 * 3600 / count.max(1)).max(1) as i64);
+        let groups = GROUPS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let created = epoch - TimeDelta::days(30 - i as i64);
+                customer_group::Model {
+                    id: rng.uuid_at(created),
+                    name: (*name).to_owned(),
+                    metadata: None,
+                    created_at: created,
+                    updated_at: created,
+                    deleted_at: None,
+                }
+            })
+            .collect();
+        Self {
+            rng,
+            count,
+            next: 0,
+            epoch,
+            spacing,
+            groups,
+            last_guest_email: None,
+            orders_generated: 0,
+            demo_password_hash,
+        }
+    }
 
-    let mut out = Generated {
-        groups: Vec::new(),
-        customers: Vec::with_capacity(count),
-        addresses: Vec::with_capacity(count * 2),
-        memberships: Vec::with_capacity(count * 3 / 2),
-        orders: Vec::with_capacity(count * 2),
-        line_items: Vec::with_capacity(count * 4),
-    };
-    let mut orders: Vec<(order::Model, Vec<line_item::Model>)> = Vec::with_capacity(count * 2);
-    let mut last_guest_email: Option<String> = None;
+    /// The next `size` customers (fewer at the end), or `None` when all are out.
+    fn next_chunk(&mut self, size: usize) -> Option<Chunk> {
+        if self.next >= self.count {
+            return None;
+        }
+        let mut chunk = Chunk::default();
+        let end = (self.next + size).min(self.count);
+        for i in self.next..end {
+            self.customer(i, &mut chunk);
+        }
+        self.next = end;
+        Some(chunk)
+    }
 
-    for i in 0..count {
-        let created = epoch + spacing * i as i32;
-        let first = *rng.pick(&FIRST_NAMES);
-        let last = *rng.pick(&LAST_NAMES);
-        let has_account = rng.below(2) == 0;
+    fn customer(&mut self, i: usize, out: &mut Chunk) {
+        let created = self.epoch + self.spacing * i as i32;
+        let first = *self.rng.pick(&FIRST_NAMES);
+        let last = *self.rng.pick(&LAST_NAMES);
+        let has_account = self.rng.below(2) == 0;
         let own_email = format!(
             "{}.{}.{i}@example.com",
             first.to_lowercase(),
@@ -341,16 +377,17 @@ fn generate(count: usize, demo_password_hash: &str) -> Generated {
         // Some registered customers once ordered as guests with the same email (the
         // seeds' rule lets both records live). Each guest email is reused at most once:
         // two live registered customers cannot share one.
-        let email = if has_account && rng.below(10) == 0 {
-            last_guest_email.take().unwrap_or(own_email)
+        let email = if has_account && self.rng.below(10) == 0 {
+            self.last_guest_email.take().unwrap_or(own_email)
         } else {
             own_email
         };
         if !has_account {
-            last_guest_email = Some(email.clone());
+            self.last_guest_email = Some(email.clone());
         }
-        let customer_id = rng.uuid_at(created);
-        let phone = (rng.below(3) > 0).then(|| format!("+49 30 {:07}", rng.below(10_000_000)));
+        let customer_id = self.rng.uuid_at(created);
+        let phone =
+            (self.rng.below(3) > 0).then(|| format!("+49 30 {:07}", self.rng.below(10_000_000)));
         out.customers.push(customer::ActiveModel {
             id: Set(customer_id),
             email: Set(email.clone()),
@@ -360,30 +397,30 @@ fn generate(count: usize, demo_password_hash: &str) -> Generated {
             has_account: Set(has_account),
             billing_address_id: Set(None),
             metadata: Set(
-                (rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
+                (self.rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
             ),
             created_at: Set(created),
             updated_at: Set(created),
             deleted_at: Set(None),
-            password_hash: Set(has_account.then(|| demo_password_hash.to_owned())),
+            password_hash: Set(has_account.then(|| self.demo_password_hash.clone())),
         });
 
         let mut book = Vec::new();
-        for n in 0..=rng.below(3) {
-            let (city, country, postal) = *rng.pick(&CITIES);
+        for n in 0..=self.rng.below(3) {
+            let (city, country, postal) = *self.rng.pick(&CITIES);
             let snapshot = AddressSnapshot {
                 first_name: Some(first.to_owned()),
                 last_name: Some(last.to_owned()),
-                company: (rng.below(6) == 0).then(|| format!("{last} & Co")),
-                address_1: Some(format!("{} Market Street", 1 + rng.below(200))),
-                address_2: (n > 0).then(|| format!("Apt {}", 1 + rng.below(40))),
+                company: (self.rng.below(6) == 0).then(|| format!("{last} & Co")),
+                address_1: Some(format!("{} Market Street", 1 + self.rng.below(200))),
+                address_2: (n > 0).then(|| format!("Apt {}", 1 + self.rng.below(40))),
                 city: Some(city.to_owned()),
                 province: None,
                 postal_code: Some(postal.to_owned()),
                 country_code: country.to_owned(),
                 phone: phone.clone(),
             };
-            let address_id = rng.uuid_at(created);
+            let address_id = self.rng.uuid_at(created);
             out.addresses.push(address::ActiveModel {
                 id: Set(address_id),
                 customer_id: Set(customer_id),
@@ -404,28 +441,28 @@ fn generate(count: usize, demo_password_hash: &str) -> Generated {
             book.push((address_id, snapshot));
         }
         let mut chosen: Vec<usize> = Vec::new();
-        for _ in 0..rng.below(4) {
-            let group = rng.below(groups.len());
+        for _ in 0..self.rng.below(4) {
+            let group = self.rng.below(self.groups.len());
             if !chosen.contains(&group) {
                 chosen.push(group);
                 out.memberships.push(customer_group_customer::ActiveModel {
-                    customer_group_id: Set(groups[group].id),
+                    customer_group_id: Set(self.groups[group].id),
                     customer_id: Set(customer_id),
                     created_at: Set(created),
                 });
             }
         }
 
-        for _ in 0..rng.below(5) {
-            let placed = created + TimeDelta::hours(1 + rng.below(24 * 200) as i64);
-            let order_id = rng.uuid_at(placed);
-            let currency = *rng.pick(&CURRENCIES);
-            let items: Vec<line_item::Model> = (0..=rng.below(3))
+        for _ in 0..self.rng.below(5) {
+            let placed = created + TimeDelta::hours(1 + self.rng.below(24 * 200) as i64);
+            let order_id = self.rng.uuid_at(placed);
+            let currency = *self.rng.pick(&CURRENCIES);
+            let items: Vec<line_item::Model> = (0..=self.rng.below(3))
                 .map(|position| {
-                    let (title, sku, price) = *rng.pick(&PRODUCTS);
-                    let quantity = 1 + rng.below(3) as i32;
+                    let (title, sku, price) = *self.rng.pick(&PRODUCTS);
+                    let quantity = 1 + self.rng.below(3) as i32;
                     line_item::Model {
-                        id: rng.uuid_at(placed),
+                        id: self.rng.uuid_at(placed),
                         order_id,
                         position: position as i32,
                         title: title.to_owned(),
@@ -437,16 +474,18 @@ fn generate(count: usize, demo_password_hash: &str) -> Generated {
                 })
                 .collect();
             let subtotal = items.iter().map(|item| item.total).sum();
-            let shipping = book[rng.below(book.len())].1.clone();
-            let status = match rng.below(10) {
+            let shipping = book[self.rng.below(book.len())].1.clone();
+            let status = match self.rng.below(10) {
                 0 => OrderStatus::Canceled,
                 1 | 2 => OrderStatus::Pending,
                 _ => OrderStatus::Completed,
             };
-            orders.push((
+            self.orders_generated += 1;
+            out.orders.push(
                 order::Model {
                     id: order_id,
-                    display_id: 0,
+                    // A distinct placeholder until `run` numbers orders by placement.
+                    display_id: -self.orders_generated,
                     customer_id,
                     email: email.clone(),
                     status,
@@ -457,19 +496,10 @@ fn generate(count: usize, demo_password_hash: &str) -> Generated {
                     shipping_address: Some(shipping),
                     created_at: placed,
                     updated_at: placed,
-                },
-                items,
-            ));
+                }
+                .into(),
+            );
+            out.line_items.extend(items.into_iter().map(Into::into));
         }
     }
-
-    // Order numbers follow placement time, as they would have in a live store.
-    orders.sort_by_key(|(order, _)| (order.created_at, order.id));
-    for (number, (mut order, items)) in orders.into_iter().enumerate() {
-        order.display_id = number as i64 + 1;
-        out.orders.push(order.into());
-        out.line_items.extend(items.into_iter().map(Into::into));
-    }
-    out.groups = groups.into_iter().map(Into::into).collect();
-    out
 }

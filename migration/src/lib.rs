@@ -15,6 +15,7 @@ mod m20261124_000006_create_notification_outbox;
 mod m20261124_000007_create_admin_actions;
 mod m20261124_000008_create_order_claims;
 mod m20261201_000009_add_session_activity_and_throttles;
+mod m20261201_000010_add_customer_search;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_create_admin_actions::Migration),
             Box::new(m20261124_000008_create_order_claims::Migration),
             Box::new(m20261201_000009_add_session_activity_and_throttles::Migration),
+            Box::new(m20261201_000010_add_customer_search::Migration),
         ]
     }
 }

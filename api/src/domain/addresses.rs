@@ -21,19 +21,6 @@ use crate::error::{DomainError, DomainResult};
 /// the query cost of that list is known before it runs.
 pub const MAX_ADDRESSES_PER_CUSTOMER: usize = 50;
 
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> DomainResult<HashMap<Uuid, address::Model>> {
-    Ok(address::Entity::find()
-        .filter(address::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|a| (a.id, a))
-        .collect())
-}
-
 /// Every address in each customer's book (the billing one included: a customer may
 /// ship to it), oldest first.
 pub async fn of_customers(

@@ -9,12 +9,13 @@ use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
+    DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Action, ActionKind, Subject};
+use super::counts::{self, Count, CountLimit};
 use super::email::Email;
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::pagination::{KeyKind, Keyset, Page, PageRequest, time_key};
@@ -85,8 +86,56 @@ fn lower_contains(column: customer::Column, term: &str) -> Expr {
     Expr::expr(Func::lower(value)).like(contains_pattern(term))
 }
 
+/// Shortest word the SQLite trigram index can look up.
+const TRIGRAM: usize = 3;
+
+/// Every search word in the email, first or last name, answered from the search index
+/// (migration `m20261201_000010_add_customer_search`).
+///
+/// PostgreSQL: one `LIKE` per word on the trigram-indexed `search_text`. SQLite: the
+/// words of three characters or more as one FTS5 query of quoted phrases (a phrase
+/// of the trigram tokenizer matches exactly that substring, case-insensitively); a
+/// shorter word has no trigram to look up and is matched on the columns.
+fn search_condition(search: &SearchText, backend: DbBackend) -> Condition {
+    let mut condition = Condition::all();
+    if backend == DbBackend::Postgres {
+        for word in search.words() {
+            condition = condition.add(
+                Expr::col((customer::Entity, SEARCH_TEXT_COLUMN)).like(contains_pattern(word)),
+            );
+        }
+        return condition;
+    }
+    let (indexed, short): (Vec<&str>, Vec<&str>) =
+        search.words().partition(|w| w.chars().count() >= TRIGRAM);
+    if !indexed.is_empty() {
+        let phrases: Vec<String> = indexed
+            .iter()
+            .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+            .collect();
+        condition = condition.add(Expr::cust_with_values(
+            "customer.id IN (SELECT customer_id FROM customer_search \
+             WHERE customer_search MATCH ?)",
+            [phrases.join(" AND ")],
+        ));
+    }
+    for word in short {
+        condition = condition.add(
+            Condition::any()
+                .add(lower_contains(customer::Column::Email, word))
+                .add(lower_contains(customer::Column::FirstName, word))
+                .add(lower_contains(customer::Column::LastName, word)),
+        );
+    }
+    condition
+}
+
+/// PostgreSQL's generated, lower-cased "email first last" (not in the entity: the
+/// server never reads it).
+const SEARCH_TEXT_COLUMN: &str = "search_text";
+
 impl CustomerFilter {
-    pub(crate) fn condition(&self) -> Condition {
+    pub(crate) fn condition(&self, backend: DbBackend) -> Condition {
         let mut condition = Condition::all();
         if !self.include_deleted {
             condition = condition.add(customer::Column::DeletedAt.is_null());
@@ -100,13 +149,8 @@ impl CustomerFilter {
         if let Some(before) = self.created_before {
             condition = condition.add(customer::Column::CreatedAt.lt(before));
         }
-        for term in self.search.iter().flat_map(SearchText::words) {
-            condition = condition.add(
-                Condition::any()
-                    .add(lower_contains(customer::Column::Email, term))
-                    .add(lower_contains(customer::Column::FirstName, term))
-                    .add(lower_contains(customer::Column::LastName, term)),
-            );
+        if let Some(search) = &self.search {
+            condition = condition.add(search_condition(search, backend));
         }
         if !self.group_ids.is_empty() {
             // IN (subquery) rather than a join: a customer in two of the groups is
@@ -197,7 +241,7 @@ pub async fn list(
     request: &PageRequest,
 ) -> DomainResult<Page<customer::Model>> {
     let keyset = order.keyset();
-    let mut select = customer::Entity::find().filter(filter.condition());
+    let mut select = customer::Entity::find().filter(filter.condition(db.get_database_backend()));
     keyset.apply(QueryTrait::query(&mut select), request)?;
     let rows = select.all(db).await?;
     Ok(Page::from_rows(rows, request, |c| {
@@ -205,12 +249,18 @@ pub async fn list(
     }))
 }
 
-/// How many customers match `filter`, ignoring pagination.
-pub async fn count(db: &impl ConnectionTrait, filter: &CustomerFilter) -> DomainResult<u64> {
-    Ok(customer::Entity::find()
-        .filter(filter.condition())
-        .count(db)
-        .await?)
+/// How many customers match `filter`, ignoring pagination (up to the count limit).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    filter: &CustomerFilter,
+    limit: CountLimit,
+) -> DomainResult<Count> {
+    let rows = customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(filter.condition(db.get_database_backend()))
+        .into_query();
+    counts::count_rows(db, rows, limit).await
 }
 
 /// One customer; soft-deleted ones only when `include_deleted`.

@@ -6,13 +6,14 @@ use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, FromQueryResult, Iterable, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
+    DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, TryInsertResult,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Action, ActionKind, Subject};
+use super::counts::{self, Count, CountLimit};
 use super::fields::{self, Change, MAX_TEXT_CHARS};
 use crate::db::{self, OnUnique, UniqueKey};
 
@@ -83,11 +84,18 @@ pub async fn list(
     }))
 }
 
-pub async fn count(db: &impl ConnectionTrait, filter: &GroupFilter) -> DomainResult<u64> {
-    Ok(customer_group::Entity::find()
+/// How many groups match `filter` (up to the count limit).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    filter: &GroupFilter,
+    limit: CountLimit,
+) -> DomainResult<Count> {
+    let rows = customer_group::Entity::find()
+        .select_only()
+        .column(customer_group::Column::Id)
         .filter(filter.condition())
-        .count(db)
-        .await?)
+        .into_query();
+    counts::count_rows(db, rows, limit).await
 }
 
 pub async fn get(
@@ -175,33 +183,28 @@ pub async fn member_pages(
     }))
 }
 
-/// How many live customers each group has.
+/// How many live customers each group has (up to the count limit); groups without
+/// live members are absent.
 pub async fn member_counts(
     db: &impl ConnectionTrait,
     group_ids: &[Uuid],
-) -> DomainResult<HashMap<Uuid, u64>> {
-    let rows: Vec<(Uuid, i64)> = customer_group_customer::Entity::find()
-        .select_only()
-        .column(customer_group_customer::Column::CustomerGroupId)
-        .column_as(
-            customer_group_customer::Column::CustomerId.count(),
-            "members",
-        )
-        .inner_join(customer::Entity)
-        .filter(customer_group_customer::Column::CustomerGroupId.is_in(group_ids.iter().copied()))
-        .filter(customer::Column::DeletedAt.is_null())
-        .group_by(customer_group_customer::Column::CustomerGroupId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    rows.into_iter()
-        .map(|(group, members)| {
-            Ok((
-                group,
-                u64::try_from(members).map_err(DomainError::internal)?,
-            ))
-        })
-        .collect()
+    limit: CountLimit,
+) -> DomainResult<HashMap<Uuid, Count>> {
+    counts::count_rows_per_parent(
+        db,
+        group_ids,
+        |group| {
+            customer_group_customer::Entity::find()
+                .select_only()
+                .column(customer_group_customer::Column::CustomerId)
+                .inner_join(customer::Entity)
+                .filter(customer_group_customer::Column::CustomerGroupId.eq(group))
+                .filter(customer::Column::DeletedAt.is_null())
+                .into_query()
+        },
+        limit,
+    )
+    .await
 }
 
 // ---- Admin changes to groups and memberships ----

@@ -7,6 +7,7 @@ pub mod admins;
 pub mod audit;
 pub mod claims;
 pub mod country;
+pub mod counts;
 pub mod currency;
 pub mod customers;
 pub mod email;

@@ -11,13 +11,14 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
     DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, Iterable,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::addresses::{self, AddressInput};
 use super::audit::{self, Action, ActionKind, Subject};
+use super::counts::{self, Count, CountLimit};
 use super::currency::CurrencyCode;
 use super::customers::live_with_email;
 use super::email::Email;
@@ -87,11 +88,18 @@ pub async fn list(
     }))
 }
 
-pub async fn count(db: &impl ConnectionTrait, filter: &OrderFilter) -> DomainResult<u64> {
-    Ok(order::Entity::find()
+/// How many orders match `filter` (up to the count limit).
+pub async fn count(
+    db: &impl ConnectionTrait,
+    filter: &OrderFilter,
+    limit: CountLimit,
+) -> DomainResult<Count> {
+    let rows = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
         .filter(filter.condition())
-        .count(db)
-        .await?)
+        .into_query();
+    counts::count_rows(db, rows, limit).await
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<order::Model> {

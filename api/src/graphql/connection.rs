@@ -3,6 +3,7 @@
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ObjectType, OutputType};
 
+use crate::domain::counts::Count;
 use crate::domain::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageArgs};
 
 /// Turns a domain page into a connection whose `totalCount` and other extra fields
@@ -53,4 +54,38 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize)
     rows.max(1)
         .saturating_mul(child_complexity)
         .saturating_add(1)
+}
+
+/// Whether a connection's `totalCount` is exact or a lower bound.
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq)]
+pub enum CountPrecision {
+    /// `totalCount` is the number of matches.
+    Exact,
+    /// More matched than the server counts (its count limit, 10,000 unless configured);
+    /// `totalCount` is that limit.
+    AtLeast,
+}
+
+impl From<Count> for CountPrecision {
+    fn from(count: Count) -> Self {
+        if count.exact {
+            Self::Exact
+        } else {
+            Self::AtLeast
+        }
+    }
+}
+
+/// A connection's count, run at most once however many of its fields ask for it
+/// (`totalCount` and `totalCountPrecision` resolve concurrently).
+#[derive(Default)]
+pub struct CountOnce(tokio::sync::OnceCell<Count>);
+
+impl CountOnce {
+    pub async fn get(
+        &self,
+        count: impl Future<Output = async_graphql::Result<Count>>,
+    ) -> async_graphql::Result<Count> {
+        self.0.get_or_try_init(|| count).await.copied()
+    }
 }

@@ -11,6 +11,7 @@ use super::loaders::Loaders;
 use crate::auth::passwords::Passwords;
 use crate::auth::{Caller, Client, Principal};
 use crate::domain::accounts::AccountPolicy;
+use crate::domain::counts::CountLimit;
 use crate::domain::fields::Change;
 use crate::error::{DomainError, DomainResult};
 
@@ -22,6 +23,8 @@ pub trait ContextExt {
     fn loaders(&self) -> &Loaders;
     fn passwords(&self) -> &Passwords;
     fn policy(&self) -> &AccountPolicy;
+    /// Where `totalCount` stops counting.
+    fn count_limit(&self) -> CountLimit;
     /// Where the request came from (the throttles' subject, the session's user agent).
     fn client(&self) -> Client;
 }
@@ -54,6 +57,10 @@ impl ContextExt for Context<'_> {
 
     fn policy(&self) -> &AccountPolicy {
         self.data_unchecked::<AccountPolicy>()
+    }
+
+    fn count_limit(&self) -> CountLimit {
+        *self.data_unchecked::<CountLimit>()
     }
 
     fn client(&self) -> Client {

@@ -7,6 +7,7 @@ use entity::customer;
 
 use super::addresses::Address;
 use super::audit::{self, AdminActionConnection, TrailOf};
+use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
@@ -14,6 +15,7 @@ use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFi
 use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
+use crate::domain::counts::Count;
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
 use crate::domain::groups::MAX_GROUPS_LISTED;
 use crate::domain::orders::OrderFilter;
@@ -111,11 +113,24 @@ impl Customer {
         ))
     }
 
+    /// One of the address book's entries, or none.
     async fn billing_address(&self, ctx: &Context<'_>) -> Result<Option<Address>> {
         let Some(id) = self.0.billing_address_id else {
             return Ok(None);
         };
-        Ok(ctx.loaders().address.load_one(id).await?.map(Address))
+        // From the address book's batch (a composite foreign key keeps the billing
+        // address in the customer's own book): a page that shows both costs one
+        // statement for addresses, not two.
+        let book = ctx
+            .loaders()
+            .addresses_of_customer
+            .load_one(self.0.id)
+            .await?;
+        Ok(book
+            .unwrap_or_default()
+            .into_iter()
+            .find(|address| address.id == id)
+            .map(Address))
     }
 
     /// What admins changed on this customer, newest first (admin only).
@@ -176,28 +191,49 @@ enum CustomerCount {
 }
 
 /// Fields of a customer connection beyond edges and page info.
-pub struct CustomerConnectionFields(CustomerCount);
+pub struct CustomerConnectionFields(CustomerCount, CountOnce);
 
 impl CustomerConnectionFields {
+    fn new(count: CustomerCount) -> Self {
+        Self(count, CountOnce::default())
+    }
+
     pub fn members_of(group_id: uuid::Uuid) -> Self {
-        Self(CustomerCount::MembersOf(group_id))
+        Self::new(CustomerCount::MembersOf(group_id))
+    }
+
+    async fn count(&self, ctx: &Context<'_>) -> Result<Count> {
+        self.1
+            .get(async {
+                Ok(match &self.0 {
+                    CustomerCount::Filter(filter) => {
+                        customers::count(ctx.db(), filter, ctx.count_limit()).await?
+                    }
+                    CustomerCount::MembersOf(group) => ctx
+                        .loaders()
+                        .member_count_of_group
+                        .load_one(*group)
+                        .await?
+                        // The count query has no row for a group without live members.
+                        .unwrap_or(Count::zero()),
+                })
+            })
+            .await
     }
 }
 
 #[Object]
 impl CustomerConnectionFields {
-    /// How many customers match, across all pages. Counted only when asked for.
+    /// How many customers match, across all pages: exact up to the server's count
+    /// limit (10,000 unless configured), and that limit when more match (then
+    /// `totalCountPrecision` is `AT_LEAST`). Counted only when asked for.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(match &self.0 {
-            CustomerCount::Filter(filter) => customers::count(ctx.db(), filter).await?,
-            CustomerCount::MembersOf(group) => ctx
-                .loaders()
-                .member_count_of_group
-                .load_one(*group)
-                .await?
-                // The count query has no row for a group without live members.
-                .unwrap_or(0),
-        })
+        Ok(self.count(ctx).await?.value)
+    }
+
+    /// Whether `totalCount` is exact.
+    async fn total_count_precision(&self, ctx: &Context<'_>) -> Result<CountPrecision> {
+        Ok(self.count(ctx).await?.into())
     }
 }
 
@@ -319,7 +355,7 @@ impl CustomerQuery {
         let page = customers::list(ctx.db(), &filter, order, &request).await?;
         Ok(from_page(
             page,
-            CustomerConnectionFields(CustomerCount::Filter(filter)),
+            CustomerConnectionFields::new(CustomerCount::Filter(filter)),
             Customer,
         ))
     }

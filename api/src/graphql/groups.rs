@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use entity::customer_group;
 
 use super::audit::{self, AdminActionConnection, TrailOf};
+use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
+use crate::domain::counts::Count;
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::Page;
 use crate::domain::search::SearchText;
@@ -172,13 +174,28 @@ impl GroupAdminMutation {
 }
 
 /// Fields of a group connection beyond edges and page info.
-pub struct CustomerGroupConnectionFields(GroupFilter);
+pub struct CustomerGroupConnectionFields(GroupFilter, CountOnce);
+
+impl CustomerGroupConnectionFields {
+    async fn count(&self, ctx: &Context<'_>) -> Result<Count> {
+        self.1
+            .get(async { Ok(groups::count(ctx.db(), &self.0, ctx.count_limit()).await?) })
+            .await
+    }
+}
 
 #[Object]
 impl CustomerGroupConnectionFields {
-    /// How many groups match, across all pages. Counted only when asked for.
+    /// How many groups match, across all pages: exact up to the server's count
+    /// limit (10,000 unless configured), and that limit when more match (then
+    /// `totalCountPrecision` is `AT_LEAST`). Counted only when asked for.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(groups::count(ctx.db(), &self.0).await?)
+        Ok(self.count(ctx).await?.value)
+    }
+
+    /// Whether `totalCount` is exact.
+    async fn total_count_precision(&self, ctx: &Context<'_>) -> Result<CountPrecision> {
+        Ok(self.count(ctx).await?.into())
     }
 }
 
@@ -239,7 +256,7 @@ impl GroupQuery {
         let page = groups::list(ctx.db(), &filter, &request).await?;
         Ok(from_page(
             page,
-            CustomerGroupConnectionFields(filter),
+            CustomerGroupConnectionFields(filter, CountOnce::default()),
             CustomerGroup,
         ))
     }

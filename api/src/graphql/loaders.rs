@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::gate::Gate;
 use crate::auth::sessions::{self, SessionPolicy};
 use crate::domain::audit::TrailSubject;
+use crate::domain::counts::CountLimit;
 use crate::domain::orders::OrderFilter;
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{addresses, admins, audit, customers, groups, orders};
@@ -30,7 +31,6 @@ const MAX_BATCH: usize = 10_000;
 pub struct Loaders {
     pub customer: DataLoader<CustomerById>,
     pub groups_of_customer: DataLoader<GroupsOfCustomer>,
-    pub address: DataLoader<AddressById>,
     pub addresses_of_customer: DataLoader<AddressesOfCustomer>,
     pub orders_of_customer: DataLoader<OrdersOfCustomer>,
     pub order_count_of_customer: DataLoader<OrderCountOfCustomer>,
@@ -60,17 +60,21 @@ where
 
 impl Loaders {
     /// Loaders for one request, whose execution runs behind `gate`.
-    pub fn new(db: &DatabaseConnection, sessions: SessionPolicy, gate: &Gate) -> Self {
+    pub fn new(
+        db: &DatabaseConnection,
+        sessions: SessionPolicy,
+        count_limit: CountLimit,
+        gate: &Gate,
+    ) -> Self {
         Self {
             customer: loader(CustomerById(db.clone()), gate),
             groups_of_customer: loader(GroupsOfCustomer(db.clone()), gate),
-            address: loader(AddressById(db.clone()), gate),
             addresses_of_customer: loader(AddressesOfCustomer(db.clone()), gate),
             orders_of_customer: loader(OrdersOfCustomer(db.clone()), gate),
             order_count_of_customer: loader(OrderCountOfCustomer(db.clone()), gate),
             line_items_of_order: loader(LineItemsOfOrder(db.clone()), gate),
             members_of_group: loader(MembersOfGroup(db.clone()), gate),
-            member_count_of_group: loader(MemberCountOfGroup(db.clone()), gate),
+            member_count_of_group: loader(MemberCountOfGroup(db.clone(), count_limit), gate),
             admin_user: loader(AdminUserById(db.clone()), gate),
             transfers_of_order: loader(TransfersOfOrder(db.clone()), gate),
             actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
@@ -116,19 +120,7 @@ impl Loader<Uuid> for GroupsOfCustomer {
     }
 }
 
-/// `customer.billingAddress`.
-pub struct AddressById(DatabaseConnection);
-
-impl Loader<Uuid> for AddressById {
-    type Value = address::Model;
-    type Error = DomainError;
-
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        addresses::by_ids(&self.0, ids).await
-    }
-}
-
-/// `customer.shippingAddresses`.
+/// `customer.shippingAddresses` and `customer.billingAddress`.
 pub struct AddressesOfCustomer(DatabaseConnection);
 
 impl Loader<Uuid> for AddressesOfCustomer {
@@ -242,14 +234,14 @@ impl Loader<(Uuid, PageRequest)> for MembersOfGroup {
 }
 
 /// `customerGroup.customers.totalCount`.
-pub struct MemberCountOfGroup(DatabaseConnection);
+pub struct MemberCountOfGroup(DatabaseConnection, CountLimit);
 
 impl Loader<Uuid> for MemberCountOfGroup {
-    type Value = u64;
+    type Value = crate::domain::counts::Count;
     type Error = DomainError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        groups::member_counts(&self.0, ids).await
+        groups::member_counts(&self.0, ids, self.1).await
     }
 }
 

@@ -9,6 +9,7 @@ use entity::{line_item, order_transfer};
 use uuid::Uuid;
 
 use super::admins::AdminUser;
+use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, parse_id, to_id};
 use super::customers::{Customer, parse_ids};
@@ -17,6 +18,7 @@ use crate::auth::Principal;
 use crate::domain::addresses::AddressInput;
 use crate::domain::claims;
 use crate::domain::claims::MAX_ORDERS_PER_REQUEST;
+use crate::domain::counts::Count;
 use crate::domain::orders::{self, Buyer, LineInput, OrderFilter, OrderInput};
 use crate::domain::orders::{MAX_LINE_ITEMS, MAX_TRANSFERS_LISTED};
 use crate::error::Doing;
@@ -241,28 +243,54 @@ enum OrderCount {
 }
 
 /// Fields of an order connection beyond edges and page info.
-pub struct OrderConnectionFields(OrderCount);
+pub struct OrderConnectionFields(OrderCount, CountOnce);
 
 impl OrderConnectionFields {
+    fn new(count: OrderCount) -> Self {
+        Self(count, CountOnce::default())
+    }
+
     pub fn of_customer(customer_id: Uuid, filter: OrderFilter) -> Self {
-        Self(OrderCount::OfCustomer(customer_id, filter))
+        Self::new(OrderCount::OfCustomer(customer_id, filter))
+    }
+
+    async fn count(&self, ctx: &Context<'_>) -> Result<Count> {
+        self.1
+            .get(async {
+                Ok(match &self.0 {
+                    OrderCount::Filter(filter) => {
+                        orders::count(ctx.db(), filter, ctx.count_limit()).await?
+                    }
+                    // One customer's orders are counted exactly: they are few.
+                    OrderCount::OfCustomer(customer, filter) => Count {
+                        value: ctx
+                            .loaders()
+                            .order_count_of_customer
+                            .load_one((*customer, filter.clone()))
+                            .await?
+                            // No row for a customer without matching orders.
+                            .unwrap_or(0),
+                        exact: true,
+                    },
+                })
+            })
+            .await
     }
 }
 
 #[Object]
 impl OrderConnectionFields {
-    /// How many orders match, across all pages. Counted only when asked for.
+    /// How many orders match, across all pages: exact up to the server's count
+    /// limit (10,000 unless configured), and that limit when more match (then
+    /// `totalCountPrecision` is `AT_LEAST`); a customer's own orders
+    /// are always counted exactly. Counted only when asked for.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<u64> {
-        Ok(match &self.0 {
-            OrderCount::Filter(filter) => orders::count(ctx.db(), filter).await?,
-            OrderCount::OfCustomer(customer, filter) => ctx
-                .loaders()
-                .order_count_of_customer
-                .load_one((*customer, filter.clone()))
-                .await?
-                // The count query has no row for a customer without matching orders.
-                .unwrap_or(0),
-        })
+        Ok(self.count(ctx).await?.value)
+    }
+
+    /// Whether `totalCount` is exact.
+    async fn total_count_precision(&self, ctx: &Context<'_>) -> Result<CountPrecision> {
+        Ok(self.count(ctx).await?.into())
     }
 }
 
@@ -324,7 +352,7 @@ impl OrderQuery {
         let page = orders::list(ctx.db(), &filter, &request).await?;
         Ok(from_page(
             page,
-            OrderConnectionFields(OrderCount::Filter(filter)),
+            OrderConnectionFields::new(OrderCount::Filter(filter)),
             Order::of_owner,
         ))
     }

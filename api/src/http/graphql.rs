@@ -40,6 +40,9 @@ pub async fn execute(
     let media = ResponseMedia::from_accept(&headers);
     // Shed load at once rather than queue without end; the permit is held until the
     // response is built.
+    app.edge()
+        .graphql_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(_permit) = app.edge().in_flight.clone().try_acquire_owned().ok() else {
         let mut response = error_body(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -76,6 +79,7 @@ pub async fn execute(
             let request = request.data(caller.clone()).data(Loaders::new(
                 app.db(),
                 app.edge().sessions,
+                app.edge().count_limit,
                 &gate,
             ));
             // Dropping the execution at the deadline cancels it: its statements are

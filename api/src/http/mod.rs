@@ -57,6 +57,7 @@ pub fn router(app: &App) -> Router {
     Router::new()
         .route("/graphql", graphql)
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         // The handler reads the body through this limit; nothing larger is buffered.
         .layer(DefaultBodyLimit::max(edge.max_body_bytes))
         .layer(middleware::from_fn(each_request))
@@ -223,6 +224,32 @@ async fn health(State(app): State<App>) -> Response {
                 .into_response()
         }
     }
+}
+
+/// Counters in the Prometheus text format. Only totals: nothing here names a
+/// customer, a query or a caller. The benchmark divides them by each other.
+async fn metrics(State(app): State<App>) -> Response {
+    let requests = app
+        .edge()
+        .graphql_requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let body = format!(
+        "# HELP clientele_graphql_requests_total GraphQL requests received.\n\
+         # TYPE clientele_graphql_requests_total counter\n\
+         clientele_graphql_requests_total {requests}\n\
+         # HELP clientele_sql_statements_total SQL statements run on the database pool.\n\
+         # TYPE clientele_sql_statements_total counter\n\
+         clientele_sql_statements_total {}\n",
+        app.statements().get()
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

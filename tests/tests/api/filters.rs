@@ -211,6 +211,77 @@ async fn customer_filters_each_narrow_the_list() {
     );
 }
 
+/// The search is answered from an index (a trigram index on PostgreSQL, an FTS5
+/// table on SQLite) that the database keeps: it follows every change of email and
+/// name, and still means "each word inside the email, first or last name".
+#[tokio::test]
+async fn customer_search_follows_changes_and_stays_inside_each_field() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    people(&app).await;
+    // "anna berg" joined is "anna berg": no word without whitespace spans two fields.
+    assert!(
+        emails(&app, &token, json!({ "search": "nnab" }))
+            .await
+            .is_empty()
+    );
+    assert!(
+        emails(&app, &token, json!({ "search": "comanna" }))
+            .await
+            .is_empty()
+    );
+    // Quotes and wildcards are literal on the index path too (3+ characters).
+    assert_eq!(
+        emails(&app, &token, json!({ "search": "100%_" })).await,
+        ["100%_real@example.com"]
+    );
+    assert!(
+        emails(&app, &token, json!({ "search": "an\"na" }))
+            .await
+            .is_empty()
+    );
+    // Words of one or two characters and longer ones combine.
+    assert_eq!(
+        emails(&app, &token, json!({ "search": "pe berg" })).await,
+        ["per.berg@example.com"]
+    );
+
+    let id = app
+        .data(
+            Some(&token),
+            "{ customers(filter: { search: \"per.berg\" }) { nodes { id } } }",
+            json!({}),
+        )
+        .await["customers"]["nodes"][0]["id"]
+        .clone();
+    app.data(
+        Some(&token),
+        "mutation($id: ID!) { updateCustomer(id: $id, input: {
+            email: \"petra.holm@example.com\", firstName: \"Petra\", lastName: \"Holm\" }) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        emails(&app, &token, json!({ "search": "holm petra" })).await,
+        ["petra.holm@example.com"]
+    );
+    assert_eq!(
+        emails(&app, &token, json!({ "search": "berg" })).await,
+        ["anna.berg@example.com"]
+    );
+    // A change that leaves the searched fields alone keeps the customer findable.
+    app.data(
+        Some(&token),
+        "mutation($id: ID!) { updateCustomer(id: $id, input: { phone: \"+46 8 123\" }) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(
+        emails(&app, &token, json!({ "search": "holm" })).await,
+        ["petra.holm@example.com"]
+    );
+}
+
 #[tokio::test]
 async fn customer_filter_values_are_validated() {
     let app = TestApp::spawn().await;

@@ -420,3 +420,46 @@ async fn nested_pages_for_more_parents_than_one_statement_holds_are_complete() {
         "{parents}"
     );
 }
+
+/// `totalCount` stops at the count limit: exact below it, the limit with `AT_LEAST`
+/// above it, on every connection that counts a table that grows.
+#[tokio::test]
+async fn counts_stop_at_the_count_limit() {
+    let app = TestApp::spawn_with(|settings| settings.count_limit = 10).await;
+    api::seed::run(app.db(), 300).await.unwrap();
+    let token = app.admin_token().await;
+    let data = app
+        .data(
+            Some(&token),
+            "{ customers(first: 1) { totalCount totalCountPrecision }
+               orders(first: 1) { totalCount totalCountPrecision }
+               customerGroups(first: 1) { totalCount totalCountPrecision
+                 nodes { customers(first: 1) { totalCount totalCountPrecision } } }
+               one: customers(first: 1, filter: { search: \"hopper.1\" }) { totalCount totalCountPrecision }
+               none: customers(first: 1, filter: { search: \"nobody\" }) { totalCount totalCountPrecision } }",
+            json!({}),
+        )
+        .await;
+    let count = |connection: &Value| {
+        (
+            connection["totalCount"].as_u64().unwrap(),
+            connection["totalCountPrecision"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    let at_least = (10, "AT_LEAST".to_owned());
+    assert_eq!(count(&data["customers"]), at_least);
+    assert_eq!(count(&data["orders"]), at_least);
+    // 20 groups; the seed puts about 20 of 300 customers in each.
+    assert_eq!(count(&data["customerGroups"]), at_least);
+    assert_eq!(
+        count(&data["customerGroups"]["nodes"][0]["customers"]),
+        at_least
+    );
+    let (one, exact) = count(&data["one"]);
+    assert!((1..10).contains(&one), "{one}");
+    assert_eq!(exact, "EXACT");
+    assert_eq!(count(&data["none"]), (0, "EXACT".to_owned()));
+}

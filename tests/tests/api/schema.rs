@@ -54,6 +54,9 @@ async fn migrations_create_every_table_on_an_empty_database_and_rerun_cleanly() 
         .iter()
         .map(|row| row.try_get::<String>("", "name").unwrap())
         .filter(|name| name != "seaql_migrations")
+        // SQLite's search index: an FTS5 table and its shadow tables, which the
+        // database keeps (by triggers) and the server only queries.
+        .filter(|name| !name.starts_with("customer_search"))
         .collect();
     tables.sort();
     assert_eq!(

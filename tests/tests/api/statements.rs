@@ -162,3 +162,40 @@ async fn audit_trails_and_order_transfers_load_in_fixed_statements() {
     eprintln!("audit trails: {small} statements for 10, {large} for 100");
     assert_eq!(small, large);
 }
+
+const SEARCH_PAGE: &str = "query($size: Int!, $search: String) {
+    customers(first: $size, filter: { search: $search }) {
+        totalCount totalCountPrecision
+        nodes { id billingAddress { id } shippingAddresses { id } groups { id } }
+    }
+}";
+
+#[tokio::test]
+async fn search_and_count_cost_a_fixed_number_of_statements() {
+    let app = TestApp::spawn().await;
+    api::seed::run(app.db(), 300).await.unwrap();
+    let token = app.admin_token().await;
+    let variables = |size: i32, search: &str| json!({ "size": size, "search": search });
+
+    // "hopper" matches about one customer in 24; "a" (one letter: no trigram to look
+    // up) matches most of them.
+    for search in ["hopper", "a", "grace hopper"] {
+        let (small, _) = measure(&app, &token, SEARCH_PAGE, variables(2, search)).await;
+        let (large, data) = measure(&app, &token, SEARCH_PAGE, variables(100, search)).await;
+        let total = data["customers"]["totalCount"].as_u64().unwrap();
+        assert!(total > 0, "{search}");
+        assert_eq!(data["customers"]["totalCountPrecision"], "EXACT");
+        assert_eq!(nodes(&data, "customers") as u64, total.min(100));
+        eprintln!("search {search:?}: {small} statements for 2, {large} for 100");
+        assert_eq!(small, large, "statement count grew with the page size");
+    }
+
+    // totalCount and totalCountPrecision share one count statement.
+    let count_only = "query($search: String) { customers(first: 1, filter: { search: $search }) {
+        totalCount } }";
+    let both = "query($search: String) { customers(first: 1, filter: { search: $search }) {
+        totalCount totalCountPrecision } }";
+    let (one, _) = measure(&app, &token, count_only, json!({ "search": "hopper" })).await;
+    let (two, _) = measure(&app, &token, both, json!({ "search": "hopper" })).await;
+    assert_eq!(one, two);
+}

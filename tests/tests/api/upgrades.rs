@@ -63,16 +63,25 @@ async fn backup_copies_a_live_sqlite_database_consistently() {
     }
 }
 
+/// The index of a migration by its name, to migrate up to just before it.
+fn migrations_before(name: &str) -> u32 {
+    let position = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == name)
+        .expect("a migration of that name");
+    position as u32
+}
+
 /// Sessions written before the session-activity migration keep working after it:
 /// their `last_used_at` is filled from `created_at`, and the throttle table appears.
 #[tokio::test]
-async fn the_newest_migration_keeps_data_written_under_the_previous_schema() {
+async fn the_session_activity_migration_keeps_sessions_written_before_it() {
     let database = EmptyDatabase::create().await;
     let (db, _) = api::db::connect(database.url(), api::db::PoolOptions::small(1))
         .await
         .unwrap();
-    let all = Migrator::migrations().len() as u32;
-    Migrator::up(&db, Some(all - 1)).await.unwrap();
+    let before = migrations_before("m20261201_000009_add_session_activity_and_throttles");
+    Migrator::up(&db, Some(before)).await.unwrap();
 
     let admin = Uuid::now_v7();
     let session_id = Uuid::now_v7();
@@ -132,5 +141,71 @@ async fn the_newest_migration_keeps_data_written_under_the_previous_schema() {
     assert_eq!(upgraded.admin_user_id, Some(admin));
     assert!(upgraded.expires_at > Utc::now());
     assert_eq!(throttle::Entity::find().count(&db).await.unwrap(), 0);
+    db.close().await.unwrap();
+}
+
+/// Customers written before the search index existed are found by search after the
+/// migration that adds it (the index is filled from the rows already there).
+#[tokio::test]
+async fn the_search_migration_indexes_customers_written_before_it() {
+    let database = EmptyDatabase::create().await;
+    let (db, _) = api::db::connect(database.url(), api::db::PoolOptions::small(1))
+        .await
+        .unwrap();
+    let before = migrations_before("m20261201_000010_add_customer_search");
+    Migrator::up(&db, Some(before)).await.unwrap();
+    let created = api::db::now();
+    let backend = db.get_database_backend();
+    for (email, last_name) in [
+        ("ada@example.com", "Lovelace"),
+        ("alan@example.com", "Turing"),
+    ] {
+        let insert = Query::insert()
+            .into_table(Alias::new("customer"))
+            .columns(
+                [
+                    "id",
+                    "email",
+                    "last_name",
+                    "has_account",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Uuid::now_v7().into(),
+                email.into(),
+                last_name.into(),
+                false.into(),
+                created.into(),
+                created.into(),
+            ])
+            .to_owned();
+        db.execute_raw(backend.build(&insert)).await.unwrap();
+    }
+    Migrator::up(&db, None).await.unwrap();
+
+    let search = |text: &str| api::domain::customers::CustomerFilter {
+        search: api::domain::search::SearchText::parse(Some(text), "search").unwrap(),
+        ..Default::default()
+    };
+    let request = api::domain::pagination::PageArgs::forward(10)
+        .validate()
+        .unwrap();
+    for (text, expected) in [
+        ("lovelace", vec!["ada@example.com"]),
+        ("example", vec!["alan@example.com", "ada@example.com"]),
+    ] {
+        let page = api::domain::customers::list(&db, &search(text), Default::default(), &request)
+            .await
+            .unwrap();
+        let emails: Vec<&str> = page.items.iter().map(|(_, c)| c.email.as_str()).collect();
+        let mut sorted = emails.clone();
+        sorted.sort();
+        let mut wanted = expected.clone();
+        wanted.sort();
+        assert_eq!(sorted, wanted, "{text}");
+    }
     db.close().await.unwrap();
 }
