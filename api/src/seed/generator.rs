@@ -1,25 +1,10 @@
-//! `clientele seed --customers N`: deterministic demo data for exploring and
-//! benchmarking. The same N always gives the same rows (ids included): times start at
-//! a fixed date and every choice comes from a seeded generator.
-//!
-//! About half the customers are guests; one registered customer in ten shares its
-//! email with a guest (one live guest and one live registered record per email). Each customer has 1-3
-//! addresses (registered ones bill to the first), 0-3 of the 20 groups, and 0-4
-//! orders of 1-3 lines. Rows go in with multi-row INSERTs inside one transaction.
-
-use std::fmt;
+//! The seed's generator: customers one after another from one seeded generator.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use entity::order::{AddressSnapshot, OrderStatus};
 use entity::{address, customer, customer_group, customer_group_customer, line_item, order};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Iterable, PaginatorTrait,
-};
 use uuid::Uuid;
-
-use crate::auth::passwords::Passwords;
-use crate::error::{DomainError, DomainResult};
 
 const GROUPS: [&str; 20] = [
     "VIP",
@@ -119,9 +104,6 @@ const PRODUCTS: [(&str, &str, i64); 8] = [
 ];
 const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
 
-/// Every registered demo customer logs in with this password.
-pub const DEMO_PASSWORD: &str = "demo password";
-
 /// SplitMix64: a tiny, well-known generator, plenty for demo data (not for secrets).
 struct Rng(u64);
 
@@ -157,164 +139,32 @@ impl Rng {
     }
 }
 
-/// How many rows the seed wrote.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub customers: usize,
-    pub groups: usize,
-    pub memberships: usize,
-    pub addresses: usize,
-    pub orders: usize,
-    pub line_items: usize,
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} customers, {} groups, {} memberships, {} addresses, {} orders, {} line items",
-            self.customers,
-            self.groups,
-            self.memberships,
-            self.addresses,
-            self.orders,
-            self.line_items
-        )
-    }
-}
-
-/// Bind parameters per INSERT: well under SQLite's limit of 32,766, and small enough
-/// that building each statement stays cheap (measured fastest around 3,000).
-const PARAMS_PER_INSERT: usize = 3_000;
-
-/// Inserts `rows` in multi-row INSERTs of about [`PARAMS_PER_INSERT`] parameters.
-async fn insert_chunked<A>(db: &impl ConnectionTrait, rows: Vec<A>) -> DomainResult<()>
-where
-    A: ActiveModelTrait + Send,
-{
-    let columns = <<A::Entity as EntityTrait>::Column as Iterable>::iter().count();
-    let per_insert = (PARAMS_PER_INSERT / columns).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(per_insert).collect();
-        A::Entity::insert_many(chunk)
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Customers generated and written at a time: the seed's memory stays that of one
-/// chunk (a few megabytes) however many customers it writes.
-const CUSTOMERS_PER_CHUNK: usize = 2_000;
-
-/// Writes the demo data. Refuses a database that already has customers, so it never
-/// mixes with real data.
-pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summary> {
-    if customer::Entity::find().count(db).await? > 0 {
-        return Err(DomainError::bad_input(
-            "customers",
-            "the database already has customers; seed only fills an empty one",
-        ));
-    }
-    let started = std::time::Instant::now();
-    // One hash for every registered demo customer: hashing 50,000 passwords would take
-    // minutes, and demo accounts need no distinct salts.
-    let demo_password_hash = Passwords::new(1).hash(DEMO_PASSWORD).await?;
-    let mut generator = Generator::new(customers as usize, demo_password_hash);
-    let mut summary = Summary {
-        groups: generator.groups.len(),
-        ..Summary::default()
-    };
-    let txn = crate::db::begin_write(db).await?;
-    let groups: Vec<customer_group::ActiveModel> =
-        generator.groups.iter().cloned().map(Into::into).collect();
-    insert_chunked(&txn, groups).await?;
-    while let Some(chunk) = generator.next_chunk(CUSTOMERS_PER_CHUNK) {
-        summary.add(&chunk);
-        insert_chunked(&txn, chunk.customers).await?;
-        insert_chunked(&txn, chunk.addresses).await?;
-        insert_chunked(&txn, chunk.memberships).await?;
-        insert_chunked(&txn, chunk.orders).await?;
-        insert_chunked(&txn, chunk.line_items).await?;
-    }
-    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "rows written");
-    // The billing key points into the address table, so it is set once addresses
-    // exist: registered customers bill to the first address in their book.
-    txn.execute_unprepared(
-        "UPDATE customer SET billing_address_id = \
-         (SELECT a.id FROM address a WHERE a.customer_id = customer.id \
-          ORDER BY a.created_at, a.id LIMIT 1) \
-         WHERE has_account",
-    )
-    .await?;
-    // Order numbers follow placement time, as they would have in a live store; orders
-    // were written with distinct negative placeholders so no step of this renumbering
-    // meets the unique index on a number still in use.
-    txn.execute_unprepared(
-        "UPDATE \"order\" SET display_id = numbered.n FROM \
-         (SELECT id, ROW_NUMBER() OVER (ORDER BY created_at, id) AS n FROM \"order\") AS numbered \
-         WHERE \"order\".id = numbered.id",
-    )
-    .await?;
-    // New orders continue the numbering after the demo ones.
-    txn.execute_unprepared(
-        "UPDATE counter SET value = (SELECT COALESCE(MAX(display_id), 0) FROM \"order\") \
-         WHERE name = 'order_display_id'",
-    )
-    .await?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "billing addresses and order numbers set"
-    );
-    txn.commit().await?;
-    // Fresh statistics: without them PostgreSQL plans the first queries on a bulk-filled
-    // database as if its tables were empty (seconds instead of milliseconds for a page
-    // of 100 customers with every relation). SQLite's planner uses them too.
-    db.execute_unprepared("ANALYZE").await?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis(),
-        "statistics updated"
-    );
-    Ok(summary)
-}
-
 /// The rows of one chunk of customers.
 #[derive(Default)]
-struct Chunk {
-    customers: Vec<customer::ActiveModel>,
-    addresses: Vec<address::ActiveModel>,
-    memberships: Vec<customer_group_customer::ActiveModel>,
-    orders: Vec<order::ActiveModel>,
-    line_items: Vec<line_item::ActiveModel>,
-}
-
-impl Summary {
-    fn add(&mut self, chunk: &Chunk) {
-        self.customers += chunk.customers.len();
-        self.memberships += chunk.memberships.len();
-        self.addresses += chunk.addresses.len();
-        self.orders += chunk.orders.len();
-        self.line_items += chunk.line_items.len();
-    }
+pub(super) struct Chunk {
+    pub(super) customers: Vec<customer::ActiveModel>,
+    pub(super) addresses: Vec<address::ActiveModel>,
+    pub(super) memberships: Vec<customer_group_customer::ActiveModel>,
+    pub(super) orders: Vec<order::ActiveModel>,
+    pub(super) line_items: Vec<line_item::ActiveModel>,
 }
 
 /// Generates customers one after another from one seeded generator, so any chunking
 /// gives the same rows.
-struct Generator {
+pub(super) struct Generator {
     rng: Rng,
     count: usize,
     next: usize,
     epoch: DateTime<Utc>,
     spacing: TimeDelta,
-    groups: Vec<customer_group::Model>,
+    pub(super) groups: Vec<customer_group::Model>,
     last_guest_email: Option<String>,
     orders_generated: i64,
     demo_password_hash: String,
 }
 
 impl Generator {
-    fn new(count: usize, demo_password_hash: String) -> Self {
+    pub(super) fn new(count: usize, demo_password_hash: String) -> Self {
         let mut rng = Rng(0x00C1_1E27_E1E5);
         let epoch = Utc
             .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
@@ -351,7 +201,7 @@ impl Generator {
     }
 
     /// The next `size` customers (fewer at the end), or `None` when all are out.
-    fn next_chunk(&mut self, size: usize) -> Option<Chunk> {
+    pub(super) fn next_chunk(&mut self, size: usize) -> Option<Chunk> {
         if self.next >= self.count {
             return None;
         }
@@ -439,6 +289,11 @@ impl Generator {
                 updated_at: Set(created),
             });
             book.push((address_id, snapshot));
+        }
+        // Registered customers bill to the first address of their book. The key is set
+        // before the address exists: the loader holds the foreign keys until the end.
+        if has_account && let Some(billing) = out.customers.last_mut() {
+            billing.billing_address_id = Set(Some(book[0].0));
         }
         let mut chosen: Vec<usize> = Vec::new();
         for _ in 0..self.rng.below(4) {
