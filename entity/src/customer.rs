@@ -21,8 +21,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
-    /// Argon2id PHC string; `None` for guests. Never leaves the server.
-    pub password_hash: Option<String>,
+    // `password_hash` is in the table but not here: see `customer_credential`.
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -302,10 +302,9 @@ impl TestApp {
             })
             .await;
         let hash = Passwords::new(2).hash(PASSWORD).await.expect("hashed");
-        customer::ActiveModel {
+        entity::customer_credential::ActiveModel {
             id: sea_orm::ActiveValue::Unchanged(id),
             password_hash: Set(Some(hash)),
-            ..Default::default()
         }
         .update(self.db())
         .await
@@ -341,7 +340,6 @@ impl TestApp {
             created_at: Set(created_at),
             updated_at: Set(created_at),
             deleted_at: Set(spec.deleted.then_some(created_at)),
-            password_hash: Set(None),
         }
         .insert(self.db())
         .await

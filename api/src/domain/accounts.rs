@@ -7,7 +7,7 @@
 //! another table and never block a registration; soft-deleted customers do not count.
 
 use chrono::TimeDelta;
-use entity::customer;
+use entity::{customer, customer_credential};
 use entity::customer_token::{self, TokenPurpose};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -172,11 +172,11 @@ pub async fn register(
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
-        password_hash: Set(Some(password_hash)),
     }
     .insert(&txn)
     .await
     .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
+    set_password_hash(&txn, customer.id, password_hash).await?;
     let session = sessions::issue(
         &txn,
         Holder::Customer(customer.id),
@@ -212,7 +212,11 @@ pub async fn login(
         Ok(email) => live_with_email(db, email.as_str(), true).await?,
         Err(_) => None,
     };
-    let verified = match customer.as_ref().and_then(|c| c.password_hash.as_deref()) {
+    let hash = match &customer {
+        Some(customer) => password_hash_of(db, customer.id).await?,
+        None => None,
+    };
+    let verified = match hash.as_deref() {
         Some(hash) => passwords.verify(password, hash).await?,
         None => passwords.verify_dummy(password).await?,
     };
@@ -260,8 +264,8 @@ async fn require_password(
 ) -> DomainResult<()> {
     let limit = &policy.limits.customer_login;
     throttles::take(db, limit, &customer.email).await?;
-    let verified = match customer.password_hash.as_deref() {
-        Some(hash) => passwords.verify(password, hash).await?,
+    let verified = match password_hash_of(db, customer.id).await? {
+        Some(hash) => passwords.verify(password, &hash).await?,
         None => false,
     };
     if verified {
@@ -309,19 +313,32 @@ async fn tell_password_changed(
     Ok(())
 }
 
+/// The customer's password hash: the one read of it, for checking a password.
+async fn password_hash_of(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+) -> DomainResult<Option<String>> {
+    Ok(customer_credential::Entity::find_by_id(customer_id)
+        .one(db)
+        .await?
+        .and_then(|credential| credential.password_hash))
+}
+
 async fn set_password_hash(
     db: &impl ConnectionTrait,
     customer_id: Uuid,
     hash: String,
 ) -> DomainResult<()> {
-    customer::ActiveModel {
-        id: sea_orm::ActiveValue::Unchanged(customer_id),
-        password_hash: Set(Some(hash)),
-        updated_at: Set(db::now()),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
+    customer_credential::Entity::update_many()
+        .col_expr(customer_credential::Column::PasswordHash, Expr::val(hash))
+        .filter(customer_credential::Column::Id.eq(customer_id))
+        .exec(db)
+        .await?;
+    customer::Entity::update_many()
+        .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()))
+        .filter(customer::Column::Id.eq(customer_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -414,7 +414,6 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
-        password_hash: Set(None),
     };
     let txn = db::begin_write(db).await?;
     let created = match new.insert(&txn).await {

@@ -351,7 +351,6 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
         created_at: Set(now),
         updated_at: Set(now),
         deleted_at: Set(None),
-        password_hash: Set(None),
     }
     .insert(&savepoint)
     .await;

@@ -160,11 +160,10 @@ pub(super) struct Generator {
     pub(super) groups: Vec<customer_group::Model>,
     last_guest_email: Option<String>,
     orders_generated: i64,
-    demo_password_hash: String,
 }
 
 impl Generator {
-    pub(super) fn new(count: usize, demo_password_hash: String) -> Self {
+    pub(super) fn new(count: usize) -> Self {
         let mut rng = Rng(0x00C1_1E27_E1E5);
         let epoch = Utc
             .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
@@ -196,7 +195,6 @@ impl Generator {
             groups,
             last_guest_email: None,
             orders_generated: 0,
-            demo_password_hash,
         }
     }
 
@@ -252,7 +250,6 @@ impl Generator {
             created_at: Set(created),
             updated_at: Set(created),
             deleted_at: Set(None),
-            password_hash: Set(has_account.then(|| self.demo_password_hash.clone())),
         });
 
         let mut book = Vec::new();

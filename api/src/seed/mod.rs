@@ -12,7 +12,8 @@ mod generator;
 
 use std::fmt;
 
-use entity::{customer, customer_group};
+use entity::{customer, customer_credential, customer_group};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::auth::passwords::Passwords;
@@ -76,7 +77,7 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     // One hash for every registered demo customer: hashing 50,000 passwords would take
     // minutes, and demo accounts need no distinct salts.
     let demo_password_hash = Passwords::new(1).hash(DEMO_PASSWORD).await?;
-    let mut generator = Generator::new(customers as usize, demo_password_hash);
+    let mut generator = Generator::new(customers as usize);
     let mut summary = Summary {
         groups: generator.groups.len(),
         ..Summary::default()
@@ -94,6 +95,13 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
         insert_chunked(&txn, chunk.orders).await?;
         insert_chunked(&txn, chunk.line_items).await?;
     }
+    // Registered demo customers all log in with the demo password.
+    let credentials = Query::update()
+        .table(customer::Entity)
+        .value(customer_credential::Column::PasswordHash, demo_password_hash)
+        .and_where(Expr::col(customer::Column::HasAccount).eq(true))
+        .to_owned();
+    txn.execute(&credentials).await?;
     tracing::info!(elapsed_ms = started.elapsed().as_millis(), "rows written");
     // Order numbers follow placement time, as they would have in a live store; orders
     // were written with distinct negative placeholders so no step of this renumbering
