@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""The Clientele benchmark: seeds fixed datasets, starts the release server, drives the
+query shapes and a write mix with wrk, and prints one table. See bench/README.md.
+
+Everything talks to 127.0.0.1. Settings come from the environment (see README)."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+TARGET = os.environ.get("CARGO_TARGET_DIR", "/root/.cache/clientele-target")
+BIN = os.path.join(TARGET, "release", "clientele")
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+PG_LOG = os.environ.get("BENCH_PG_LOG", "/var/log/postgresql/postgresql-15-main.log")
+CUSTOMERS = [int(n) for n in os.environ.get("BENCH_CUSTOMERS", "10000 100000").split()]
+BACKENDS = os.environ.get("BENCH_BACKENDS", "postgres sqlite").split()
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
+PORT = int(os.environ.get("BENCH_PORT", "18400"))
+TICKS = os.sysconf("SC_CLK_TCK")
+ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@example.com", "bench admin password"
+
+
+def shape(name):
+    with open(os.path.join(HERE, "shapes", name + ".graphql")) as f:
+        return f.read()
+
+
+# (label, document, variables); `$customer` is replaced by a seeded customer's id.
+SHAPES = [
+    ("customer by id + addresses + groups", shape("customer_by_id"), {"id": "$customer"}),
+    ("50 customers + addresses + groups + totalCount", shape("customer_page"), {}),
+    ("the same, search \"hopper\"", shape("customer_page"), {"search": "hopper"}),
+    ("customer by id + 10 latest orders", shape("customer_orders"), {"id": "$customer"}),
+]
+
+
+def run(*args, **kwargs):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kwargs).stdout
+
+
+def psql(db, sql):
+    return run("psql", f"{PG}/{db}", "-Atqc", sql).strip()
+
+
+def cpu_ms(pids):
+    """User + system CPU of each of these processes so far, in milliseconds."""
+    used = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            used[pid] = (int(fields[11]) + int(fields[12])) * 1000 / TICKS
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return used
+
+
+def cpu_since(before, pids):
+    """CPU used since `before` by these processes (new ones count from zero)."""
+    now = cpu_ms(pids)
+    return sum(used - before.get(pid, 0) for pid, used in now.items())
+
+
+def postgres_pids():
+    out = subprocess.run(["pgrep", "-x", "postgres"], text=True, capture_output=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def post(body, token=None, path="/graphql"):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json",
+                 **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        text = response.read().decode()
+    return json.loads(text) if path == "/graphql" else text
+
+
+def gql(query, variables=None, token=None):
+    answer = post({"query": query, "variables": variables or {}}, token)
+    if answer.get("errors"):
+        raise SystemExit(f"the bench request failed: {answer['errors']}")
+    return answer["data"]
+
+
+def metrics():
+    text = post(None, path="/metrics")
+    values = dict(re.findall(r"^(clientele_\w+) (\d+)$", text, re.M))
+    return int(values["clientele_graphql_requests_total"]), int(values["clientele_sql_statements_total"])
+
+
+class Server:
+    """The release server on one database, with the throttles out of the way (the
+    bench is one client address sending thousands of registrations)."""
+
+    def __init__(self, database_url, log):
+        env = dict(os.environ,
+                   DATABASE_URL=database_url,
+                   CLIENTELE_BIND=f"127.0.0.1:{PORT}",
+                   CLIENTELE_LOG="warn",
+                   CLIENTELE_REGISTRATIONS_PER_ADDRESS="1000000",
+                   CLIENTELE_GUEST_ORDERS_PER_ADDRESS="1000000",
+                   CLIENTELE_LOGIN_FAILURES_PER_ADDRESS="1000000",
+                   CLIENTELE_MAILS_PER_RECIPIENT="1000000")
+        self.process = subprocess.Popen([BIN, "serve"], env=env, stdout=log, stderr=log)
+        for _ in range(300):
+            try:
+                post(None, path="/health")
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("the server did not start; see its log")
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def wrk(script, seconds, env):
+    out = run("wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s",
+              os.path.join(HERE, script), f"http://127.0.0.1:{PORT}/graphql",
+              env=dict(os.environ, **env))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(server, script, env, database_pids):
+    """RUNS runs of wrk; the figures of the run with the median req/s."""
+    wrk(script, 2, env)  # warm-up: caches, pool, the planner's statistics
+    results = []
+    for _ in range(RUNS):
+        requests0, statements0 = metrics()
+        server_cpu0, database_cpu0 = cpu_ms([server.process.pid]), cpu_ms(database_pids())
+        result = wrk(script, SECONDS, env)
+        requests1, statements1 = metrics()
+        server_cpu = cpu_since(server_cpu0, [server.process.pid])
+        database_cpu = cpu_since(database_cpu0, database_pids())
+        requests = max(requests1 - requests0, 1)
+        result.update(
+            rps=result["requests"] / result["seconds"],
+            statements=(statements1 - statements0) / requests,
+            server_cpu_ms=server_cpu / requests,
+            database_cpu_ms=database_cpu / requests if database_pids() else None,
+            rss_mb=rss_mb(server.process.pid),
+        )
+        if result["socket_errors"] or result["non_2xx"] or result["graphql_errors"]:
+            raise SystemExit(f"errors under load: {result}")
+        results.append(result)
+    results.sort(key=lambda r: r["rps"])
+    return results[len(results) // 2]
+
+
+# ---- The database-only ceiling: one request's statements, replayed by pgbench ----
+
+def captured_statements(db, server_url, log, body, token):
+    """The statements one request issues, with their parameters inlined, read from
+    PostgreSQL's log while a second server on `db` logs every statement."""
+    psql("postgres", f"ALTER DATABASE {db} SET log_statement = 'all'")
+    try:
+        capture = Server(server_url, log)
+        try:
+            post(body, token)  # warm: the same statements the benchmark's requests send
+            offset = os.path.getsize(PG_LOG)
+            post(body, token)
+            time.sleep(0.5)
+        finally:
+            capture.stop()
+    finally:
+        psql("postgres", f"ALTER DATABASE {db} RESET log_statement")
+    with open(PG_LOG, errors="replace") as f:
+        f.seek(offset)
+        text = f.read()
+    return parse_log(text, db)
+
+
+RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \S+ \[\d+\] (\S+)@(\S+) (\w+):  (.*)$")
+PARAM = re.compile(r"\$(\d+) = ('(?:[^']|'')*'|NULL)")
+
+
+def parse_log(text, db):
+    records = []  # [kind, text]
+    for line in text.splitlines():
+        match = RECORD.match(line)
+        if match:
+            user, database, level, message = match.groups()
+            records.append([database, level, message])
+        elif records and line.startswith("\t"):
+            records[-1][2] += "\n" + line[1:]
+    statements = []
+    for database, level, message in records:
+        if database != db:
+            continue
+        if level == "LOG" and (m := re.match(r"(?:statement|execute [^:]+): (.*)", message, re.S)):
+            statements.append(m.group(1))
+        elif level == "DETAIL" and message.startswith("parameters:") and statements:
+            params = dict((int(n), v) for n, v in PARAM.findall(message))
+            statements[-1] = re.sub(r"\$(\d+)\b", lambda m: params.get(int(m.group(1)), m.group(0)),
+                                    statements[-1])
+    return statements
+
+
+def pgbench_ceiling(db, statements):
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        for statement in statements:
+            # pgbench reads one statement per line unless it ends with a semicolon.
+            script.write(" ".join(statement.split()) + ";\n")
+    out = run("pgbench", "-n", "-M", "prepared", f"-c{CONNECTIONS}", "-j2", f"-T{SECONDS}",
+              "-f", script.name, f"{PG}/{db}")
+    os.unlink(script.name)
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+# ---- One dataset on one backend ----
+
+def prepare(backend, customers, workdir, log):
+    if backend == "postgres":
+        db = f"clientele_bench_{customers}"
+        url = f"{PG}/{db}"
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        psql("postgres", f"CREATE DATABASE {db}")
+    else:
+        db = None
+        path = os.path.join(workdir, f"bench-{customers}.db")
+        url = f"sqlite://{path}"
+    env = dict(os.environ, DATABASE_URL=url, CLIENTELE_LOG="info")
+    started = time.monotonic()
+    seeded = subprocess.run(["/usr/bin/time", "-f", "%M", BIN, "seed", "--customers", str(customers)],
+                            env=env, text=True, capture_output=True)
+    if seeded.returncode != 0:
+        raise SystemExit(f"seed failed: {seeded.stderr}")
+    seed_seconds = time.monotonic() - started
+    seed_rss = int(seeded.stderr.strip().splitlines()[-1]) / 1024
+    run(BIN, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, env=env)
+    return db, url, seed_seconds, seed_rss
+
+
+def bench(backend, customers, workdir, log):
+    db, url, seed_seconds, seed_rss = prepare(backend, customers, workdir, log)
+    print(f"# {backend}, {customers} customers: seeded in {seed_seconds:.1f} s, "
+          f"seed max RSS {seed_rss:.0f} MB", file=sys.stderr)
+    server = Server(url, log)
+    rows = []
+    try:
+        admin = gql("mutation($e: String!, $p: String!) { adminLogin(email: $e, password: $p) { token } }",
+                    {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["adminLogin"]["token"]
+        customer_id = gql("{ customers(first: 1, filter: { hasAccount: true }, sort: { field: EMAIL, direction: ASC }) "
+                          "{ nodes { id } } }", token=admin)["customers"]["nodes"][0]["id"]
+        database_pids = postgres_pids if backend == "postgres" else (lambda: [])
+        bodies = []
+        for label, document, variables in SHAPES:
+            variables = {k: (customer_id if v == "$customer" else v) for k, v in variables.items()}
+            body = {"query": document, "variables": variables}
+            gql(document, variables, admin)  # fails loudly if the shape is wrong
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as f:
+                json.dump(body, f)
+            result = measure(server, "post.lua", {"BENCH_BODY": f.name, "BENCH_TOKEN": admin},
+                             database_pids)
+            rows.append((label, result))
+            bodies.append((label, body))
+        # The write mix: customers to add addresses to, 50 addresses each at most.
+        tokens = [gql("mutation($e: String!) { registerCustomer(email: $e, password: \"bench password 1\") { token } }",
+                      {"e": f"bench-address-{n}@example.com"})["registerCustomer"]["token"]
+                  for n in range(200)]
+        tokens_file = os.path.join(workdir, "tokens.txt")
+        with open(tokens_file, "w") as f:
+            f.write("\n".join(tokens) + "\n")
+        rows.append(("writes: register / guest order / address add",
+                     measure(server, "mutations.lua", {"BENCH_TOKENS": tokens_file}, database_pids)))
+    finally:
+        server.stop()
+    if backend == "postgres":
+        for label, body in bodies:
+            statements = captured_statements(db, url, log, body, admin)
+            ceiling = pgbench_ceiling(db, statements)
+            for row_label, result in rows:
+                if row_label == label:
+                    result["ceiling"] = ceiling
+                    result["captured"] = len(statements)
+    return rows, seed_seconds, seed_rss
+
+
+def main():
+    for tool in ("wrk", "pgbench", "psql"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install wrk postgresql-client")
+    if not os.path.exists(BIN):
+        raise SystemExit(f"no release build at {BIN}: run bench/run, which builds it")
+    workdir = tempfile.mkdtemp(prefix="clientele-bench-")
+    log = open(os.path.join(workdir, "server.log"), "w")
+    print(f"wrk -t2 -c{CONNECTIONS}, {RUNS} runs of {SECONDS} s per row (median run shown); "
+          f"CPU in ms per request; logs in {workdir}\n")
+    print("| backend | customers | shape | req/s | p50 ms | p99 ms | statements | server CPU | "
+          "database CPU | server RSS MB | pgbench ceiling req/s | share |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    seeds = []
+    for backend in BACKENDS:
+        for customers in CUSTOMERS:
+            rows, seed_seconds, seed_rss = bench(backend, customers, workdir, log)
+            seeds.append((backend, customers, seed_seconds, seed_rss))
+            for label, r in rows:
+                ceiling = r.get("ceiling")
+                database_cpu = r["database_cpu_ms"]
+                cells = [
+                    backend, f"{customers:,}", label, f"{r['rps']:,.0f}",
+                    f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", f"{r['statements']:.1f}",
+                    f"{r['server_cpu_ms']:.2f}",
+                    "" if database_cpu is None else f"{database_cpu:.2f}",
+                    f"{r['rss_mb']:.0f}",
+                    "" if ceiling is None else f"{ceiling:,.0f}",
+                    "" if ceiling is None else f"{100 * r['rps'] / ceiling:.0f} %",
+                ]
+                print("| " + " | ".join(cells) + " |", flush=True)
+    print("\n| backend | customers | seed seconds | seed max RSS MB |\n| --- | --- | --- | --- |")
+    for backend, customers, seconds, rss in seeds:
+        print(f"| {backend} | {customers:,} | {seconds:.1f} | {rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
