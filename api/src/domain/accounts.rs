@@ -7,8 +7,8 @@
 //! another table and never block a registration; soft-deleted customers do not count.
 
 use chrono::TimeDelta;
-use entity::{customer, customer_credential};
 use entity::customer_token::{self, TokenPurpose};
+use entity::{customer, customer_credential};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,

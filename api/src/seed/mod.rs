@@ -98,7 +98,10 @@ pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summar
     // Registered demo customers all log in with the demo password.
     let credentials = Query::update()
         .table(customer::Entity)
-        .value(customer_credential::Column::PasswordHash, demo_password_hash)
+        .value(
+            customer_credential::Column::PasswordHash,
+            demo_password_hash,
+        )
         .and_where(Expr::col(customer::Column::HasAccount).eq(true))
         .to_owned();
     txn.execute(&credentials).await?;
