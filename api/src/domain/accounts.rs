@@ -9,7 +9,7 @@
 use chrono::TimeDelta;
 use entity::customer_token::{self, TokenPurpose};
 use entity::{customer, customer_credential};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter,
@@ -329,16 +329,15 @@ async fn set_password_hash(
     customer_id: Uuid,
     hash: String,
 ) -> DomainResult<()> {
-    customer_credential::Entity::update_many()
-        .col_expr(customer_credential::Column::PasswordHash, Expr::val(hash))
-        .filter(customer_credential::Column::Id.eq(customer_id))
-        .exec(db)
-        .await?;
-    customer::Entity::update_many()
-        .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()))
-        .filter(customer::Column::Id.eq(customer_id))
-        .exec(db)
-        .await?;
+    // One statement over the shared table: the hash through the credential's column,
+    // the change time through the customer's.
+    let update = Query::update()
+        .table(customer::Entity)
+        .value(customer_credential::Column::PasswordHash, hash)
+        .value(customer::Column::UpdatedAt, db::now())
+        .and_where(Expr::col(customer::Column::Id).eq(customer_id))
+        .to_owned();
+    db.execute(&update).await?;
     Ok(())
 }
 
