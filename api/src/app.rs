@@ -19,6 +19,7 @@ use crate::domain::counts::CountLimit;
 use crate::domain::throttles::{Limit, Limits, Scope};
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
+use crate::metrics::RequestMetrics;
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -41,8 +42,13 @@ pub struct Edge {
     pub header_read_timeout: Duration,
     /// One permit per GraphQL request in progress.
     pub in_flight: Arc<Semaphore>,
-    /// GraphQL requests accepted so far (for `/metrics`).
-    pub graphql_requests: Arc<std::sync::atomic::AtomicU64>,
+    pub max_concurrent_requests: usize,
+    /// Counts and latencies of GraphQL requests (for `/metrics`).
+    pub requests: RequestMetrics,
+    /// Whether `/metrics` is served on a listener of its own, not the public one.
+    pub metrics_apart: bool,
+    /// Origins allowed to call from a browser.
+    pub cors: CorsOrigins,
     pub graphiql: bool,
     /// Where a trusted proxy puts the client's address; `None`: the peer address.
     pub trusted_proxy_header: Option<axum::http::HeaderName>,
@@ -50,6 +56,51 @@ pub struct Edge {
     pub sessions: SessionPolicy,
     /// Where `totalCount` stops counting (the loaders need it too).
     pub count_limit: CountLimit,
+}
+
+/// Which browser origins may call the API (`--cors-allowed-origins`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers: browsers on other origins are refused by the browser itself.
+    None,
+    /// `*`: any origin.
+    Any,
+    /// These exact origins (`scheme://host[:port]`, no path).
+    List(Vec<axum::http::HeaderValue>),
+}
+
+impl CorsOrigins {
+    fn from_settings(origins: &[String]) -> Result<Self, StartupError> {
+        let origins: Vec<&str> = origins
+            .iter()
+            .map(|origin| origin.trim())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        if origins.is_empty() {
+            return Ok(Self::None);
+        }
+        if origins == ["*"] {
+            return Ok(Self::Any);
+        }
+        let mut list = Vec::new();
+        for origin in origins {
+            // An origin is a scheme and an authority: a trailing slash or a path never
+            // matches what a browser sends in `Origin`, so it is refused here.
+            let (scheme, authority) = origin.split_once("://").unwrap_or(("", ""));
+            let well_formed = matches!(scheme, "http" | "https")
+                && !authority.is_empty()
+                && !authority.contains(['/', '?', '#', '*', ' ']);
+            if !well_formed {
+                return Err(format!(
+                    "--cors-allowed-origins: {origin:?} is not an origin such as \
+                     https://shop.example.com (or a lone `*` for any)"
+                )
+                .into());
+            }
+            list.push(axum::http::HeaderValue::from_str(origin)?);
+        }
+        Ok(Self::List(list))
+    }
 }
 
 /// The account rules from the settings: lifetimes, throttles, the password minimum.
@@ -174,7 +225,10 @@ impl App {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
             in_flight: Arc::new(Semaphore::new(settings.max_concurrent_requests as usize)),
-            graphql_requests: Arc::default(),
+            max_concurrent_requests: settings.max_concurrent_requests as usize,
+            requests: RequestMetrics::default(),
+            metrics_apart: settings.metrics_bind.is_some(),
+            cors: CorsOrigins::from_settings(&settings.cors_allowed_origins)?,
             graphiql: settings.graphiql,
             trusted_proxy_header: settings
                 .trusted_proxy_header

@@ -245,6 +245,23 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
 
+    /// Origins a browser may call the API from (CORS), comma-separated, such as
+    /// `https://shop.example.com`; `*` allows any. Empty: no CORS headers at all, as
+    /// server-to-server clients need none. Tokens travel in the `Authorization` header,
+    /// never in cookies, so credentials are never allowed.
+    #[arg(
+        long,
+        env = "CLIENTELE_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Serve `GET /metrics` on this address instead of the public one (for example
+    /// `127.0.0.1:9100`, where only the metrics collector reaches it).
+    #[arg(long, env = "CLIENTELE_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Serve GraphiQL on `GET /graphql`.
     #[arg(long, env = "CLIENTELE_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub graphiql: bool,

@@ -81,6 +81,35 @@ pub async fn connect(
     Ok((db, counter))
 }
 
+/// The request pool's connections, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    pub max: u32,
+    pub open: u32,
+    pub idle: usize,
+}
+
+pub fn pool_state(db: &DatabaseConnection) -> PoolState {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            PoolState {
+                max: pool.options().get_max_connections(),
+                open: pool.size(),
+                idle: pool.num_idle(),
+            }
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            PoolState {
+                max: pool.options().get_max_connections(),
+                open: pool.size(),
+                idle: pool.num_idle(),
+            }
+        }
+    }
+}
+
 /// Starts a transaction that will write. On SQLite it takes the write lock at BEGIN
 /// (`BEGIN IMMEDIATE`), so the busy timeout queues it behind other writers; a
 /// deferred transaction that reads first would instead fail at once when it tries to

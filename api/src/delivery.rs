@@ -123,6 +123,11 @@ impl Worker {
         for message in due {
             if outbox::lease(&self.db, &message).await? {
                 let failure = self.sink.send(&message).await.err().map(|e| e.to_string());
+                if failure.is_some() {
+                    crate::metrics::PROCESS
+                        .delivery_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 outbox::record_attempt(&self.db, message, failure).await?;
             }
         }

@@ -225,9 +225,13 @@ fn failure_kind(error: &sea_orm::DbErr) -> Failure {
     use sea_orm::sqlx::Error as Sqlx;
     use sea_orm::{ConnAcquireErr, RuntimeErr};
     let sqlx = match error {
-        sea_orm::DbErr::ConnectionAcquire(
-            ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed,
-        ) => {
+        sea_orm::DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => {
+            crate::metrics::PROCESS
+                .acquire_timeouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Failure::Unreachable;
+        }
+        sea_orm::DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed) => {
             return Failure::Unreachable;
         }
         sea_orm::DbErr::Conn(RuntimeErr::SqlxError(sqlx))

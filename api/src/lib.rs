@@ -12,5 +12,6 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod seed;
 pub mod telemetry;

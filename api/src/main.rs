@@ -38,7 +38,11 @@ async fn run(config: Config) -> Result<(), StartupError> {
                 address = %listener.local_addr()?,
                 "serving GraphQL on /graphql (GraphiQL in a browser), health on /health"
             );
-            api::http::serve_app(app, listener, shutdown_signal()).await?;
+            let metrics_listener = match settings.metrics_bind {
+                Some(address) => Some(TcpListener::bind(address).await?),
+                None => None,
+            };
+            api::http::serve_app(app, listener, metrics_listener, shutdown_signal()).await?;
             tracing::info!("stopped");
         }
         Command::Migrate => {

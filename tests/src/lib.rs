@@ -38,6 +38,9 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// deletes the database.
 pub struct TestApp {
     pub base_url: String,
+    /// Where `/metrics` is served when the test set `metrics_bind` (any address: the
+    /// harness binds a free port of 127.0.0.1 instead).
+    pub metrics_url: Option<String>,
     app: App,
     http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
@@ -89,12 +92,25 @@ impl TestApp {
         let max_concurrent_requests = settings.max_concurrent_requests as usize;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base_url = format!("http://{}", listener.local_addr().expect("address"));
+        let metrics_listener = match settings.metrics_bind {
+            Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.expect("bind")),
+            None => None,
+        };
+        let metrics_url = metrics_listener
+            .as_ref()
+            .map(|listener| format!("http://{}", listener.local_addr().expect("address")));
         let (shutdown, stopped) = oneshot::channel();
-        let served = tokio::spawn(api::http::serve_app(app.clone(), listener, async {
-            let _ = stopped.await;
-        }));
+        let served = tokio::spawn(api::http::serve_app(
+            app.clone(),
+            listener,
+            metrics_listener,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Self {
             base_url,
+            metrics_url,
             app,
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),

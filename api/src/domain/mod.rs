@@ -14,6 +14,7 @@ pub mod email;
 pub mod fields;
 pub mod groups;
 pub mod housekeeping;
+pub mod nodes;
 pub mod orders;
 pub mod outbox;
 pub mod pagination;

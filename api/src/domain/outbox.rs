@@ -103,6 +103,34 @@ pub async fn due(db: &impl ConnectionTrait) -> DomainResult<Vec<outbox_message::
         .await?)
 }
 
+/// Messages not delivered yet, and how many of them failed their last attempt: one
+/// statement, for `/metrics`.
+pub async fn backlog(db: &impl ConnectionTrait) -> DomainResult<crate::metrics::OutboxBacklog> {
+    use sea_orm::sea_query::{Expr, Func};
+    use sea_orm::{FromQueryResult, QuerySelect};
+    #[derive(FromQueryResult)]
+    struct Row {
+        pending: i64,
+        failing: i64,
+    }
+    let row = outbox_message::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("COUNT(*)"), "pending")
+        .column_as(
+            Expr::expr(Func::count(Expr::col(outbox_message::Column::LastError))),
+            "failing",
+        )
+        .filter(outbox_message::Column::DeliveredAt.is_null())
+        .into_model::<Row>()
+        .one(db)
+        .await?;
+    let (pending, failing) = row.map_or((0, 0), |row| (row.pending, row.failing));
+    Ok(crate::metrics::OutboxBacklog {
+        pending: u64::try_from(pending).unwrap_or(0),
+        failing: u64::try_from(failing).unwrap_or(0),
+    })
+}
+
 /// Whether `count` due messages filled a batch, so that more may be waiting.
 pub fn batch_was_full(count: usize) -> bool {
     count as u64 == BATCH

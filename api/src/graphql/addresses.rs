@@ -13,7 +13,8 @@ pub struct Address(pub address::Model);
 
 #[Object]
 impl Address {
-    async fn id(&self) -> ID {
+    /// Unique across every type: `node(id:)` finds it.
+    pub async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

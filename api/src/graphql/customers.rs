@@ -29,7 +29,8 @@ pub struct Customer(pub customer::Model);
 
 #[Object]
 impl Customer {
-    async fn id(&self) -> ID {
+    /// Unique across every type: `node(id:)` finds it.
+    pub async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

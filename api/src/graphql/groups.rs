@@ -21,7 +21,8 @@ pub struct CustomerGroup(pub customer_group::Model);
 
 #[Object]
 impl CustomerGroup {
-    async fn id(&self) -> ID {
+    /// Unique across every type: `node(id:)` finds it.
+    pub async fn id(&self) -> ID {
         to_id(self.0.id)
     }
 

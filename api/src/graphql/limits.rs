@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 
 use async_graphql::parser::types::{
-    BaseType, ExecutableDocument, FragmentDefinition, OperationType, Selection, SelectionSet, Type,
-    TypeKind, TypeSystemDefinition,
+    BaseType, DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection,
+    SelectionSet, Type, TypeKind, TypeSystemDefinition,
 };
 use async_graphql::{ErrorExtensionValues, Name, Pos, Positioned, ServerError, Value, Variables};
 
@@ -263,9 +263,17 @@ impl DocumentLimits {
 #[derive(Debug, Default)]
 pub struct Prepared {
     variable_arguments: HashMap<Pos, String>,
+    /// The name of the document's only operation, when it has one named operation.
+    only_operation: Option<String>,
 }
 
 impl Prepared {
+    /// The operation's name when the document has exactly one, named: what the logs
+    /// and metrics call a request that did not say `operationName`.
+    pub fn only_operation(&self) -> Option<&str> {
+        self.only_operation.as_deref()
+    }
+
     fn of(document: &ExecutableDocument) -> Self {
         let mut variable_arguments = HashMap::new();
         let mut sets: Vec<&SelectionSet> = document
@@ -301,7 +309,17 @@ impl Prepared {
                 }
             }
         }
-        Self { variable_arguments }
+        // One anonymous operation is `Single`; named ones are keyed by name.
+        let only_operation = match &document.operations {
+            DocumentOperations::Multiple(named) if named.len() == 1 => {
+                named.keys().next().map(ToString::to_string)
+            }
+            _ => None,
+        };
+        Self {
+            variable_arguments,
+            only_operation,
+        }
     }
 
     /// The argument a validation error at `locations` is about, when its value came

@@ -29,6 +29,7 @@ use crate::error::DomainError;
 const MAX_BATCH: usize = 10_000;
 
 pub struct Loaders {
+    pub node: DataLoader<NodeById>,
     pub customer: DataLoader<CustomerById>,
     pub groups_of_customer: DataLoader<GroupsOfCustomer>,
     pub addresses_of_customer: DataLoader<AddressesOfCustomer>,
@@ -67,6 +68,7 @@ impl Loaders {
         gate: &Gate,
     ) -> Self {
         Self {
+            node: loader(NodeById(db.clone()), gate),
             customer: loader(CustomerById(db.clone()), gate),
             groups_of_customer: loader(GroupsOfCustomer(db.clone()), gate),
             addresses_of_customer: loader(AddressesOfCustomer(db.clone()), gate),
@@ -81,6 +83,18 @@ impl Loaders {
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
             sessions_of_customer: loader(SessionsOfCustomer(db.clone(), sessions), gate),
         }
+    }
+}
+
+/// `node`, `nodes`: any object by id (visibility is the resolver's).
+pub struct NodeById(DatabaseConnection);
+
+impl Loader<Uuid> for NodeById {
+    type Value = crate::domain::nodes::Found;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        crate::domain::nodes::by_ids(&self.0, ids).await
     }
 }
 

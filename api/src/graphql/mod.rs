@@ -12,6 +12,7 @@ pub mod groups;
 pub mod limits;
 pub mod loaders;
 pub mod money;
+pub mod nodes;
 pub mod orders;
 pub mod sessions;
 
@@ -23,6 +24,7 @@ use crate::error::ErrorCode;
 #[derive(MergedObject, Default)]
 pub struct Query(
     ErrorCodeQuery,
+    nodes::NodeQuery,
     customers::CustomerQuery,
     groups::GroupQuery,
     orders::OrderQuery,

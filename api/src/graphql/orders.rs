@@ -76,7 +76,8 @@ impl Order {
 
 #[Object]
 impl Order {
-    async fn id(&self) -> ID {
+    /// Unique across every type: `node(id:)` finds it.
+    pub async fn id(&self) -> ID {
         to_id(self.model.id)
     }
 

@@ -1,4 +1,4 @@
-//! `POST /graphql` executes, `GET /graphql` serves GraphiQL.
+//! `POST /graphql`: GraphQL over HTTP.
 //!
 //! The handler follows the GraphQL over HTTP specification: the body must be
 //! `application/json` (415 otherwise: a browser can send `text/plain` or form bodies
@@ -10,13 +10,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensionValues, ServerError, Value};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Extension, RawQuery, State};
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use super::{GraphqlOutcome, PeerAddress, RequestId};
@@ -30,6 +29,7 @@ use crate::graphql::loaders::Loaders;
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 
+/// Answers one request and records it for `/metrics`, by operation and outcome.
 pub async fn execute(
     State(app): State<App>,
     Extension(RequestId(request_id)): Extension<RequestId>,
@@ -37,12 +37,28 @@ pub async fn execute(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let media = ResponseMedia::from_accept(&headers);
+    let started = std::time::Instant::now();
+    app.edge().requests.received();
+    let response = answer(&app, request_id, peer, &headers, body).await;
+    let outcome = response.extensions().get::<GraphqlOutcome>();
+    app.edge().requests.finished(
+        outcome.and_then(|outcome| outcome.operation.as_deref()),
+        outcome.map_or(&[][..], |outcome| &outcome.codes),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn answer(
+    app: &App,
+    request_id: Uuid,
+    peer: Option<Extension<PeerAddress>>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let media = ResponseMedia::from_accept(headers);
     // Shed load at once rather than queue without end; the permit is held until the
     // response is built.
-    app.edge()
-        .graphql_requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let Some(_permit) = app.edge().in_flight.clone().try_acquire_owned().ok() else {
         let mut response = error_body(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +91,9 @@ pub async fn execute(
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
         Ok(document) => {
             prepared = document;
+            if outcome.operation.is_none() {
+                outcome.operation = prepared.only_operation().map(str::to_owned);
+            }
             let gate = Gate::default();
             let request = request.data(caller.clone()).data(Loaders::new(
                 app.db(),
@@ -257,6 +276,12 @@ pub fn error_body(
         header::CONTENT_TYPE,
         HeaderValue::from_static(APPLICATION_JSON),
     );
+    // For the log line and the metrics: the code, though no operation ran.
+    response.extensions_mut().insert(GraphqlOutcome {
+        operation: None,
+        codes: vec![code.name()],
+        principal: "anonymous",
+    });
     response
 }
 
@@ -311,24 +336,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// GraphiQL for a browser. Operations are executed by POST only: a GET that carries
-/// a query is refused, so no link or image tag can run one.
-pub async fn graphiql(RawQuery(query): RawQuery) -> Response {
-    if query.is_some_and(|q| q.split('&').any(|pair| pair.starts_with("query="))) {
-        let mut response = error_body(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::BadRequest,
-            "operations are executed by POST /graphql",
-            None,
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
 }
 
 /// Where the request came from: the last entry of the trusted proxy header when one

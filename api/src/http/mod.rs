@@ -6,6 +6,8 @@
 //! caller; never variables), and a panic in a handler answers INTERNAL with that id
 //! instead of dropping the connection.
 
+mod cors;
+mod graphiql;
 mod graphql;
 
 use std::future::Future;
@@ -51,27 +53,49 @@ pub struct GraphqlOutcome {
 pub fn router(app: &App) -> Router {
     let edge = app.edge();
     let mut graphql = axum::routing::post(graphql::execute);
+    let mut router = Router::new();
     if edge.graphiql {
-        graphql = graphql.get(graphql::graphiql);
+        graphql = graphql.get(graphiql::page);
+        router = router.route("/graphql/assets/{name}", get(graphiql::asset));
     }
-    Router::new()
+    if !edge.metrics_apart {
+        router = router.route("/metrics", get(metrics));
+    }
+    router = router
         .route("/graphql", graphql)
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
         // The handler reads the body through this limit; nothing larger is buffered.
-        .layer(DefaultBodyLimit::max(edge.max_body_bytes))
+        .layer(DefaultBodyLimit::max(edge.max_body_bytes));
+    if let Some(cors) = cors::layer(&edge.cors) {
+        router = router.layer(cors);
+    }
+    router
         .layer(middleware::from_fn(each_request))
         .with_state(app.clone())
 }
 
-/// Runs one instance: its background work, and HTTP on `listener` until `shutdown`
-/// completes; then in-flight requests finish and the background work stops.
+/// `/metrics` alone, for `--metrics-bind`.
+fn metrics_router(app: &App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(app.clone())
+}
+
+/// Runs one instance: its background work, and HTTP on `listener` (and `/metrics` on
+/// `metrics_listener` when given) until `shutdown` completes; then in-flight requests
+/// finish and the background work stops.
 pub async fn serve_app(
     app: App,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let background = app.start_background().await?;
+    // Scrapes are short and stateless: that server simply stops with this one.
+    let metrics = metrics_listener.map(|listener| {
+        let router = metrics_router(&app);
+        tokio::spawn(async move { axum::serve(listener, router).await })
+    });
     let header_read_timeout = app.edge().header_read_timeout;
     // A second past the request deadline: every accepted request can finish.
     let drain_deadline = app.edge().request_timeout + Duration::from_secs(1);
@@ -83,6 +107,9 @@ pub async fn serve_app(
         shutdown,
     )
     .await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     background.stop().await;
     Ok(())
 }
@@ -226,28 +253,32 @@ async fn health(State(app): State<App>) -> Response {
     }
 }
 
-/// Counters in the Prometheus text format. Only totals: nothing here names a
-/// customer, a query or a caller. The benchmark divides them by each other.
+/// The Prometheus scrape: this app's requests and pool, the process's counters, and
+/// the outbox backlog (one statement, on the request pool).
 async fn metrics(State(app): State<App>) -> Response {
-    let requests = app
-        .edge()
-        .graphql_requests
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let body = format!(
-        "# HELP clientele_graphql_requests_total GraphQL requests received.\n\
-         # TYPE clientele_graphql_requests_total counter\n\
-         clientele_graphql_requests_total {requests}\n\
-         # HELP clientele_sql_statements_total SQL statements run on the database pool.\n\
-         # TYPE clientele_sql_statements_total counter\n\
-         clientele_sql_statements_total {}\n",
-        app.statements().get()
-    );
+    let edge = app.edge();
+    let backlog = match crate::domain::outbox::backlog(app.db()).await {
+        Ok(backlog) => Some(backlog),
+        Err(error) => {
+            tracing::warn!(%error, "metrics: outbox backlog unreadable");
+            None
+        }
+    };
+    let pool = crate::db::pool_state(app.db());
+    let gauges = crate::metrics::Gauges {
+        requests_in_progress: edge.max_concurrent_requests - edge.in_flight.available_permits(),
+        pool_max: pool.max,
+        pool_open: pool.open,
+        pool_idle: pool.idle,
+        sql_statements: app.statements().get(),
+        outbox: backlog,
+    };
     (
         [(
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4"),
         )],
-        body,
+        crate::metrics::render(&edge.requests, &gauges),
     )
         .into_response()
 }

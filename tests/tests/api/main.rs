@@ -12,6 +12,7 @@ mod admin_groups;
 mod auth;
 mod bad_input;
 mod claims;
+mod clients;
 mod credentials;
 mod docs;
 mod errors;
