@@ -153,7 +153,11 @@ impl DocumentLimits {
             error
         })?;
         self.check(&document)?;
-        self.inputs.coerce(&document, &request.variables)?;
+        self.inputs.coerce(
+            &document,
+            request.operation_name.as_deref(),
+            &request.variables,
+        )?;
         let prepared = Prepared::of(&document);
         request.set_parsed_query(document);
         Ok(prepared)
@@ -599,14 +603,26 @@ impl InputTypes {
         Self(types)
     }
 
-    /// Checks every provided variable of every operation against its declared type,
-    /// as the GraphQL specification's CoerceVariableValues does.
+    /// Checks the provided variables against the types the operation to run declares,
+    /// as the GraphQL specification's CoerceVariableValues does. Only that operation's:
+    /// a document of several operations (a client's whole operations file) needs
+    /// values for the one it runs. A document whose operation cannot be chosen is left
+    /// to the engine, which reports it.
     fn coerce(
         &self,
         document: &ExecutableDocument,
+        operation_name: Option<&str>,
         variables: &Variables,
     ) -> Result<(), ServerError> {
-        for (_, operation) in document.operations.iter() {
+        let operation = match (&document.operations, operation_name) {
+            (DocumentOperations::Single(operation), None) => Some(operation),
+            (DocumentOperations::Multiple(named), None) if named.len() == 1 => {
+                named.values().next()
+            }
+            (DocumentOperations::Multiple(named), Some(name)) => named.get(name),
+            _ => None,
+        };
+        if let Some(operation) = operation {
             for definition in &operation.node.variable_definitions {
                 let definition = &definition.node;
                 let name = definition.name.node.as_str();

@@ -27,5 +27,6 @@ mod schema;
 mod seed;
 mod shutdown;
 mod statements;
+mod typed_client;
 mod upgrades;
 mod visibility;
