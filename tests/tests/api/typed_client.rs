@@ -10,6 +10,12 @@ use serde::de::DeserializeOwned;
 use tests::webhook::Webhook;
 use tests::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp};
 
+// The derive reads these files but does not tell cargo: without these, a change to
+// the schema alone would not rebuild this file, and a broken operation would pass.
+const _: &str = include_str!("../../../schema.graphql");
+const _: &str = include_str!("../../../examples/operations/storefront.graphql");
+const _: &str = include_str!("../../../examples/operations/admin.graphql");
+
 // The schema's custom scalars, as the generated code names them.
 type DateTime = String;
 type Long = i64;
