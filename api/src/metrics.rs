@@ -24,7 +24,7 @@ const BUCKETS: [f64; 12] = [
 
 /// Counted per process by the code that notices them.
 pub struct ProcessCounters {
-    /// Attempts a throttle refused, by scope (`login_account`, ...).
+    /// Attempts a throttle refused, by scope (`customer_login`, ...).
     throttled: Mutex<BTreeMap<&'static str, u64>>,
     /// Statements that waited past the acquire timeout for a pool connection.
     pub acquire_timeouts: AtomicU64,
@@ -55,6 +55,9 @@ impl ProcessCounters {
     }
 }
 
+/// A request series: the operation's label and the outcome.
+type SeriesKey = (String, &'static str);
+
 #[derive(Debug, Default, Clone)]
 struct Histogram {
     /// Observations at or under each bound of [`BUCKETS`] (not cumulative here).
@@ -79,7 +82,7 @@ pub struct RequestMetrics {
     /// Every request received, refused ones included (the benchmark's denominator).
     received: AtomicU64,
     /// By operation name and outcome (`ok` or the first error's code).
-    by_operation: Mutex<HashMap<(String, &'static str), Histogram>>,
+    by_operation: Mutex<HashMap<SeriesKey, Histogram>>,
     /// Every error in a response, by code.
     errors: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -116,12 +119,7 @@ impl RequestMetrics {
         }
     }
 
-    fn snapshot(
-        &self,
-    ) -> (
-        Vec<((String, &'static str), Histogram)>,
-        BTreeMap<&'static str, u64>,
-    ) {
+    fn snapshot(&self) -> (Vec<(SeriesKey, Histogram)>, BTreeMap<&'static str, u64>) {
         let mut series: Vec<_> = self
             .by_operation
             .lock()
@@ -139,7 +137,7 @@ impl RequestMetrics {
     }
 }
 
-fn distinct_operations(by_operation: &HashMap<(String, &'static str), Histogram>) -> usize {
+fn distinct_operations(by_operation: &HashMap<SeriesKey, Histogram>) -> usize {
     let mut names: Vec<&str> = by_operation.keys().map(|(name, _)| name.as_str()).collect();
     names.sort_unstable();
     names.dedup();

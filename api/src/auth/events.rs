@@ -89,7 +89,7 @@ pub fn login_failed(account: Account) {
     );
 }
 
-/// A throttle refused an attempt; `scope` names the limit (`login_account`, ...).
+/// A throttle refused an attempt; `scope` names the limit (`customer_login`, ...).
 pub fn throttled(scope: &'static str, retry_after_secs: u64) {
     crate::metrics::PROCESS.throttled(scope);
     tracing::warn!(

@@ -16,6 +16,8 @@ use crate::error::DomainError;
 pub const MAX_NODE_IDS: usize = 100;
 
 /// An object with a globally unique id, refetchable with `node(id:)`.
+// At most 100 live at once (one per id of a `nodes` call): not worth boxing the order.
+#[allow(clippy::large_enum_variant)]
 #[derive(Interface)]
 #[graphql(field(name = "id", ty = "ID"))]
 pub enum Node {

@@ -71,7 +71,7 @@ async fn answer(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
-    let mut request = match read_request(&app, &headers, body) {
+    let mut request = match read_request(app, headers, body) {
         Ok(request) => request,
         Err((status, why)) => return error_body(status, ErrorCode::BadRequest, &why, None),
     };
@@ -80,9 +80,9 @@ async fn answer(
         codes: Vec::new(),
         principal: "anonymous",
     };
-    let client = client_of(&app, &headers, peer.map(|Extension(peer)| peer));
+    let client = client_of(app, headers, peer.map(|Extension(peer)| peer));
     let caller = Arc::new(Caller::new(
-        bearer_token(&headers).map(str::to_owned),
+        bearer_token(headers).map(str::to_owned),
         client,
         app.edge().sessions,
     ));

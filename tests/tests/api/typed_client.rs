@@ -24,11 +24,11 @@ macro_rules! operation {
     ($name:ident, $file:literal) => {
         #[derive(GraphQLQuery)]
         #[graphql(
-                    schema_path = "../schema.graphql",
-                    query_path = $file,
-                    response_derives = "Debug, Clone",
-                    variables_derives = "Debug"
-                )]
+                                            schema_path = "../schema.graphql",
+                                            query_path = $file,
+                                            response_derives = "Debug, Clone",
+                                            variables_derives = "Debug"
+                                        )]
         pub struct $name;
     };
 }
