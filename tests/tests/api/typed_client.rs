@@ -20,15 +20,17 @@ const _: &str = include_str!("../../../examples/operations/admin.graphql");
 type DateTime = String;
 type Long = i64;
 
+// rustfmt re-indents attribute arguments inside macro bodies on every run.
+#[rustfmt::skip]
 macro_rules! operation {
     ($name:ident, $file:literal) => {
         #[derive(GraphQLQuery)]
         #[graphql(
-                                            schema_path = "../schema.graphql",
-                                            query_path = $file,
-                                            response_derives = "Debug, Clone",
-                                            variables_derives = "Debug"
-                                        )]
+            schema_path = "../schema.graphql",
+            query_path = $file,
+            response_derives = "Debug, Clone",
+            variables_derives = "Debug"
+        )]
         pub struct $name;
     };
 }
