@@ -31,6 +31,9 @@ pub enum ErrorCode {
     BadUserInput,
     /// Email or password is wrong.
     InvalidCredentials,
+    /// The email and password are right, but an admin disabled the account. Only a
+    /// caller who knows the password learns this.
+    AccountDisabled,
     /// A live record of the same kind already uses this email.
     EmailTaken,
     /// A live record already uses this name.
@@ -99,6 +102,8 @@ pub enum DomainError {
     BadInput { field: String, message: String },
     #[error("invalid email or password")]
     InvalidCredentials,
+    #[error("this account is disabled; contact the store")]
+    AccountDisabled,
     #[error("this email is already in use")]
     EmailTaken,
     /// EMAIL_TAKEN where the caller may know who holds the email (an admin).
@@ -154,6 +159,7 @@ impl DomainError {
             Self::NotFound(_) | Self::NotFoundIds { .. } => ErrorCode::NotFound,
             Self::BadInput { .. } => ErrorCode::BadUserInput,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::AccountDisabled => ErrorCode::AccountDisabled,
             Self::EmailTaken | Self::EmailTakenBy { .. } => ErrorCode::EmailTaken,
             Self::NameTaken => ErrorCode::NameTaken,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,

@@ -16,11 +16,15 @@ pub struct Model {
     pub phone: Option<String>,
     pub has_account: bool,
     pub billing_address_id: Option<Uuid>,
+    /// Where orders ship by default: one of the customer's own addresses.
+    pub default_shipping_address_id: Option<Uuid>,
     #[sea_orm(column_type = "Json", nullable)]
     pub metadata: Option<StoredJson>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// When an admin disabled the account; null while it is active.
+    pub disabled_at: Option<DateTimeUtc>,
     // `password_hash` is in the table but not here: see `customer_credential`.
 }
 
@@ -37,6 +41,9 @@ pub enum Relation {
     BillingAddress,
     #[sea_orm(has_many = "super::order::Entity")]
     Orders,
+    /// Staff notes (admin-only).
+    #[sea_orm(has_many = "super::customer_note::Entity")]
+    Notes,
     #[sea_orm(has_many = "super::customer_group_customer::Entity")]
     Memberships,
     #[sea_orm(has_many = "super::session::Entity")]
@@ -54,6 +61,12 @@ impl Related<super::address::Entity> for Entity {
 impl Related<super::customer_token::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Tokens.def()
+    }
+}
+
+impl Related<super::customer_note::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Notes.def()
     }
 }
 

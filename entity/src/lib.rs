@@ -11,6 +11,7 @@ pub mod customer;
 pub mod customer_credential;
 pub mod customer_group;
 pub mod customer_group_customer;
+pub mod customer_note;
 pub mod customer_token;
 pub mod line_item;
 pub mod order;

@@ -16,6 +16,9 @@ mod m20261124_000007_create_admin_actions;
 mod m20261124_000008_create_order_claims;
 mod m20261201_000009_add_session_activity_and_throttles;
 mod m20261201_000010_add_customer_search;
+mod m20261201_000011_add_default_shipping_address;
+mod m20261201_000012_add_customer_deactivation;
+mod m20261201_000013_create_customer_notes;
 
 pub struct Migrator;
 
@@ -33,6 +36,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_create_order_claims::Migration),
             Box::new(m20261201_000009_add_session_activity_and_throttles::Migration),
             Box::new(m20261201_000010_add_customer_search::Migration),
+            Box::new(m20261201_000011_add_default_shipping_address::Migration),
+            Box::new(m20261201_000012_add_customer_deactivation::Migration),
+            Box::new(m20261201_000013_create_customer_notes::Migration),
         ]
     }
 }

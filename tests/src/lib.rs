@@ -352,6 +352,8 @@ impl TestApp {
             phone: Set(None),
             has_account: Set(spec.has_account),
             billing_address_id: Set(None),
+            default_shipping_address_id: Set(None),
+            disabled_at: Set(None),
             metadata: Set(None),
             created_at: Set(created_at),
             updated_at: Set(created_at),

@@ -126,7 +126,13 @@ pub async fn resolve(
             admin_id,
             session_id: found.id,
         },
-        (None, Some(customer)) if customer.deleted_at.is_none() && customer.has_account => {
+        // Disabling or deleting a customer removes their sessions; checking here too
+        // closes the race with a login that was already past its checks.
+        (None, Some(customer))
+            if customer.deleted_at.is_none()
+                && customer.disabled_at.is_none()
+                && customer.has_account =>
+        {
             Principal::Customer {
                 customer_id: customer.id,
                 session_id: found.id,

@@ -168,6 +168,8 @@ pub async fn register(
         phone: Set(phone),
         has_account: Set(true),
         billing_address_id: Set(None),
+        default_shipping_address_id: Set(None),
+        disabled_at: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -227,6 +229,10 @@ pub async fn login(
     let customer = customer
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;
+    // After the password: without it, a disabled account looks like any other.
+    if customer.disabled_at.is_some() {
+        return Err(DomainError::AccountDisabled);
+    }
     let session = sessions::issue(
         db,
         Holder::Customer(customer.id),

@@ -137,13 +137,29 @@ impl AddressChange {
     }
 }
 
-/// Adds an address to the customer's book, and makes it the billing address when
-/// `use_as_billing`.
+/// The two entries of the book that a customer's record points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookDefault {
+    Billing,
+    Shipping,
+}
+
+impl BookDefault {
+    fn column(self) -> customer::Column {
+        match self {
+            BookDefault::Billing => customer::Column::BillingAddressId,
+            BookDefault::Shipping => customer::Column::DefaultShippingAddressId,
+        }
+    }
+}
+
+/// Adds an address to the customer's book, and makes it each default in `use_as`, in
+/// the same transaction.
 pub async fn add(
     db: &DatabaseConnection,
     customer_id: Uuid,
     input: AddressInput,
-    use_as_billing: bool,
+    use_as: &[BookDefault],
 ) -> DomainResult<address::Model> {
     let metadata = fields::stored(fields::metadata(input.metadata.clone(), "metadata")?);
     let a = validated(input, None)?;
@@ -185,8 +201,8 @@ pub async fn add(
         ));
     }
     let address = new.insert(&txn).await?;
-    if use_as_billing {
-        point_billing_at(&txn, customer_id, address.id).await?;
+    for default in use_as {
+        point_default_at(&txn, customer_id, address.id, *default).await?;
     }
     txn.commit().await?;
     Ok(address)
@@ -215,23 +231,23 @@ pub async fn update(
     Ok(change.apply_to(&address)?.update(db).await?)
 }
 
-/// Removes an address from the book; if it was the billing address, the customer
-/// then has none. Orders keep their own copies, so history is untouched.
+/// Removes an address from the book; if it was the billing or the default shipping
+/// address, the customer then has none. Orders keep their own copies, so history is
+/// untouched.
 pub async fn delete(
     db: &DatabaseConnection,
     customer_id: Uuid,
     address_id: Uuid,
 ) -> DomainResult<()> {
     let txn = db::begin_write(db).await?;
-    customer::Entity::update_many()
-        .col_expr(
-            customer::Column::BillingAddressId,
-            Expr::val(Option::<Uuid>::None),
-        )
-        .filter(customer::Column::Id.eq(customer_id))
-        .filter(customer::Column::BillingAddressId.eq(address_id))
-        .exec(&txn)
-        .await?;
+    for default in [BookDefault::Billing, BookDefault::Shipping] {
+        customer::Entity::update_many()
+            .col_expr(default.column(), Expr::val(Option::<Uuid>::None))
+            .filter(customer::Column::Id.eq(customer_id))
+            .filter(default.column().eq(address_id))
+            .exec(&txn)
+            .await?;
+    }
     let deleted = address::Entity::delete_many()
         .filter(address::Column::Id.eq(address_id))
         .filter(address::Column::CustomerId.eq(customer_id))
@@ -244,21 +260,25 @@ pub async fn delete(
     Ok(())
 }
 
-/// Makes an address of the customer's own book their billing address.
-pub async fn set_billing(
+/// Makes an address of the customer's own book their billing or default shipping
+/// address.
+pub async fn set_default(
     db: &impl ConnectionTrait,
     customer_id: Uuid,
     address_id: Uuid,
+    default: BookDefault,
 ) -> DomainResult<()> {
-    point_billing_at(db, customer_id, address_id).await
+    point_default_at(db, customer_id, address_id, default).await
 }
 
 /// One statement: the EXISTS makes another customer's address (or a missing one)
-/// NOT_FOUND; the composite foreign key backs this up in the schema.
-async fn point_billing_at(
+/// NOT_FOUND; the composite foreign key (a trigger on SQLite for the shipping one)
+/// backs this up in the schema.
+async fn point_default_at(
     db: &impl ConnectionTrait,
     customer_id: Uuid,
     address_id: Uuid,
+    default: BookDefault,
 ) -> DomainResult<()> {
     let own_address = Query::select()
         .expr(Expr::val(1))
@@ -267,7 +287,7 @@ async fn point_billing_at(
         .and_where(Expr::col((address::Entity, address::Column::CustomerId)).eq(customer_id))
         .to_owned();
     let updated = customer::Entity::update_many()
-        .col_expr(customer::Column::BillingAddressId, Expr::val(address_id))
+        .col_expr(default.column(), Expr::val(address_id))
         .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()))
         .filter(customer::Column::Id.eq(customer_id))
         .filter(Expr::exists(own_address))

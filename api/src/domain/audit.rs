@@ -39,6 +39,11 @@ pub enum ActionKind {
     CustomerDelete,
     CustomerRestore,
     CustomerSessionsRevoke,
+    CustomerDisable,
+    CustomerEnable,
+    NoteAdd,
+    NoteEdit,
+    NoteDelete,
     GroupCreate,
     GroupUpdate,
     GroupDelete,
@@ -48,12 +53,17 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 11] = [
+    const ALL: [ActionKind; 16] = [
         Self::CustomerCreate,
         Self::CustomerUpdate,
         Self::CustomerDelete,
         Self::CustomerRestore,
         Self::CustomerSessionsRevoke,
+        Self::CustomerDisable,
+        Self::CustomerEnable,
+        Self::NoteAdd,
+        Self::NoteEdit,
+        Self::NoteDelete,
         Self::GroupCreate,
         Self::GroupUpdate,
         Self::GroupDelete,
@@ -69,6 +79,11 @@ impl ActionKind {
             Self::CustomerDelete => "customer.delete",
             Self::CustomerRestore => "customer.restore",
             Self::CustomerSessionsRevoke => "customer.sessions_revoke",
+            Self::CustomerDisable => "customer.disable",
+            Self::CustomerEnable => "customer.enable",
+            Self::NoteAdd => "customer.note_add",
+            Self::NoteEdit => "customer.note_edit",
+            Self::NoteDelete => "customer.note_delete",
             Self::GroupCreate => "group.create",
             Self::GroupUpdate => "group.update",
             Self::GroupDelete => "group.delete",

@@ -30,6 +30,8 @@ pub struct CustomerFilter {
     /// first name or last name.
     pub search: Option<SearchText>,
     pub has_account: Option<bool>,
+    /// Active (not disabled by an admin) or disabled accounts only.
+    pub active: Option<bool>,
     /// Members of any of these (live) groups; at most [`MAX_FILTER_GROUPS`].
     pub group_ids: Vec<Uuid>,
     /// Created at or after.
@@ -142,6 +144,11 @@ impl CustomerFilter {
         }
         if let Some(has_account) = self.has_account {
             condition = condition.add(customer::Column::HasAccount.eq(has_account));
+        }
+        match self.active {
+            Some(true) => condition = condition.add(customer::Column::DisabledAt.is_null()),
+            Some(false) => condition = condition.add(customer::Column::DisabledAt.is_not_null()),
+            None => {}
         }
         if let Some(after) = self.created_after {
             condition = condition.add(customer::Column::CreatedAt.gte(after));
@@ -407,6 +414,8 @@ pub async fn create(
         )?),
         has_account: Set(false),
         billing_address_id: Set(None),
+        default_shipping_address_id: Set(None),
+        disabled_at: Set(None),
         metadata: Set(fields::stored(fields::metadata(
             input.metadata,
             "metadata",
@@ -552,6 +561,58 @@ pub async fn delete(
     )
     .await?;
     let customer = get(&txn, id, true).await?;
+    txn.commit().await?;
+    Ok(customer)
+}
+
+/// Disables or enables a live customer's account (an admin action, audited, in one
+/// transaction). Disabling ends every session; the customer cannot log in until an
+/// admin enables the account again. Setting the state it already has changes and
+/// records nothing.
+pub async fn set_active(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    id: Uuid,
+    active: bool,
+) -> DomainResult<customer::Model> {
+    let now = db::now();
+    let txn = db::begin_write(db).await?;
+    let disabled_at = (!active).then_some(now);
+    let changed = customer::Entity::update_many()
+        .col_expr(customer::Column::DisabledAt, Expr::val(disabled_at))
+        .col_expr(customer::Column::UpdatedAt, Expr::val(now))
+        .filter(customer::Column::Id.eq(id))
+        .filter(customer::Column::DeletedAt.is_null())
+        .filter(if active {
+            customer::Column::DisabledAt.is_not_null()
+        } else {
+            customer::Column::DisabledAt.is_null()
+        })
+        .exec(&txn)
+        .await?;
+    if changed.rows_affected == 1 {
+        let ended = if active {
+            0
+        } else {
+            crate::auth::sessions::revoke_customer_sessions(&txn, id, None).await?
+        };
+        audit::record(
+            &txn,
+            Action {
+                admin_id,
+                kind: if active {
+                    ActionKind::CustomerEnable
+                } else {
+                    ActionKind::CustomerDisable
+                },
+                subject: Subject::Customer(id),
+                details: (!active).then(|| json!({ "sessionsEnded": ended })),
+            },
+        )
+        .await?;
+    }
+    // NOT_FOUND for a deleted or missing customer, whether or not anything changed.
+    let customer = get(&txn, id, false).await?;
     txn.commit().await?;
     Ok(customer)
 }

@@ -15,6 +15,7 @@ pub mod fields;
 pub mod groups;
 pub mod housekeeping;
 pub mod nodes;
+pub mod notes;
 pub mod orders;
 pub mod outbox;
 pub mod pagination;

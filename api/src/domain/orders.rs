@@ -347,6 +347,8 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
         phone: Set(None),
         has_account: Set(false),
         billing_address_id: Set(None),
+        default_shipping_address_id: Set(None),
+        disabled_at: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

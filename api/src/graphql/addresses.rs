@@ -6,6 +6,7 @@ use entity::address;
 
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::Customer;
+use crate::domain::addresses::BookDefault;
 use crate::domain::{accounts, addresses};
 use crate::error::DomainError;
 
@@ -156,16 +157,24 @@ pub struct AddressBookMutation;
 
 #[Object]
 impl AddressBookMutation {
-    /// Adds an address to the book; `useAsBilling` also makes it the billing address.
+    /// Adds an address to the book; `useAsBilling` also makes it the billing address,
+    /// `useAsDefaultShipping` the default shipping address (in the same transaction).
     async fn add_shipping_address(
         &self,
         ctx: &Context<'_>,
         input: AddressInput,
         #[graphql(default)] use_as_billing: bool,
+        #[graphql(default)] use_as_default_shipping: bool,
     ) -> Result<Address> {
         let caller = ctx.principal().await?.require_customer()?;
-        let address =
-            addresses::add(ctx.db(), caller.customer_id, input.into(), use_as_billing).await?;
+        let use_as: Vec<BookDefault> = [
+            (use_as_billing, BookDefault::Billing),
+            (use_as_default_shipping, BookDefault::Shipping),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, default)| wanted.then_some(default))
+        .collect();
+        let address = addresses::add(ctx.db(), caller.customer_id, input.into(), &use_as).await?;
         Ok(Address(address))
     }
 
@@ -181,8 +190,8 @@ impl AddressBookMutation {
         Ok(Address(address))
     }
 
-    /// Removes an address; if it was the billing address, there is then none. Orders
-    /// keep their own copy of the addresses they were sent to.
+    /// Removes an address; if it was the billing or the default shipping address,
+    /// there is then none. Orders keep their own copy of the addresses they were sent to.
     async fn delete_address(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let caller = ctx.principal().await?.require_customer()?;
         let id = parse_id(&id, "id")?;
@@ -194,7 +203,15 @@ impl AddressBookMutation {
     async fn set_billing_address(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
         let caller = ctx.principal().await?.require_customer()?;
         let id = parse_id(&id, "id")?;
-        addresses::set_billing(ctx.db(), caller.customer_id, id).await?;
+        addresses::set_default(ctx.db(), caller.customer_id, id, BookDefault::Billing).await?;
+        Ok(Customer(accounts::me(ctx.db(), caller.customer_id).await?))
+    }
+
+    /// Makes an address of the book the default shipping address.
+    async fn set_default_shipping_address(&self, ctx: &Context<'_>, id: ID) -> Result<Customer> {
+        let caller = ctx.principal().await?.require_customer()?;
+        let id = parse_id(&id, "id")?;
+        addresses::set_default(ctx.db(), caller.customer_id, id, BookDefault::Shipping).await?;
         Ok(Customer(accounts::me(ctx.db(), caller.customer_id).await?))
     }
 }

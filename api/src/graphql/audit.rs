@@ -27,6 +27,16 @@ pub enum AdminActionKind {
     CustomerRestore,
     /// Every session of the customer was ended (`revokeCustomerSessions`).
     CustomerSessionsRevoke,
+    /// The account was disabled (`setCustomerActive(active: false)`); its sessions ended.
+    CustomerDisable,
+    /// The account was enabled again.
+    CustomerEnable,
+    /// A staff note was added (`details.noteId`; the trail never keeps the text).
+    NoteAdd,
+    /// A staff note was edited.
+    NoteEdit,
+    /// A staff note was deleted.
+    NoteDelete,
     GroupCreate,
     GroupUpdate,
     GroupDelete,

@@ -11,6 +11,7 @@ use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
+use super::notes::CustomerNoteConnection;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
 use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
@@ -26,6 +27,32 @@ use crate::error::DomainError;
 /// A person who buys from the store: a guest (`hasAccount: false`, created by a guest
 /// order) or a registered account holder.
 pub struct Customer(pub customer::Model);
+
+impl Customer {
+    /// The entry `id` of the customer's address book. From the book's batch (composite
+    /// foreign keys keep the billing and default shipping addresses in the customer's
+    /// own book): a page that shows the book and both defaults costs one statement for
+    /// addresses, not three.
+    async fn book_entry(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<uuid::Uuid>,
+    ) -> Result<Option<Address>> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let book = ctx
+            .loaders()
+            .addresses_of_customer
+            .load_one(self.0.id)
+            .await?;
+        Ok(book
+            .unwrap_or_default()
+            .into_iter()
+            .find(|address| address.id == id)
+            .map(Address))
+    }
+}
 
 #[Object]
 impl Customer {
@@ -54,6 +81,17 @@ impl Customer {
     /// `true` for a registered customer who can log in; `false` for a guest.
     async fn has_account(&self) -> bool {
         self.0.has_account
+    }
+
+    /// False once an admin disabled the account (`setCustomerActive`): it cannot log
+    /// in and its sessions ended.
+    async fn active(&self) -> bool {
+        self.0.disabled_at.is_none()
+    }
+
+    /// When an admin disabled the account; null while it is active.
+    async fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.0.disabled_at
     }
 
     /// Free-form JSON object. The customer (through `updateMe`) and admins may both
@@ -116,22 +154,27 @@ impl Customer {
 
     /// One of the address book's entries, or none.
     async fn billing_address(&self, ctx: &Context<'_>) -> Result<Option<Address>> {
-        let Some(id) = self.0.billing_address_id else {
-            return Ok(None);
-        };
-        // From the address book's batch (a composite foreign key keeps the billing
-        // address in the customer's own book): a page that shows both costs one
-        // statement for addresses, not two.
-        let book = ctx
-            .loaders()
-            .addresses_of_customer
-            .load_one(self.0.id)
-            .await?;
-        Ok(book
-            .unwrap_or_default()
-            .into_iter()
-            .find(|address| address.id == id)
-            .map(Address))
+        self.book_entry(ctx, self.0.billing_address_id).await
+    }
+
+    /// Where orders ship unless the customer picks another: one of the address
+    /// book's entries, or none. Deleting that address clears it.
+    async fn default_shipping_address(&self, ctx: &Context<'_>) -> Result<Option<Address>> {
+        self.book_entry(ctx, self.0.default_shipping_address_id)
+            .await
+    }
+
+    /// What the store's staff noted about this customer, newest first (admin only).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<CustomerNoteConnection> {
+        super::notes::of_customer(ctx, self.0.id, first, after, last, before).await
     }
 
     /// What admins changed on this customer, newest first (admin only).
@@ -247,6 +290,8 @@ pub struct CustomerFilterInput {
     /// (case-insensitive).
     search: Option<String>,
     has_account: Option<bool>,
+    /// `true`: accounts an admin has not disabled; `false`: disabled ones only.
+    active: Option<bool>,
     /// Members of any of these groups.
     group_ids: Option<Vec<ID>>,
     /// Created at or after this time.
@@ -269,6 +314,7 @@ impl CustomerFilterInput {
         CustomerFilter {
             search: SearchText::parse(self.search.as_deref(), "filter.search")?,
             has_account: self.has_account,
+            active: self.active,
             group_ids,
             created_after: self.created_after,
             created_before: self.created_before,
@@ -471,6 +517,26 @@ impl CustomerAdminMutation {
             .doing("revoking a customer's sessions")?;
         crate::auth::events::sessions_revoked(&principal, id, ended);
         Ok(ended)
+    }
+
+    /// Disables (`active: false`) or enables a customer's account. A disabled customer
+    /// cannot log in (ACCOUNT_DISABLED once the password is right) and every session
+    /// of theirs ends at once; the record stays, with its orders, for admins to see.
+    /// Recorded in the customer's `adminActions` when the state changes. NOT_FOUND for
+    /// a deleted customer.
+    async fn set_customer_active(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        active: bool,
+    ) -> Result<Customer> {
+        let caller = ctx.principal().await?.require_admin()?;
+        let id = parse_id(&id, "id")?;
+        Ok(Customer(
+            customers::set_active(ctx.db(), caller.admin_id, id, active)
+                .await
+                .doing("disabling or enabling a customer")?,
+        ))
     }
 
     /// Undoes a soft delete. EMAIL_TAKEN (naming the holder) if a live customer of

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
-    address, admin_action, admin_user, customer, customer_group, line_item, order, order_transfer,
-    session,
+    address, admin_action, admin_user, customer, customer_group, customer_note, line_item, order,
+    order_transfer, session,
 };
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
@@ -41,6 +41,7 @@ pub struct Loaders {
     pub admin_user: DataLoader<AdminUserById>,
     pub transfers_of_order: DataLoader<TransfersOfOrder>,
     pub actions_of_customer: DataLoader<ActionsOfCustomer>,
+    pub notes_of_customer: DataLoader<NotesOfCustomer>,
     pub actions_of_group: DataLoader<ActionsOfGroup>,
     pub sessions_of_customer: DataLoader<SessionsOfCustomer>,
 }
@@ -80,6 +81,7 @@ impl Loaders {
             admin_user: loader(AdminUserById(db.clone()), gate),
             transfers_of_order: loader(TransfersOfOrder(db.clone()), gate),
             actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
+            notes_of_customer: loader(NotesOfCustomer(db.clone()), gate),
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
             sessions_of_customer: loader(SessionsOfCustomer(db.clone(), sessions), gate),
         }
@@ -271,8 +273,26 @@ impl Loader<Uuid> for AdminUserById {
     }
 }
 
+/// `customer.notes`, keyed by customer and page.
+pub struct NotesOfCustomer(DatabaseConnection);
+
 /// `customer.adminActions`.
 pub struct ActionsOfCustomer(DatabaseConnection);
+
+impl Loader<(Uuid, PageRequest)> for NotesOfCustomer {
+    type Value = Page<customer_note::Model>;
+    type Error = DomainError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, PageRequest)],
+    ) -> Result<HashMap<(Uuid, PageRequest), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, request| async move {
+            crate::domain::notes::pages_of_customers(&self.0, &parents, &request).await
+        })
+        .await
+    }
+}
 
 impl Loader<(Uuid, PageRequest)> for ActionsOfCustomer {
     type Value = Page<admin_action::Model>;

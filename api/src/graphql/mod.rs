@@ -13,6 +13,7 @@ pub mod limits;
 pub mod loaders;
 pub mod money;
 pub mod nodes;
+pub mod notes;
 pub mod orders;
 pub mod sessions;
 
@@ -36,6 +37,7 @@ pub struct Query(
 pub struct Mutation(
     admins::AdminMutation,
     customers::CustomerAdminMutation,
+    notes::NoteMutation,
     groups::GroupAdminMutation,
     accounts::AccountMutation,
     addresses::AddressBookMutation,

@@ -244,6 +244,8 @@ impl Generator {
             phone: Set(phone.clone()),
             has_account: Set(has_account),
             billing_address_id: Set(None),
+            default_shipping_address_id: Set(None),
+            disabled_at: Set(None),
             metadata: Set(
                 (self.rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
             ),

@@ -95,6 +95,72 @@ async fn customers_build_their_address_book() {
     );
 }
 
+const SET_SHIPPING: &str = "mutation($id: ID!) {
+    setDefaultShippingAddress(id: $id) { defaultShippingAddress { id } billingAddress { id } } }";
+const DEFAULTS: &str = "{ me { billingAddress { id } defaultShippingAddress { id city } } }";
+
+#[tokio::test]
+async fn a_default_shipping_address_beside_the_billing_one() {
+    let app = TestApp::spawn().await;
+    let (token, _) = app.register("ada@example.com").await;
+    let none = app.data(Some(&token), DEFAULTS, json!({})).await;
+    assert!(none["me"]["defaultShippingAddress"].is_null());
+
+    // One address can be both at once, in the add itself.
+    let added = app
+        .data(
+            Some(&token),
+            "mutation($input: AddressInput!) {
+                addShippingAddress(input: $input, useAsBilling: true, useAsDefaultShipping: true) { id } }",
+            json!({ "input": home() }),
+        )
+        .await;
+    let home_id = added["addShippingAddress"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let both = app.data(Some(&token), DEFAULTS, json!({})).await;
+    assert_eq!(both["me"]["billingAddress"]["id"], home_id);
+    assert_eq!(both["me"]["defaultShippingAddress"]["id"], home_id);
+
+    // Moving the shipping default leaves billing where it was.
+    let work_id = add(
+        &app,
+        &token,
+        json!({ "city": "Paris", "countryCode": "FR" }),
+        false,
+    )
+    .await;
+    let moved = app
+        .data(Some(&token), SET_SHIPPING, json!({ "id": work_id }))
+        .await;
+    assert_eq!(
+        moved["setDefaultShippingAddress"],
+        json!({ "defaultShippingAddress": { "id": work_id }, "billingAddress": { "id": home_id } })
+    );
+
+    // Deleting it clears the default, and only that one.
+    app.data(Some(&token), DELETE, json!({ "id": work_id }))
+        .await;
+    let after = app.data(Some(&token), DEFAULTS, json!({})).await;
+    assert!(after["me"]["defaultShippingAddress"].is_null());
+    assert_eq!(after["me"]["billingAddress"]["id"], home_id);
+
+    // Another customer's address, or a missing one, is NOT_FOUND and changes nothing.
+    let (bob, _) = app.register("bob@example.com").await;
+    for id in [home_id.clone(), uuid::Uuid::now_v7().to_string()] {
+        let response = app.gql(Some(&bob), SET_SHIPPING, json!({ "id": id })).await;
+        assert_eq!(error_code(&response), "NOT_FOUND");
+    }
+    let bobs = app.data(Some(&bob), DEFAULTS, json!({})).await;
+    assert!(bobs["me"]["defaultShippingAddress"].is_null());
+    // And with the address gone, the default cannot point at it.
+    let response = app
+        .gql(Some(&token), SET_SHIPPING, json!({ "id": work_id }))
+        .await;
+    assert_eq!(error_code(&response), "NOT_FOUND");
+}
+
 #[tokio::test]
 async fn another_customers_address_is_not_found() {
     let app = TestApp::spawn().await;

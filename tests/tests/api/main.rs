@@ -19,6 +19,7 @@ mod errors;
 mod filters;
 mod fuzz;
 mod instances;
+mod lifecycle;
 mod orders;
 mod pagination;
 mod protection;

@@ -105,7 +105,7 @@ async fn health_reports_the_database_and_graphiql_is_served() {
 }
 
 #[tokio::test]
-async fn a_customer_cannot_bill_to_another_customers_address() {
+async fn a_customer_cannot_bill_or_ship_by_default_to_another_customers_address() {
     use entity::customer;
     use sea_orm::{ActiveModelTrait, ActiveValue};
     use tests::CustomerSpec;
@@ -132,8 +132,30 @@ async fn a_customer_cannot_bill_to_another_customers_address() {
     .update(app.db())
     .await;
     assert!(stolen.is_err(), "the composite foreign key must refuse it");
+    // The same for the default shipping address (a trigger on SQLite).
+    for missing_or_not_hers in [bobs_address, uuid::Uuid::now_v7()] {
+        let stolen = customer::ActiveModel {
+            id: ActiveValue::Unchanged(ada),
+            default_shipping_address_id: ActiveValue::Set(Some(missing_or_not_hers)),
+            ..Default::default()
+        }
+        .update(app.db())
+        .await;
+        assert!(
+            stolen.is_err(),
+            "the default shipping address must be her own"
+        );
+    }
     let own = app.address(ada, "London").await;
     app.set_billing_address(ada, own).await;
+    customer::ActiveModel {
+        id: ActiveValue::Unchanged(ada),
+        default_shipping_address_id: ActiveValue::Set(Some(own)),
+        ..Default::default()
+    }
+    .update(app.db())
+    .await
+    .unwrap();
 }
 
 #[test]

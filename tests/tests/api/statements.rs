@@ -16,7 +16,7 @@ const CUSTOMERS: &str = "query($size: Int!) {
         nodes {
             id email hasAccount
             groups { id name customers(first: 3) { totalCount nodes { id } } }
-            billingAddress { id city }
+            billingAddress { id city } defaultShippingAddress { id }
             shippingAddresses { id countryCode customer { id email } }
             sessions { id lastUsedAt }
             orders(first: 4) {

@@ -31,7 +31,7 @@ type Row = (
 );
 
 const MATRIX: &[Row] = &[
-    ("Customer", "AS", &[("adminActions", "A")]),
+    ("Customer", "AS", &[("adminActions", "A"), ("notes", "A")]),
     ("Address", "AS", &[]),
     (
         "CustomerGroup",
@@ -45,6 +45,7 @@ const MATRIX: &[Row] = &[
     ("OrderAddress", "ASP", &[]),
     ("OrderTransfer", "A", &[]),
     ("AdminAction", "A", &[]),
+    ("CustomerNote", "A", &[]),
     ("AdminUser", "A", &[]),
 ];
 
@@ -132,6 +133,7 @@ fn reach(type_name: &str, caller: Caller, w: &World) -> Reach {
         "CustomerGroup" => customer(caller, w).nest("groups"),
         "LoginSession" => customer(caller, w).nest("sessions"),
         "AdminAction" => customer(caller, w).nest("adminActions").nest("nodes"),
+        "CustomerNote" => customer(caller, w).nest("notes").nest("nodes"),
         "Order" => order(caller, &w.ada_order),
         "LineItem" => order(caller, &w.ada_order).nest("lineItems"),
         "Money" => order(caller, &w.ada_order).nest("total"),
@@ -191,6 +193,20 @@ async fn fixture(app: &TestApp) -> (World, BTreeMap<&'static str, Option<String>
         Some(&admin),
         "mutation($g: ID!, $c: [ID!]!) { addCustomersToGroup(groupId: $g, customerIds: $c) { id } }",
         json!({ "g": group, "c": [ada] }),
+    )
+    .await;
+    let note = app
+        .data(
+            Some(&admin),
+            r#"mutation($c: ID!) { addCustomerNote(customerId: $c, body: "Disputed a delivery") { id } }"#,
+            json!({ "c": ada }),
+        )
+        .await["addCustomerNote"]["id"]
+        .clone();
+    app.data(
+        Some(&admin),
+        r#"mutation($n: ID!) { updateCustomerNote(id: $n, body: "Disputed a delivery; refunded") { id } }"#,
+        json!({ "n": note }),
     )
     .await;
     let place = r#"mutation { placeOrder(input: { email: "ada@example.com", currencyCode: "EUR",
