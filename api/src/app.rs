@@ -136,6 +136,8 @@ fn account_policy(settings: &Settings) -> Result<AccountPolicy, StartupError> {
             password_reset: minutes(settings.password_reset_ttl_minutes),
             email_change: minutes(settings.email_change_ttl_minutes),
             order_claim: minutes(settings.order_claim_ttl_minutes),
+            email_verification: minutes(settings.email_verification_ttl_minutes),
+            account_deletion: minutes(settings.account_deletion_ttl_minutes),
         },
         sessions: SessionPolicy {
             customer: Lifetime {
@@ -167,8 +169,11 @@ fn account_policy(settings: &Settings) -> Result<AccountPolicy, StartupError> {
             password_reset_mail: hourly(Scope::PasswordResetMail, mails),
             email_change_mail: hourly(Scope::EmailChangeMail, mails),
             order_claim_mail: hourly(Scope::OrderClaimMail, mails),
+            verification_mail: hourly(Scope::VerificationMail, mails),
+            account_deletion_mail: hourly(Scope::AccountDeletionMail, mails),
         },
         min_password_chars: settings.min_password_chars as usize,
+        require_email_verification: settings.require_email_verification,
     })
 }
 

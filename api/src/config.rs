@@ -126,6 +126,20 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_EMAIL_CHANGE_TTL_MINUTES", default_value_t = 1440, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub email_change_ttl_minutes: u32,
 
+    /// Customers must verify their email (the link mailed at registration, or a new
+    /// one from `resendVerification`) before they can log in again or claim orders.
+    /// Off: `emailVerifiedAt` is still recorded, nothing is refused.
+    #[arg(long, env = "CLIENTELE_REQUIRE_EMAIL_VERIFICATION", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub require_email_verification: bool,
+
+    /// How long an email-verification token stays valid, in minutes.
+    #[arg(long, env = "CLIENTELE_EMAIL_VERIFICATION_TTL_MINUTES", default_value_t = 2880, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub email_verification_ttl_minutes: u32,
+
+    /// How long an account-deletion confirmation token stays valid, in minutes.
+    #[arg(long, env = "CLIENTELE_ACCOUNT_DELETION_TTL_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub account_deletion_ttl_minutes: u32,
+
     /// How long an order-claim token stays valid, in minutes.
     #[arg(long, env = "CLIENTELE_ORDER_CLAIM_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub order_claim_ttl_minutes: u32,

@@ -34,6 +34,10 @@ pub enum ErrorCode {
     /// The email and password are right, but an admin disabled the account. Only a
     /// caller who knows the password learns this.
     AccountDisabled,
+    /// The email and password are right, but the store requires a verified email and
+    /// this one is not verified yet (`resendVerification` sends a new link). Orders
+    /// cannot be claimed until it is.
+    EmailNotVerified,
     /// A live record of the same kind already uses this email.
     EmailTaken,
     /// A live record already uses this name.
@@ -104,6 +108,8 @@ pub enum DomainError {
     InvalidCredentials,
     #[error("this account is disabled; contact the store")]
     AccountDisabled,
+    #[error("verify your email address first: follow the link we sent you")]
+    EmailNotVerified,
     #[error("this email is already in use")]
     EmailTaken,
     /// EMAIL_TAKEN where the caller may know who holds the email (an admin).
@@ -160,6 +166,7 @@ impl DomainError {
             Self::BadInput { .. } => ErrorCode::BadUserInput,
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::AccountDisabled => ErrorCode::AccountDisabled,
+            Self::EmailNotVerified => ErrorCode::EmailNotVerified,
             Self::EmailTaken | Self::EmailTakenBy { .. } => ErrorCode::EmailTaken,
             Self::NameTaken => ErrorCode::NameTaken,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,

@@ -25,6 +25,8 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     /// When an admin disabled the account; null while it is active.
     pub disabled_at: Option<DateTimeUtc>,
+    /// When the customer proved they receive mail at `email`; null until then.
+    pub email_verified_at: Option<DateTimeUtc>,
     // `password_hash` is in the table but not here: see `customer_credential`.
 }
 

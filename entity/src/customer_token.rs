@@ -1,4 +1,5 @@
-//! A single-use token sent to a customer: a password reset or an email change.
+//! A single-use token sent to a customer: a password reset, an email change, an email
+//! verification or an account deletion.
 
 use sea_orm::entity::prelude::*;
 
@@ -27,6 +28,13 @@ pub enum TokenPurpose {
     PasswordReset,
     #[sea_orm(string_value = "email_change")]
     EmailChange,
+    /// Proves the customer receives mail at their email; `new_email` holds the
+    /// address it was sent to.
+    #[sea_orm(string_value = "email_verification")]
+    EmailVerification,
+    /// Confirms that the customer asked to delete their account.
+    #[sea_orm(string_value = "account_deletion")]
+    AccountDeletion,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ mod m20261201_000010_add_customer_search;
 mod m20261201_000011_add_default_shipping_address;
 mod m20261201_000012_add_customer_deactivation;
 mod m20261201_000013_create_customer_notes;
+mod m20261201_000014_add_email_verification;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_add_default_shipping_address::Migration),
             Box::new(m20261201_000012_add_customer_deactivation::Migration),
             Box::new(m20261201_000013_create_customer_notes::Migration),
+            Box::new(m20261201_000014_add_email_verification::Migration),
         ]
     }
 }

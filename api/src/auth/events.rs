@@ -104,6 +104,14 @@ pub fn password_reset(customer_id: Uuid) {
     tracing::info!(target: "security", event = "password_reset", account = "customer", account_id = %customer_id);
 }
 
+pub fn email_verified(customer_id: Uuid) {
+    tracing::info!(target: "security", event = "email_verified", account = "customer", account_id = %customer_id);
+}
+
+pub fn account_deleted(customer_id: Uuid) {
+    tracing::info!(target: "security", event = "account_deleted", account = "customer", account_id = %customer_id);
+}
+
 pub fn password_changed(customer_id: Uuid) {
     tracing::info!(target: "security", event = "password_changed", account = "customer", account_id = %customer_id);
 }

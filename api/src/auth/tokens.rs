@@ -18,6 +18,10 @@ pub const PASSWORD_RESET: &str = "clr_";
 pub const EMAIL_CHANGE: &str = "cle_";
 /// Prefix of order-claim tokens.
 pub const ORDER_CLAIM: &str = "clo_";
+/// Prefix of email-verification tokens.
+pub const EMAIL_VERIFICATION: &str = "clv_";
+/// Prefix of account-deletion confirmation tokens.
+pub const ACCOUNT_DELETION: &str = "cld_";
 
 /// A fresh random token with `prefix`.
 pub fn generate(prefix: &str) -> DomainResult<String> {

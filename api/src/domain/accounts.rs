@@ -34,6 +34,8 @@ pub struct TokenLifetimes {
     pub password_reset: TimeDelta,
     pub email_change: TimeDelta,
     pub order_claim: TimeDelta,
+    pub email_verification: TimeDelta,
+    pub account_deletion: TimeDelta,
 }
 
 /// The account rules the settings choose.
@@ -45,6 +47,8 @@ pub struct AccountPolicy {
     /// Shortest customer password, in characters (8 by default: NIST SP 800-63B's
     /// minimum where a common-password list is checked).
     pub min_password_chars: usize,
+    /// Unverified customers cannot log in or claim orders.
+    pub require_email_verification: bool,
 }
 
 impl AccountPolicy {
@@ -170,6 +174,7 @@ pub async fn register(
         billing_address_id: Set(None),
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
+        email_verified_at: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -179,6 +184,7 @@ pub async fn register(
     .await
     .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
     set_password_hash(&txn, customer.id, password_hash).await?;
+    send_verification(&txn, policy, &customer, &email).await?;
     let session = sessions::issue(
         &txn,
         Holder::Customer(customer.id),
@@ -188,6 +194,97 @@ pub async fn register(
     .await?;
     txn.commit().await?;
     Ok((customer, session))
+}
+
+/// Mails a verification link for `email`, the customer's login email; the token
+/// remembers the address, so a link for an address the customer has since left
+/// verifies nothing.
+async fn send_verification(
+    db: &impl ConnectionTrait,
+    policy: &AccountPolicy,
+    customer: &customer::Model,
+    email: &Email,
+) -> DomainResult<()> {
+    let (token, expires_at) = issue_token(
+        db,
+        customer.id,
+        TokenPurpose::EmailVerification,
+        Some(email),
+        policy.tokens.email_verification,
+    )
+    .await?;
+    outbox::enqueue(
+        db,
+        email,
+        Kind::VerifyEmail,
+        json!({ SECRET_KEY: token, "expiresAt": expires_at }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Marks the customer's email verified with a token from a verification mail. A
+/// customer whose email is already verified stays as they are (the token is spent
+/// all the same). Needs no session: the link may be opened on another device.
+pub async fn verify_email(db: &DatabaseConnection, token: &str) -> DomainResult<customer::Model> {
+    let txn = db::begin_write(db).await?;
+    let spent = spend_token(&txn, token, TokenPurpose::EmailVerification).await?;
+    let customer = me(&txn, spent.customer_id)
+        .await
+        .map_err(|_| invalid_token())?;
+    if spent.new_email.as_deref() != Some(customer.email.as_str()) {
+        // Sent to an address the customer no longer logs in with.
+        return Err(invalid_token());
+    }
+    let customer = if customer.email_verified_at.is_none() {
+        let mut update: customer::ActiveModel = customer.into();
+        update.email_verified_at = Set(Some(db::now()));
+        update.update(&txn).await?
+    } else {
+        customer
+    };
+    txn.commit().await?;
+    events::email_verified(customer.id);
+    Ok(customer)
+}
+
+/// Sends a new verification link. Answers the same whatever the email is (unknown,
+/// a guest's, already verified), so it reveals nothing; mails only to a registered,
+/// unverified customer, within the per-recipient mail limit.
+pub async fn resend_verification(
+    db: &DatabaseConnection,
+    policy: &AccountPolicy,
+    email: &str,
+) -> DomainResult<()> {
+    let Ok(email) = Email::parse(email, "email") else {
+        return Ok(());
+    };
+    let txn = db::begin_write(db).await?;
+    let customer = live_with_email(&txn, email.as_str(), true).await?;
+    let allowed = throttles::allows(&txn, &policy.limits.verification_mail, email.as_str()).await?;
+    if let Some(customer) = customer.filter(|c| allowed && c.email_verified_at.is_none()) {
+        send_verification(&txn, policy, &customer, &email).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// EMAIL_NOT_VERIFIED when the store requires verified emails and this customer's is
+/// not: claiming orders proves ownership of an email, which an unverified account
+/// has not done for its own.
+pub async fn require_verified(
+    db: &impl ConnectionTrait,
+    policy: &AccountPolicy,
+    customer_id: Uuid,
+) -> DomainResult<()> {
+    if !policy.require_email_verification {
+        return Ok(());
+    }
+    let customer = me(db, customer_id).await?;
+    if customer.email_verified_at.is_none() {
+        return Err(DomainError::EmailNotVerified);
+    }
+    Ok(())
 }
 
 /// Checks the credentials and opens a session. Unknown emails, guests, deleted
@@ -229,9 +326,13 @@ pub async fn login(
     let customer = customer
         .filter(|_| verified)
         .ok_or(DomainError::InvalidCredentials)?;
-    // After the password: without it, a disabled account looks like any other.
+    // After the password: without it, a disabled or unverified account looks like
+    // any other.
     if customer.disabled_at.is_some() {
         return Err(DomainError::AccountDisabled);
+    }
+    if policy.require_email_verification && customer.email_verified_at.is_none() {
+        return Err(DomainError::EmailNotVerified);
     }
     let session = sessions::issue(
         db,
@@ -474,6 +575,8 @@ pub async fn confirm_email_change(
     let mut update: customer::ActiveModel = customer.into();
     update.email = Set(new_email.clone());
     update.updated_at = Set(db::now());
+    // The token reached the new address: that is what verifying it means.
+    update.email_verified_at = Set(Some(db::now()));
     let customer = update
         .update(&txn)
         .await
@@ -498,6 +601,64 @@ pub async fn confirm_email_change(
     txn.commit().await?;
     events::email_changed(customer.id);
     Ok(customer)
+}
+
+/// Starts a self-service deletion: after checking the password, a single-use token
+/// goes to the customer's email, so a stolen session alone cannot delete the account.
+/// Within the per-recipient mail limit; past it, answered as if sent.
+pub async fn request_account_deletion(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    policy: &AccountPolicy,
+    customer_id: Uuid,
+    password: &str,
+) -> DomainResult<()> {
+    let customer = me(db, customer_id).await?;
+    require_password(db, passwords, policy, &customer, password).await?;
+    let email = Email::parse(&customer.email, "email")?;
+    let txn = db::begin_write(db).await?;
+    if !throttles::allows(&txn, &policy.limits.account_deletion_mail, email.as_str()).await? {
+        return Ok(());
+    }
+    let (token, expires_at) = issue_token(
+        &txn,
+        customer.id,
+        TokenPurpose::AccountDeletion,
+        None,
+        policy.tokens.account_deletion,
+    )
+    .await?;
+    outbox::enqueue(
+        &txn,
+        &email,
+        Kind::AccountDeletionConfirmation,
+        json!({ SECRET_KEY: token, "expiresAt": expires_at }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Deletes the account the token was mailed for, as an admin's `deleteCustomer` does
+/// (a soft delete: sessions end, the email is free again, orders stay), and tells
+/// the address. Needs no session: the link may be opened anywhere.
+pub async fn confirm_account_deletion(db: &DatabaseConnection, token: &str) -> DomainResult<()> {
+    let txn = db::begin_write(db).await?;
+    let spent = spend_token(&txn, token, TokenPurpose::AccountDeletion).await?;
+    let customer = me(&txn, spent.customer_id)
+        .await
+        .map_err(|_| invalid_token())?;
+    super::customers::soft_delete(&txn, customer.id).await?;
+    outbox::enqueue(
+        &txn,
+        &Email::parse(&customer.email, "email")?,
+        Kind::AccountDeleted,
+        json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    events::account_deleted(customer.id);
+    Ok(())
 }
 
 fn invalid_token() -> DomainError {
@@ -526,6 +687,8 @@ async fn issue_token(
     let prefix = match purpose {
         TokenPurpose::PasswordReset => tokens::PASSWORD_RESET,
         TokenPurpose::EmailChange => tokens::EMAIL_CHANGE,
+        TokenPurpose::EmailVerification => tokens::EMAIL_VERIFICATION,
+        TokenPurpose::AccountDeletion => tokens::ACCOUNT_DELETION,
     };
     let token = tokens::generate(prefix)?;
     let expires_at = now + lifetime;

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use entity::order::OrderStatus;
 use entity::order_transfer::TransferKind;
 use entity::{customer, order, order_claim, order_claim_order};
@@ -21,10 +21,11 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use super::accounts::AccountPolicy;
 use super::email::Email;
 use super::orders;
 use super::outbox::{self, Kind, SECRET_KEY};
-use super::throttles::{self, Limit};
+use super::throttles;
 use crate::auth::tokens;
 use crate::db;
 use crate::error::{DomainError, DomainResult, TokenProblem};
@@ -47,11 +48,13 @@ pub struct ClaimRequest {
 /// skipped and the answer is the same, so the caller learns nothing.
 pub async fn request(
     db: &DatabaseConnection,
+    policy: &AccountPolicy,
     customer_id: Uuid,
     order_ids: &[Uuid],
-    lifetime: TimeDelta,
-    mail_limit: &Limit,
 ) -> DomainResult<ClaimRequest> {
+    let lifetime = policy.tokens.order_claim;
+    let mail_limit = &policy.limits.order_claim_mail;
+    super::accounts::require_verified(db, policy, customer_id).await?;
     if order_ids.len() > MAX_ORDERS_PER_REQUEST {
         return Err(DomainError::bad_input(
             "orderIds",
@@ -127,9 +130,11 @@ fn token_error(reason: TokenProblem) -> DomainError {
 /// owner since the request, ALREADY_CLAIMED and nothing changes (the token included).
 pub async fn confirm(
     db: &DatabaseConnection,
+    policy: &AccountPolicy,
     customer_id: Uuid,
     token: &str,
 ) -> DomainResult<Vec<order::Model>> {
+    super::accounts::require_verified(db, policy, customer_id).await?;
     let now = db::now();
     let txn = db::begin_write(db).await?;
     let claim = order_claim::Entity::find()

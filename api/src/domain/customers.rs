@@ -416,6 +416,7 @@ pub async fn create(
         billing_address_id: Set(None),
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
+        email_verified_at: Set(None),
         metadata: Set(fields::stored(fields::metadata(
             input.metadata,
             "metadata",
@@ -465,6 +466,10 @@ pub async fn update(
     if let Some(email) = &email {
         // One column is both the contact and the login email, so they never drift.
         update.email = Set(email.as_str().to_owned());
+        // Nobody proved the customer receives mail at an address an admin typed in.
+        if email.as_str() != current_email {
+            update.email_verified_at = Set(None);
+        }
     }
     let updated = match update.update(&txn).await {
         Ok(updated) => updated,
@@ -535,21 +540,8 @@ pub async fn delete(
     admin_id: Uuid,
     id: Uuid,
 ) -> DomainResult<customer::Model> {
-    let now = db::now();
     let txn = db::begin_write(db).await?;
-    let deleted = customer::Entity::update_many()
-        .col_expr(customer::Column::DeletedAt, Expr::val(now))
-        .col_expr(customer::Column::UpdatedAt, Expr::val(now))
-        .filter(customer::Column::Id.eq(id))
-        .filter(customer::Column::DeletedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if deleted.rows_affected == 0 {
-        return Err(DomainError::NotFound("customer"));
-    }
-    // Resolving a session already refuses a deleted customer; removing the rows
-    // makes that independent of the check.
-    crate::auth::sessions::revoke_customer_sessions(&txn, id, None).await?;
+    soft_delete(&txn, id).await?;
     audit::record(
         &txn,
         Action {
@@ -615,6 +607,27 @@ pub async fn set_active(
     let customer = get(&txn, id, false).await?;
     txn.commit().await?;
     Ok(customer)
+}
+
+/// The soft delete itself, in the caller's transaction (an admin's delete or the
+/// customer's own): the record is hidden, its email free again, its sessions ended.
+/// NOT_FOUND if it is not live.
+pub async fn soft_delete(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<()> {
+    let now = db::now();
+    let deleted = customer::Entity::update_many()
+        .col_expr(customer::Column::DeletedAt, Expr::val(now))
+        .col_expr(customer::Column::UpdatedAt, Expr::val(now))
+        .filter(customer::Column::Id.eq(id))
+        .filter(customer::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(DomainError::NotFound("customer"));
+    }
+    // Resolving a session already refuses a deleted customer; removing the rows
+    // makes that independent of the check.
+    crate::auth::sessions::revoke_customer_sessions(db, id, None).await?;
+    Ok(())
 }
 
 /// Ends every session of a live customer (an admin action, audited); returns how many

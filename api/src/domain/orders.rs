@@ -349,6 +349,7 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
         billing_address_id: Set(None),
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
+        email_verified_at: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

@@ -45,6 +45,12 @@ pub enum Kind {
     OrderClaim,
     /// To the customer after their password was changed or reset; carries no secret.
     PasswordChanged,
+    /// At registration and on request: proves the customer receives mail there.
+    VerifyEmail,
+    /// Confirms a deletion the customer asked for.
+    AccountDeletionConfirmation,
+    /// After the account was deleted; carries no secret.
+    AccountDeleted,
 }
 
 impl Kind {
@@ -55,6 +61,9 @@ impl Kind {
             Kind::EmailChanged => "email_changed",
             Kind::OrderClaim => "order_claim",
             Kind::PasswordChanged => "password_changed",
+            Kind::VerifyEmail => "verify_email",
+            Kind::AccountDeletionConfirmation => "account_deletion_confirmation",
+            Kind::AccountDeleted => "account_deleted",
         }
     }
 }

@@ -45,6 +45,10 @@ pub enum Scope {
     EmailChangeMail,
     /// Order-claim tokens to one address.
     OrderClaimMail,
+    /// Email-verification mails (after the one at registration) to one address.
+    VerificationMail,
+    /// Account-deletion confirmations to one address.
+    AccountDeletionMail,
 }
 
 impl Scope {
@@ -58,6 +62,8 @@ impl Scope {
             Self::PasswordResetMail => "password_reset_mail",
             Self::EmailChangeMail => "email_change_mail",
             Self::OrderClaimMail => "order_claim_mail",
+            Self::VerificationMail => "verification_mail",
+            Self::AccountDeletionMail => "account_deletion_mail",
         }
     }
 }
@@ -109,6 +115,8 @@ pub struct Limits {
     pub password_reset_mail: Limit,
     pub email_change_mail: Limit,
     pub order_claim_mail: Limit,
+    pub verification_mail: Limit,
+    pub account_deletion_mail: Limit,
 }
 
 fn key(scope: Scope, subject: &str) -> String {

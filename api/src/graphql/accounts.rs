@@ -232,4 +232,53 @@ impl AccountMutation {
             accounts::confirm_email_change(ctx.db(), &token, keep).await?,
         ))
     }
+
+    /// Marks the email verified with the token from a verification mail (sent at
+    /// registration and by `resendVerification`; single-use, expiring). No session is
+    /// needed. A token sent to an address the customer no longer uses is INVALID_TOKEN.
+    async fn verify_email(&self, ctx: &Context<'_>, token: String) -> Result<Customer> {
+        Ok(Customer(
+            accounts::verify_email(ctx.db(), &token)
+                .await
+                .doing("verifying an email")?,
+        ))
+    }
+
+    /// Sends a new verification link if a registered customer with an unverified
+    /// email has this address (within the mail limit). Always answers `true`, so it
+    /// tells nobody which emails have accounts. For a customer whose login answered
+    /// EMAIL_NOT_VERIFIED.
+    async fn resend_verification(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        accounts::resend_verification(ctx.db(), ctx.policy(), &email)
+            .await
+            .doing("resending a verification link")?;
+        Ok(true)
+    }
+
+    /// Asks to delete the logged-in customer's account: after checking the password,
+    /// a confirmation token goes to their email (a stolen session alone cannot delete
+    /// an account). Nothing changes until `confirmAccountDeletion`.
+    async fn request_account_deletion(&self, ctx: &Context<'_>, password: String) -> Result<bool> {
+        let caller = ctx.principal().await?.require_customer()?;
+        accounts::request_account_deletion(
+            ctx.db(),
+            ctx.passwords(),
+            ctx.policy(),
+            caller.customer_id,
+            &password,
+        )
+        .await
+        .doing("requesting an account deletion")?;
+        Ok(true)
+    }
+
+    /// Deletes the account the token was mailed for, as an admin's `deleteCustomer`
+    /// does: every session ends, the email is free again, orders stay for the store's
+    /// books, and admins can still restore it. No session is needed.
+    async fn confirm_account_deletion(&self, ctx: &Context<'_>, token: String) -> Result<bool> {
+        accounts::confirm_account_deletion(ctx.db(), &token)
+            .await
+            .doing("deleting an account")?;
+        Ok(true)
+    }
 }

@@ -94,6 +94,12 @@ impl Customer {
         self.0.disabled_at
     }
 
+    /// When the customer proved they receive mail at `email` (a verification link,
+    /// or confirming an email change); null until then.
+    async fn email_verified_at(&self) -> Option<DateTime<Utc>> {
+        self.0.email_verified_at
+    }
+
     /// Free-form JSON object. The customer (through `updateMe`) and admins may both
     /// change it, so it is no place for anything the customer must not see or edit.
     async fn metadata(&self) -> Result<Option<Json<serde_json::Value>>> {

@@ -24,7 +24,7 @@ use crate::error::ErrorCode;
 
 /// Root fields that check a password, spend a token or send mail: at most one of them
 /// per request, so aliases cannot multiply guesses or messages.
-pub const ONCE_PER_REQUEST: [&str; 10] = [
+pub const ONCE_PER_REQUEST: [&str; 14] = [
     "login",
     "adminLogin",
     "registerCustomer",
@@ -35,6 +35,10 @@ pub const ONCE_PER_REQUEST: [&str; 10] = [
     "confirmOrderClaim",
     "requestPasswordReset",
     "requestOrderClaim",
+    "verifyEmail",
+    "resendVerification",
+    "requestAccountDeletion",
+    "confirmAccountDeletion",
 ];
 
 /// Deepest bracket nesting the parser is given. The parser recurses once per level, so

@@ -547,15 +547,9 @@ impl OrderMutation {
         let caller = ctx.principal().await?.require_customer()?;
         let ids = parse_ids(&order_ids, "orderIds")?;
         let policy = ctx.policy();
-        let request = claims::request(
-            ctx.db(),
-            caller.customer_id,
-            &ids,
-            policy.tokens.order_claim,
-            &policy.limits.order_claim_mail,
-        )
-        .await
-        .doing("requesting an order claim")?;
+        let request = claims::request(ctx.db(), policy, caller.customer_id, &ids)
+            .await
+            .doing("requesting an order claim")?;
         Ok(OrderClaimRequest {
             id: to_id(request.id),
             expires_at: request.expires_at,
@@ -568,7 +562,7 @@ impl OrderMutation {
     #[graphql(complexity = "MAX_ORDERS_PER_REQUEST * child_complexity")]
     async fn confirm_order_claim(&self, ctx: &Context<'_>, token: String) -> Result<Vec<Order>> {
         let caller = ctx.principal().await?.require_customer()?;
-        let claimed = claims::confirm(ctx.db(), caller.customer_id, &token)
+        let claimed = claims::confirm(ctx.db(), ctx.policy(), caller.customer_id, &token)
             .await
             .doing("confirming an order claim")?;
         Ok(claimed.into_iter().map(Order::of_owner).collect())

@@ -246,6 +246,7 @@ impl Generator {
             billing_address_id: Set(None),
             default_shipping_address_id: Set(None),
             disabled_at: Set(None),
+            email_verified_at: Set(None),
             metadata: Set(
                 (self.rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
             ),

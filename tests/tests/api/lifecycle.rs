@@ -1,11 +1,13 @@
-//! The customer lifecycle beyond registration: accounts an admin disables and enables.
+//! The customer lifecycle beyond registration: accounts an admin disables and enables,
+//! staff notes, email verification, and customers deleting their own account.
 
 use serde_json::{Value, json};
+use tests::webhook::Webhook;
 use tests::{PASSWORD, TestApp, error_code};
 
 const SET_ACTIVE: &str = "mutation($id: ID!, $active: Boolean!) {
     setCustomerActive(id: $id, active: $active) { id active disabledAt } }";
-const TRAIL: &str = "query($id: ID!) { customer(id: $id) {
+const TRAIL: &str = "query($id: ID!) { customer(id: $id, includeDeleted: true) {
     active disabledAt adminActions { nodes { action details } } } }";
 const BY_STATE: &str = "query($active: Boolean) {
     customers(first: 10, filter: { active: $active, hasAccount: true }) { totalCount nodes { email } } }";
@@ -337,4 +339,316 @@ async fn notes_on_a_page_of_customers_cost_the_same_for_any_page_size() {
         cost[0], cost[1],
         "statements for 3 and 30 customers: {cost:?}"
     );
+}
+
+// ---- Email verification ----
+
+const VERIFY: &str =
+    "mutation($token: String!) { verifyEmail(token: $token) { email emailVerifiedAt } }";
+const RESEND: &str = "mutation($email: String!) { resendVerification(email: $email) }";
+const VERIFIED: &str = "{ me { emailVerifiedAt } }";
+
+async fn with_webhook(configure: impl FnOnce(&mut api::config::Settings)) -> (TestApp, Webhook) {
+    let webhook = Webhook::start(0).await;
+    let url = webhook.url.clone();
+    let app = TestApp::spawn_with(|s| {
+        s.outbox_webhook_url = Some(url);
+        configure(s);
+    })
+    .await;
+    (app, webhook)
+}
+
+/// The token of the `n`-th (1-based) message of `kind` to `recipient`, once delivered.
+async fn mailed(app: &TestApp, webhook: &Webhook, kind: &str, recipient: &str, n: usize) -> String {
+    app.deliver_outbox().await;
+    let messages: Vec<_> = webhook
+        .received()
+        .into_iter()
+        .filter(|r| r.body["kind"] == kind && r.body["recipient"] == recipient)
+        .collect();
+    messages
+        .get(n - 1)
+        .unwrap_or_else(|| panic!("no {kind} message {n} for {recipient}"))
+        .body["payload"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn mail_count(webhook: &Webhook, kind: &str) -> usize {
+    webhook
+        .received()
+        .iter()
+        .filter(|r| r.body["kind"] == kind)
+        .count()
+}
+
+#[tokio::test]
+async fn registration_mails_a_verification_link_that_verifies_once() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let (session, _) = app.register("ada@example.com").await;
+    assert!(app.data(Some(&session), VERIFIED, json!({})).await["me"]["emailVerifiedAt"].is_null());
+    let token = mailed(&app, &webhook, "verify_email", "ada@example.com", 1).await;
+    assert!(token.starts_with("clv_"));
+    // With the setting off nothing is refused meanwhile.
+    assert!(app.login("ada@example.com", PASSWORD).await["data"]["login"].is_object());
+    let verified = app.data(None, VERIFY, json!({ "token": token })).await;
+    assert_eq!(verified["verifyEmail"]["email"], "ada@example.com");
+    assert!(verified["verifyEmail"]["emailVerifiedAt"].is_string());
+    let again = app.gql(None, VERIFY, json!({ "token": token })).await;
+    assert_eq!(error_code(&again), "INVALID_TOKEN");
+    assert_eq!(again["errors"][0]["extensions"]["reason"], "used");
+    // Verified customers get no new link.
+    app.data(None, RESEND, json!({ "email": "ada@example.com" }))
+        .await;
+    app.deliver_outbox().await;
+    assert_eq!(mail_count(&webhook, "verify_email"), 1);
+}
+
+#[tokio::test]
+async fn with_verification_required_an_unverified_customer_cannot_log_in_or_claim() {
+    let (app, webhook) = with_webhook(|s| s.require_email_verification = true).await;
+    let guest_order = app
+        .data(
+            None,
+            r#"mutation { placeOrder(input: { email: "sam@example.com", currencyCode: "EUR",
+                lineItems: [{ title: "Tea", quantity: 1, unitPrice: 450 }],
+                shippingAddress: { countryCode: "GB" } }) { id } }"#,
+            json!({}),
+        )
+        .await["placeOrder"]["id"]
+        .clone();
+    let (session, _) = app.register("sam@example.com").await;
+    assert_eq!(
+        error_code(&app.login("sam@example.com", PASSWORD).await),
+        "EMAIL_NOT_VERIFIED"
+    );
+    assert_eq!(
+        error_code(&app.login("sam@example.com", "not the password").await),
+        "INVALID_CREDENTIALS",
+        "without the password, nothing is revealed"
+    );
+    let claim = "mutation($ids: [ID!]!) { requestOrderClaim(orderIds: $ids) { id } }";
+    let refused = app
+        .gql(Some(&session), claim, json!({ "ids": [guest_order] }))
+        .await;
+    assert_eq!(error_code(&refused), "EMAIL_NOT_VERIFIED");
+
+    // A new link supersedes the first; the new one verifies.
+    let first = mailed(&app, &webhook, "verify_email", "sam@example.com", 1).await;
+    assert_eq!(
+        app.data(None, RESEND, json!({ "email": "sam@example.com" }))
+            .await["resendVerification"],
+        true
+    );
+    let second = mailed(&app, &webhook, "verify_email", "sam@example.com", 2).await;
+    let stale = app.gql(None, VERIFY, json!({ "token": first })).await;
+    assert_eq!(error_code(&stale), "INVALID_TOKEN");
+    app.data(None, VERIFY, json!({ "token": second })).await;
+    assert!(app.login("sam@example.com", PASSWORD).await["data"]["login"].is_object());
+    app.data(Some(&session), claim, json!({ "ids": [guest_order] }))
+        .await;
+    app.allow_undelivered(); // the claim mail
+}
+
+#[tokio::test]
+async fn resending_reveals_nothing_and_is_limited_per_recipient() {
+    let (app, webhook) = with_webhook(|s| s.mails_per_recipient = 1).await;
+    app.register("ada@example.com").await;
+    app.data(
+        None,
+        r#"mutation { placeOrder(input: { email: "guest@example.com", currencyCode: "EUR",
+            lineItems: [{ title: "Tea", quantity: 1, unitPrice: 450 }],
+            shippingAddress: { countryCode: "GB" } }) { id } }"#,
+        json!({}),
+    )
+    .await;
+    for email in [
+        "ada@example.com",
+        "ada@example.com",
+        "guest@example.com",
+        "nobody@example.com",
+        "not an email",
+    ] {
+        let answer = app.gql(None, RESEND, json!({ "email": email })).await;
+        assert_eq!(
+            answer,
+            json!({ "data": { "resendVerification": true } }),
+            "{email}"
+        );
+    }
+    app.deliver_outbox().await;
+    // The registration's link and one resend (the second is past the limit); nothing
+    // to the guest or the unknown address.
+    let recipients: Vec<Value> = webhook
+        .received()
+        .iter()
+        .filter(|r| r.body["kind"] == "verify_email")
+        .map(|r| r.body["recipient"].clone())
+        .collect();
+    assert_eq!(
+        recipients,
+        [json!("ada@example.com"), json!("ada@example.com")]
+    );
+}
+
+#[tokio::test]
+async fn a_confirmed_email_change_verifies_and_an_old_link_verifies_nothing() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let (session, ada) = app.register("ada@example.com").await;
+    let old_link = mailed(&app, &webhook, "verify_email", "ada@example.com", 1).await;
+    app.data(
+        Some(&session),
+        "mutation($e: String!, $p: String!) { requestEmailChange(newEmail: $e, password: $p) }",
+        json!({ "e": "new@example.com", "p": PASSWORD }),
+    )
+    .await;
+    let change = mailed(
+        &app,
+        &webhook,
+        "email_change_confirmation",
+        "new@example.com",
+        1,
+    )
+    .await;
+    let confirmed = app
+        .data(
+            None,
+            "mutation($t: String!) { confirmEmailChange(token: $t) { email emailVerifiedAt } }",
+            json!({ "t": change }),
+        )
+        .await;
+    assert!(confirmed["confirmEmailChange"]["emailVerifiedAt"].is_string());
+    // The link mailed to the old address is for an address she no longer uses.
+    let stale = app.gql(None, VERIFY, json!({ "token": old_link })).await;
+    assert_eq!(error_code(&stale), "INVALID_TOKEN");
+    // An address an admin types in is not verified.
+    let admin = app.admin_token().await;
+    let updated = app
+        .data(
+            Some(&admin),
+            "mutation($id: ID!) { updateCustomer(id: $id, input: { email: \"typed@example.com\" }) { emailVerifiedAt } }",
+            json!({ "id": ada }),
+        )
+        .await;
+    assert!(updated["updateCustomer"]["emailVerifiedAt"].is_null());
+    app.allow_undelivered(); // the email_changed notice to the old address
+}
+
+// ---- Self-service deletion ----
+
+const REQUEST_DELETION: &str = "mutation($p: String!) { requestAccountDeletion(password: $p) }";
+const CONFIRM_DELETION: &str = "mutation($t: String!) { confirmAccountDeletion(token: $t) }";
+
+#[tokio::test]
+async fn a_customer_deletes_their_own_account_with_password_and_mailed_token() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let admin = app.admin_token().await;
+    let (session, ada) = app.register("ada@example.com").await;
+    let order = app
+        .data(
+            Some(&session),
+            r#"mutation { placeOrder(input: { currencyCode: "EUR",
+                lineItems: [{ title: "Tea", quantity: 1, unitPrice: 450 }],
+                shippingAddress: { countryCode: "GB" } }) { id } }"#,
+            json!({}),
+        )
+        .await["placeOrder"]["id"]
+        .clone();
+
+    // A session alone is not enough: the password, then the mailed token.
+    let wrong = app
+        .gql(
+            Some(&session),
+            REQUEST_DELETION,
+            json!({ "p": "not my password" }),
+        )
+        .await;
+    assert_eq!(error_code(&wrong), "INVALID_CREDENTIALS");
+    app.data(Some(&session), REQUEST_DELETION, json!({ "p": PASSWORD }))
+        .await;
+    let token = mailed(
+        &app,
+        &webhook,
+        "account_deletion_confirmation",
+        "ada@example.com",
+        1,
+    )
+    .await;
+    assert!(token.starts_with("cld_"));
+    // Nothing changed yet.
+    app.data(Some(&session), "{ me { id } }", json!({})).await;
+
+    assert_eq!(
+        app.data(None, CONFIRM_DELETION, json!({ "t": token }))
+            .await["confirmAccountDeletion"],
+        true
+    );
+    // As the admin delete: sessions end, login fails, the email is free, orders stay.
+    let me = app.gql(Some(&session), "{ me { id } }", json!({})).await;
+    assert_eq!(error_code(&me), "UNAUTHENTICATED");
+    assert_eq!(
+        error_code(&app.login("ada@example.com", PASSWORD).await),
+        "INVALID_CREDENTIALS"
+    );
+    let kept = app
+        .data(
+            Some(&admin),
+            "query($id: ID!, $o: ID!) { customer(id: $id, includeDeleted: true) { deletedAt }
+                order(id: $o) { customer { id } } }",
+            json!({ "id": ada, "o": order }),
+        )
+        .await;
+    assert!(kept["customer"]["deletedAt"].is_string());
+    assert_eq!(kept["order"]["customer"]["id"], ada);
+    app.deliver_outbox().await;
+    assert_eq!(mail_count(&webhook, "account_deleted"), 1);
+    app.register("ada@example.com").await;
+    let again = app.gql(None, CONFIRM_DELETION, json!({ "t": token })).await;
+    assert_eq!(error_code(&again), "INVALID_TOKEN");
+    // The trail of admin actions has none: the customer did it.
+    assert!(actions(&app, &admin, &ada).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_deletion_token_does_nothing_else_and_nothing_for_anyone_else() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let (session, _) = app.register("ada@example.com").await;
+    app.data(Some(&session), REQUEST_DELETION, json!({ "p": PASSWORD }))
+        .await;
+    let token = mailed(
+        &app,
+        &webhook,
+        "account_deletion_confirmation",
+        "ada@example.com",
+        1,
+    )
+    .await;
+    // Not a password-reset token, nor a verification one.
+    let reset = app
+        .gql(
+            None,
+            "mutation($t: String!) { resetPassword(token: $t, newPassword: \"a brand new one\") }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(error_code(&reset), "INVALID_TOKEN");
+    let verify = app.gql(None, VERIFY, json!({ "token": token })).await;
+    assert_eq!(error_code(&verify), "INVALID_TOKEN");
+    // Anonymous callers cannot ask.
+    let anonymous = app
+        .gql(None, REQUEST_DELETION, json!({ "p": PASSWORD }))
+        .await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+    // Two deletions in one request are refused before anything runs.
+    let twice = app
+        .gql(
+            None,
+            "mutation($t: String!) { a: confirmAccountDeletion(token: $t) b: confirmAccountDeletion(token: $t) }",
+            json!({ "t": token }),
+        )
+        .await;
+    assert_eq!(error_code(&twice), "INVALID_QUERY");
+    app.data(Some(&session), "{ me { id } }", json!({})).await;
 }
