@@ -27,6 +27,10 @@ pub struct Model {
     pub disabled_at: Option<DateTimeUtc>,
     /// When the customer proved they receive mail at `email`; null until then.
     pub email_verified_at: Option<DateTimeUtc>,
+    /// Orders the customer owns, every status (kept by `domain::stats`).
+    pub order_count: i32,
+    /// When the newest of those orders was placed.
+    pub last_order_at: Option<DateTimeUtc>,
     // `password_hash` is in the table but not here: see `customer_credential`.
 }
 
@@ -46,6 +50,9 @@ pub enum Relation {
     /// Staff notes (admin-only).
     #[sea_orm(has_many = "super::customer_note::Entity")]
     Notes,
+    /// Spend per currency.
+    #[sea_orm(has_many = "super::customer_spend::Entity")]
+    Spend,
     #[sea_orm(has_many = "super::customer_group_customer::Entity")]
     Memberships,
     #[sea_orm(has_many = "super::session::Entity")]
@@ -69,6 +76,12 @@ impl Related<super::customer_token::Entity> for Entity {
 impl Related<super::customer_note::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Notes.def()
+    }
+}
+
+impl Related<super::customer_spend::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Spend.def()
     }
 }
 

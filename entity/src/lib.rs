@@ -12,6 +12,7 @@ pub mod customer_credential;
 pub mod customer_group;
 pub mod customer_group_customer;
 pub mod customer_note;
+pub mod customer_spend;
 pub mod customer_token;
 pub mod line_item;
 pub mod order;

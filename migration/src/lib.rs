@@ -20,6 +20,7 @@ mod m20261201_000011_add_default_shipping_address;
 mod m20261201_000012_add_customer_deactivation;
 mod m20261201_000013_create_customer_notes;
 mod m20261201_000014_add_email_verification;
+pub mod m20261201_000015_add_customer_order_stats;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_add_customer_deactivation::Migration),
             Box::new(m20261201_000013_create_customer_notes::Migration),
             Box::new(m20261201_000014_add_email_verification::Migration),
+            Box::new(m20261201_000015_add_customer_order_stats::Migration),
         ]
     }
 }

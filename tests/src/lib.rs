@@ -356,6 +356,8 @@ impl TestApp {
             default_shipping_address_id: Set(None),
             disabled_at: Set(None),
             email_verified_at: Set(None),
+            order_count: Set(0),
+            last_order_at: Set(None),
             metadata: Set(None),
             created_at: Set(created_at),
             updated_at: Set(created_at),
@@ -479,6 +481,13 @@ impl TestApp {
             .await
             .expect("line item inserted");
         }
+        // The customer's stored order numbers, as every way of placing an order keeps them.
+        let locked = api::domain::stats::lock(self.db(), &[customer_id])
+            .await
+            .expect("customer locked");
+        api::domain::stats::refresh(self.db(), locked)
+            .await
+            .expect("customer numbers refreshed");
         id
     }
 }

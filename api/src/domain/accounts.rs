@@ -175,6 +175,8 @@ pub async fn register(
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
         email_verified_at: Set(None),
+        order_count: Set(0),
+        last_order_at: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

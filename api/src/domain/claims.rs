@@ -183,6 +183,8 @@ pub async fn confirm(
         return Err(DomainError::AlreadyClaimed);
     }
     let guests: BTreeSet<Uuid> = orders.iter().map(|(o, _)| o.customer_id).collect();
+    let touched: Vec<Uuid> = guests.iter().copied().chain([customer_id]).collect();
+    let locked = super::stats::lock(&txn, &touched).await?;
     let moved = order::Entity::update_many()
         .col_expr(order::Column::CustomerId, Expr::val(customer_id))
         .col_expr(order::Column::UpdatedAt, Expr::val(now))
@@ -193,6 +195,7 @@ pub async fn confirm(
     if moved.rows_affected != orders.len() as u64 {
         return Err(DomainError::AlreadyClaimed);
     }
+    super::stats::refresh(&txn, locked).await?;
     let mut claimed = Vec::with_capacity(orders.len());
     for (order, _) in orders {
         orders::record_transfer(

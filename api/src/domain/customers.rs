@@ -32,6 +32,13 @@ pub struct CustomerFilter {
     pub has_account: Option<bool>,
     /// Active (not disabled by an admin) or disabled accounts only.
     pub active: Option<bool>,
+    /// At least / at most this many orders.
+    pub order_count_min: Option<i32>,
+    pub order_count_max: Option<i32>,
+    /// Last order placed at or after / strictly before (customers without orders
+    /// never match either).
+    pub last_order_after: Option<DateTime<Utc>>,
+    pub last_order_before: Option<DateTime<Utc>>,
     /// Members of any of these (live) groups; at most [`MAX_FILTER_GROUPS`].
     pub group_ids: Vec<Uuid>,
     /// Created at or after.
@@ -58,6 +65,9 @@ impl CustomerFilter {
     }
 }
 
+/// Where customers without orders sort by last order: before every real order.
+const NEVER_ORDERED: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CustomerSortField {
     #[default]
@@ -65,6 +75,9 @@ pub enum CustomerSortField {
     Email,
     /// Customers without a last name sort as if it were empty.
     LastName,
+    OrderCount,
+    /// Customers who never ordered sort as if their last order were in 1970.
+    LastOrderAt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,6 +158,18 @@ impl CustomerFilter {
         if let Some(has_account) = self.has_account {
             condition = condition.add(customer::Column::HasAccount.eq(has_account));
         }
+        if let Some(min) = self.order_count_min {
+            condition = condition.add(customer::Column::OrderCount.gte(min));
+        }
+        if let Some(max) = self.order_count_max {
+            condition = condition.add(customer::Column::OrderCount.lte(max));
+        }
+        if let Some(after) = self.last_order_after {
+            condition = condition.add(customer::Column::LastOrderAt.gte(after));
+        }
+        if let Some(before) = self.last_order_before {
+            condition = condition.add(customer::Column::LastOrderAt.lt(before));
+        }
         match self.active {
             Some(true) => condition = condition.add(customer::Column::DisabledAt.is_null()),
             Some(false) => condition = condition.add(customer::Column::DisabledAt.is_not_null()),
@@ -207,6 +232,20 @@ impl CustomerOrder {
                 column(customer::Column::Email),
                 KeyKind::Text,
             ),
+            CustomerSortField::OrderCount => (
+                "customer.order_count",
+                column(customer::Column::OrderCount),
+                KeyKind::Integer,
+            ),
+            CustomerSortField::LastOrderAt => (
+                "customer.last_order_at",
+                Func::coalesce([
+                    column(customer::Column::LastOrderAt),
+                    Expr::val(NEVER_ORDERED),
+                ])
+                .into(),
+                KeyKind::Time,
+            ),
             CustomerSortField::LastName => (
                 "customer.last_name",
                 // Lower-cased so "de Vries" files beside "Dekker"; missing names first.
@@ -229,6 +268,10 @@ impl CustomerOrder {
     pub(crate) fn key_of(&self, customer: &customer::Model) -> String {
         match self.field {
             CustomerSortField::CreatedAt => time_key(&customer.created_at),
+            CustomerSortField::OrderCount => customer.order_count.to_string(),
+            CustomerSortField::LastOrderAt => {
+                time_key(&customer.last_order_at.unwrap_or(NEVER_ORDERED))
+            }
             CustomerSortField::Email => customer.email.clone(),
             // ASCII only, as SQL `LOWER` does on SQLite and under the "C" collation.
             CustomerSortField::LastName => customer
@@ -417,6 +460,8 @@ pub async fn create(
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
         email_verified_at: Set(None),
+        order_count: Set(0),
+        last_order_at: Set(None),
         metadata: Set(fields::stored(fields::metadata(
             input.metadata,
             "metadata",

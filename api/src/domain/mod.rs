@@ -20,4 +20,5 @@ pub mod orders;
 pub mod outbox;
 pub mod pagination;
 pub mod search;
+pub mod stats;
 pub mod throttles;

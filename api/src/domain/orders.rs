@@ -292,6 +292,7 @@ pub async fn place(
         }
         Buyer::Customer(id) => id,
     };
+    let locked = super::stats::lock(&txn, &[customer_id]).await?;
     let now = db::now();
     let order = order::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -325,6 +326,7 @@ pub async fn place(
     line_item::Entity::insert_many(rows)
         .exec_without_returning(&txn)
         .await?;
+    super::stats::refresh(&txn, locked).await?;
     txn.commit().await?;
     Ok(order)
 }
@@ -350,6 +352,8 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
         email_verified_at: Set(None),
+        order_count: Set(0),
+        last_order_at: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -422,10 +426,21 @@ pub async fn transfer(
     if current.customer_id == to_customer {
         return Ok(current);
     }
+    let mut locked = super::stats::lock(&txn, &[current.customer_id, to_customer]).await?;
+    // Read again under the lock: a transfer that committed meanwhile may have moved
+    // the order, and then its new owner is the one to lock and refresh.
+    let current = get(&txn, order_id).await?;
+    if !locked.covers(current.customer_id) {
+        locked = locked.and(super::stats::lock(&txn, &[current.customer_id]).await?);
+    }
+    if current.customer_id == to_customer {
+        return Ok(current);
+    }
     let mut update: order::ActiveModel = current.clone().into();
     update.customer_id = Set(to_customer);
     update.updated_at = Set(db::now());
     let moved = update.update(&txn).await?;
+    super::stats::refresh(&txn, locked).await?;
     record_transfer(
         &txn,
         &current,

@@ -131,6 +131,8 @@ impl PageArgs {
 pub enum KeyKind {
     Text,
     Time,
+    /// A whole number, decimal in the cursor.
+    Integer,
 }
 
 /// One ordering of one table: a sort key (or none: ids alone) and the id column.
@@ -175,6 +177,11 @@ impl Keyset {
                     KeyKind::Time => DateTime::parse_from_rfc3339(&cursor.key)
                         .map_err(|_| DomainError::bad_input(field, "not a valid cursor"))?
                         .with_timezone(&Utc)
+                        .into(),
+                    KeyKind::Integer => cursor
+                        .key
+                        .parse::<i64>()
+                        .map_err(|_| DomainError::bad_input(field, "not a valid cursor"))?
                         .into(),
                 };
                 (

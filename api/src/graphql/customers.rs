@@ -11,6 +11,7 @@ use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
+use super::money::Money;
 use super::notes::CustomerNoteConnection;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
 use super::sessions::LoginSession;
@@ -98,6 +99,28 @@ impl Customer {
     /// or confirming an email change); null until then.
     async fn email_verified_at(&self) -> Option<DateTime<Utc>> {
         self.0.email_verified_at
+    }
+
+    /// How many orders the customer has, of every status. Stored and kept exact by
+    /// every placement, claim and transfer; `customers` filters and sorts by it.
+    async fn order_count(&self) -> i32 {
+        self.0.order_count
+    }
+
+    /// When the customer's newest order was placed; null if they never ordered.
+    async fn last_order_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_order_at
+    }
+
+    /// What the customer's orders that are not canceled add up to, one amount per
+    /// currency (amounts in different currencies are never added), by currency code.
+    async fn amount_spent(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
+        let spend = ctx.loaders().spend_of_customer.load_one(self.0.id).await?;
+        Ok(spend
+            .unwrap_or_default()
+            .iter()
+            .map(|row| Money::new(row.amount, &row.currency_code))
+            .collect())
     }
 
     /// Free-form JSON object. The customer (through `updateMe`) and admins may both
@@ -298,6 +321,14 @@ pub struct CustomerFilterInput {
     has_account: Option<bool>,
     /// `true`: accounts an admin has not disabled; `false`: disabled ones only.
     active: Option<bool>,
+    /// At least this many orders.
+    order_count_min: Option<i32>,
+    /// At most this many orders.
+    order_count_max: Option<i32>,
+    /// Last ordered at or after this time (customers who never ordered do not match).
+    last_order_after: Option<DateTime<Utc>>,
+    /// Last ordered before this time (customers who never ordered do not match).
+    last_order_before: Option<DateTime<Utc>>,
     /// Members of any of these groups.
     group_ids: Option<Vec<ID>>,
     /// Created at or after this time.
@@ -321,6 +352,10 @@ impl CustomerFilterInput {
             search: SearchText::parse(self.search.as_deref(), "filter.search")?,
             has_account: self.has_account,
             active: self.active,
+            order_count_min: self.order_count_min,
+            order_count_max: self.order_count_max,
+            last_order_after: self.last_order_after,
+            last_order_before: self.last_order_before,
             group_ids,
             created_after: self.created_after,
             created_before: self.created_before,
@@ -338,6 +373,10 @@ pub enum CustomerSortField {
     /// Case-insensitive (ASCII letters); customers without a last name sort first
     /// when ascending.
     LastName,
+    /// How many orders the customer has.
+    OrderCount,
+    /// When they last ordered; customers who never did sort first when ascending.
+    LastOrderAt,
 }
 
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
@@ -363,6 +402,8 @@ impl From<CustomerSort> for CustomerOrder {
                 CustomerSortField::CreatedAt => customers::CustomerSortField::CreatedAt,
                 CustomerSortField::Email => customers::CustomerSortField::Email,
                 CustomerSortField::LastName => customers::CustomerSortField::LastName,
+                CustomerSortField::OrderCount => customers::CustomerSortField::OrderCount,
+                CustomerSortField::LastOrderAt => customers::CustomerSortField::LastOrderAt,
             },
             descending: sort.direction == SortDirection::Desc,
         }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
-    address, admin_action, admin_user, customer, customer_group, customer_note, line_item, order,
-    order_transfer, session,
+    address, admin_action, admin_user, customer, customer_group, customer_note, customer_spend,
+    line_item, order, order_transfer, session,
 };
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
@@ -42,6 +42,7 @@ pub struct Loaders {
     pub transfers_of_order: DataLoader<TransfersOfOrder>,
     pub actions_of_customer: DataLoader<ActionsOfCustomer>,
     pub notes_of_customer: DataLoader<NotesOfCustomer>,
+    pub spend_of_customer: DataLoader<SpendOfCustomer>,
     pub actions_of_group: DataLoader<ActionsOfGroup>,
     pub sessions_of_customer: DataLoader<SessionsOfCustomer>,
 }
@@ -82,6 +83,7 @@ impl Loaders {
             transfers_of_order: loader(TransfersOfOrder(db.clone()), gate),
             actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
             notes_of_customer: loader(NotesOfCustomer(db.clone()), gate),
+            spend_of_customer: loader(SpendOfCustomer(db.clone()), gate),
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
             sessions_of_customer: loader(SessionsOfCustomer(db.clone(), sessions), gate),
         }
@@ -270,6 +272,18 @@ impl Loader<Uuid> for AdminUserById {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         admins::by_ids(&self.0, ids).await
+    }
+}
+
+/// `customer.amountSpent`.
+pub struct SpendOfCustomer(DatabaseConnection);
+
+impl Loader<Uuid> for SpendOfCustomer {
+    type Value = Vec<customer_spend::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        crate::domain::stats::spend_of_customers(&self.0, ids).await
     }
 }
 

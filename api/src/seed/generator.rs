@@ -247,6 +247,8 @@ impl Generator {
             default_shipping_address_id: Set(None),
             disabled_at: Set(None),
             email_verified_at: Set(None),
+            order_count: Set(0),
+            last_order_at: Set(None),
             metadata: Set(
                 (self.rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
             ),

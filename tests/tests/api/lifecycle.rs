@@ -652,3 +652,299 @@ async fn a_deletion_token_does_nothing_else_and_nothing_for_anyone_else() {
     assert_eq!(error_code(&twice), "INVALID_QUERY");
     app.data(Some(&session), "{ me { id } }", json!({})).await;
 }
+
+// ---- Numbers admins sort by ----
+
+const NUMBERS: &str = "query($id: ID!) { customer(id: $id, includeDeleted: true) {
+    orderCount lastOrderAt amountSpent { amount currencyCode }
+    orders(first: 100) { totalCount nodes { createdAt status total { amount currencyCode } } } } }";
+
+fn order_input(email: Option<&str>, currency: &str, unit_price: i64) -> Value {
+    json!({
+        "email": email,
+        "currencyCode": currency,
+        "lineItems": [{ "title": "Tea", "quantity": 1, "unitPrice": unit_price }],
+        "shippingAddress": { "countryCode": "GB" },
+    })
+}
+
+async fn place(app: &TestApp, token: Option<&str>, input: Value) -> Value {
+    app.data(
+        token,
+        "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id createdAt } }",
+        json!({ "input": input }),
+    )
+    .await["placeOrder"]
+        .clone()
+}
+
+/// The stored numbers of a customer agree with their orders, counted the slow way.
+async fn assert_numbers_exact(app: &TestApp, admin: &str, id: &Value) -> Value {
+    let data = app.data(Some(admin), NUMBERS, json!({ "id": id })).await;
+    let customer = &data["customer"];
+    let orders = customer["orders"]["nodes"].as_array().unwrap();
+    assert_eq!(
+        customer["orderCount"], customer["orders"]["totalCount"],
+        "{customer}"
+    );
+    let newest = orders
+        .iter()
+        .map(|o| o["createdAt"].as_str().unwrap())
+        .max();
+    assert_eq!(customer["lastOrderAt"].as_str(), newest, "{customer}");
+    let mut spent: std::collections::BTreeMap<String, i64> = Default::default();
+    for order in orders.iter().filter(|o| o["status"] != "CANCELED") {
+        *spent
+            .entry(order["total"]["currencyCode"].as_str().unwrap().to_owned())
+            .or_default() += order["total"]["amount"].as_i64().unwrap();
+    }
+    let stored: std::collections::BTreeMap<String, i64> = customer["amountSpent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["currencyCode"].as_str().unwrap().to_owned(),
+                m["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stored, spent, "{customer}");
+    customer.clone()
+}
+
+#[tokio::test]
+async fn order_numbers_follow_orders_claims_and_transfers() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let admin = app.admin_token().await;
+    place(&app, None, order_input(Some("sam@example.com"), "EUR", 450)).await;
+    let guest_order = place(&app, None, order_input(Some("sam@example.com"), "GBP", 700)).await;
+    let owner = app
+        .data(
+            Some(&admin),
+            "query($id: ID!) { order(id: $id) { customer { id } } }",
+            json!({ "id": guest_order["id"] }),
+        )
+        .await["order"]["customer"]["id"]
+        .clone();
+    let guest = assert_numbers_exact(&app, &admin, &owner).await;
+    assert_eq!(guest["orderCount"], 2);
+    assert_eq!(
+        guest["amountSpent"],
+        json!([{ "amount": 450, "currencyCode": "EUR" }, { "amount": 700, "currencyCode": "GBP" }])
+    );
+
+    // Sam registers and claims the GBP order: it moves, with its numbers.
+    let (sam, sam_id) = app.register("sam@example.com").await;
+    let sam_id = json!(sam_id);
+    assert_eq!(
+        assert_numbers_exact(&app, &admin, &sam_id).await["orderCount"],
+        0
+    );
+    app.data(
+        Some(&sam),
+        "mutation($ids: [ID!]!) { requestOrderClaim(orderIds: $ids) { id } }",
+        json!({ "ids": [guest_order["id"]] }),
+    )
+    .await;
+    let token = mailed(&app, &webhook, "order_claim", "sam@example.com", 1).await;
+    app.data(
+        Some(&sam),
+        "mutation($t: String!) { confirmOrderClaim(token: $t) { id } }",
+        json!({ "t": token }),
+    )
+    .await;
+    let claimed = assert_numbers_exact(&app, &admin, &sam_id).await;
+    assert_eq!(claimed["orderCount"], 1);
+    assert_eq!(claimed["lastOrderAt"], guest_order["createdAt"]);
+    let left = assert_numbers_exact(&app, &admin, &owner).await;
+    assert_eq!(left["orderCount"], 1);
+    assert_eq!(
+        left["amountSpent"],
+        json!([{ "amount": 450, "currencyCode": "EUR" }])
+    );
+
+    // An admin moves it back: both sides follow.
+    app.data(
+        Some(&admin),
+        "mutation($o: ID!, $c: ID!) { transferOrder(orderId: $o, customerId: $c) { id } }",
+        json!({ "o": guest_order["id"], "c": owner }),
+    )
+    .await;
+    assert_eq!(
+        assert_numbers_exact(&app, &admin, &sam_id).await["orderCount"],
+        0
+    );
+    assert!(assert_numbers_exact(&app, &admin, &sam_id).await["lastOrderAt"].is_null());
+    assert_eq!(
+        assert_numbers_exact(&app, &admin, &owner).await["orderCount"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn order_numbers_stay_exact_under_concurrent_orders_and_transfers() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (ada, ada_id) = app.register("ada@example.com").await;
+    let (_, bob_id) = app.register("bob@example.com").await;
+    let seed: Vec<Value> = {
+        let mut placed = Vec::new();
+        for _ in 0..10 {
+            placed.push(place(&app, Some(&ada), order_input(None, "EUR", 100)).await);
+        }
+        placed
+    };
+    // At once: Ada orders 20 more, 20 guest orders arrive for one email, and an admin
+    // moves Ada's first 10 orders to Bob.
+    let mut work = Vec::new();
+    for _ in 0..20 {
+        let app = &app;
+        let ada = ada.clone();
+        work.push(Box::pin(async move {
+            place(app, Some(&ada), order_input(None, "EUR", 100)).await;
+        })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
+        work.push(Box::pin(async move {
+            place(
+                app,
+                None,
+                order_input(Some("guest@example.com"), "USD", 250),
+            )
+            .await;
+        }));
+    }
+    for order in &seed {
+        let app = &app;
+        let admin = admin.clone();
+        let bob_id = bob_id.clone();
+        let order_id = order["id"].clone();
+        work.push(Box::pin(async move {
+            app.data(
+                Some(&admin),
+                "mutation($o: ID!, $c: ID!) { transferOrder(orderId: $o, customerId: $c) { id } }",
+                json!({ "o": order_id, "c": bob_id }),
+            )
+            .await;
+        }));
+    }
+    tests::join_all(work).await;
+    let ada_numbers = assert_numbers_exact(&app, &admin, &json!(ada_id)).await;
+    assert_eq!(ada_numbers["orderCount"], 20);
+    let bob_numbers = assert_numbers_exact(&app, &admin, &json!(bob_id)).await;
+    assert_eq!(
+        bob_numbers["amountSpent"],
+        json!([{ "amount": 1000, "currencyCode": "EUR" }])
+    );
+    let guests = app
+        .data(
+            Some(&admin),
+            "{ customers(first: 5, filter: { hasAccount: false }) { nodes { id orderCount } } }",
+            json!({}),
+        )
+        .await;
+    let guest = &guests["customers"]["nodes"][0];
+    assert_eq!(guest["orderCount"], 20);
+    assert_numbers_exact(&app, &admin, &guest["id"]).await;
+}
+
+#[tokio::test]
+async fn customers_filter_and_sort_by_their_order_numbers_with_working_cursors() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut ids = Vec::new();
+    // Five customers with 0, 1, 2, 3 and 1 orders.
+    for (n, orders) in [0, 1, 2, 3, 1].into_iter().enumerate() {
+        let email = format!("c{n}@example.com");
+        let (token, id) = app.register(&email).await;
+        for _ in 0..orders {
+            place(&app, Some(&token), order_input(None, "EUR", 100)).await;
+        }
+        ids.push((id, orders));
+    }
+    let query = "query($filter: CustomerFilterInput, $sort: CustomerSort, $after: String) {
+        customers(first: 2, after: $after, filter: $filter, sort: $sort) {
+            pageInfo { hasNextPage endCursor } nodes { email orderCount lastOrderAt } } }";
+    // Walk every page of the order-count sort, descending; ties by id.
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app
+            .data(
+                Some(&admin),
+                query,
+                json!({ "sort": { "field": "ORDER_COUNT", "direction": "DESC" }, "after": after }),
+            )
+            .await;
+        let page = &data["customers"];
+        for node in page["nodes"].as_array().unwrap() {
+            seen.push(node["orderCount"].as_i64().unwrap());
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, [3, 2, 1, 1, 0]);
+    // Ascending by last order: the customer who never ordered first.
+    let data = app
+        .data(
+            Some(&admin),
+            query,
+            json!({ "sort": { "field": "LAST_ORDER_AT", "direction": "ASC" } }),
+        )
+        .await;
+    assert!(data["customers"]["nodes"][0]["lastOrderAt"].is_null());
+    assert_eq!(data["customers"]["nodes"][0]["email"], "c0@example.com");
+
+    // Filters: a count range, and a last-order range.
+    let count = |filter: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.data(
+                Some(&admin),
+                "query($filter: CustomerFilterInput) { customers(first: 10, filter: $filter) { totalCount } }",
+                json!({ "filter": filter }),
+            )
+            .await["customers"]["totalCount"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count(json!({ "orderCountMin": 1 })).await, 4);
+    assert_eq!(
+        count(json!({ "orderCountMin": 1, "orderCountMax": 2 })).await,
+        3
+    );
+    assert_eq!(count(json!({ "orderCountMax": 0 })).await, 1);
+    let past = "2000-01-01T00:00:00Z";
+    assert_eq!(count(json!({ "lastOrderAfter": past })).await, 4);
+    assert_eq!(count(json!({ "lastOrderBefore": past })).await, 0);
+}
+
+#[tokio::test]
+async fn order_numbers_on_a_page_cost_the_same_for_any_page_size() {
+    let app = TestApp::spawn().await;
+    api::seed::run(app.db(), 60).await.unwrap();
+    let admin = app.admin_token().await;
+    let query =
+        "query($n: Int!) { customers(first: $n, sort: { field: ORDER_COUNT, direction: DESC }) {
+        nodes { orderCount lastOrderAt amountSpent { amount currencyCode } } } }";
+    let mut cost = Vec::new();
+    for size in [3, 50] {
+        let before = app.statements();
+        let data = app.data(Some(&admin), query, json!({ "n": size })).await;
+        cost.push(app.statements() - before);
+        let nodes = data["customers"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), size);
+        assert!(
+            nodes[0]["orderCount"].as_i64().unwrap() > 0,
+            "the seed's numbers are set"
+        );
+    }
+    assert_eq!(
+        cost[0], cost[1],
+        "statements for 3 and 50 customers: {cost:?}"
+    );
+}

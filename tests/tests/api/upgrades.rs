@@ -209,3 +209,89 @@ async fn the_search_migration_indexes_customers_written_before_it() {
     }
     db.close().await.unwrap();
 }
+
+/// Orders written before the order-numbers migration are counted by it: each
+/// customer's count, last order and spend per currency (canceled orders spend nothing).
+#[tokio::test]
+async fn the_order_numbers_migration_counts_orders_written_before_it() {
+    let database = EmptyDatabase::create().await;
+    let (db, _) = api::db::connect(database.url(), api::db::PoolOptions::small(1))
+        .await
+        .unwrap();
+    let before = migrations_before("m20261201_000015_add_customer_order_stats");
+    Migrator::up(&db, Some(before)).await.unwrap();
+    let backend = db.get_database_backend();
+    let customer = Uuid::now_v7();
+    let created = api::db::now() - TimeDelta::days(3);
+    let insert = Query::insert()
+        .into_table(Alias::new("customer"))
+        .columns(["id", "email", "has_account", "created_at", "updated_at"].map(Alias::new))
+        .values_panic([
+            customer.into(),
+            "ada@example.com".into(),
+            false.into(),
+            created.into(),
+            created.into(),
+        ])
+        .to_owned();
+    db.execute_raw(backend.build(&insert)).await.unwrap();
+    let orders = [
+        (1_i64, "EUR", 450_i64, "pending", created),
+        (2, "EUR", 1000, "completed", created + TimeDelta::days(1)),
+        (3, "GBP", 700, "canceled", created + TimeDelta::days(2)),
+    ];
+    for (display_id, currency, total, status, at) in orders {
+        let insert = Query::insert()
+            .into_table(Alias::new("order"))
+            .columns(
+                [
+                    "id",
+                    "display_id",
+                    "customer_id",
+                    "email",
+                    "status",
+                    "currency_code",
+                    "subtotal",
+                    "total",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Uuid::now_v7().into(),
+                display_id.into(),
+                customer.into(),
+                "ada@example.com".into(),
+                status.into(),
+                currency.into(),
+                total.into(),
+                total.into(),
+                at.into(),
+                at.into(),
+            ])
+            .to_owned();
+        db.execute_raw(backend.build(&insert)).await.unwrap();
+    }
+    Migrator::up(&db, None).await.unwrap();
+    let after = entity::customer::Entity::find_by_id(customer)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.order_count, 3);
+    assert_eq!(after.last_order_at, Some(created + TimeDelta::days(2)));
+    let spend = api::domain::stats::spend_of_customers(&db, &[customer])
+        .await
+        .unwrap();
+    let spend: Vec<(String, i64)> = spend[&customer]
+        .iter()
+        .map(|row| (row.currency_code.clone(), row.amount))
+        .collect();
+    assert_eq!(
+        spend,
+        [("EUR".to_owned(), 1450)],
+        "the canceled GBP order spends nothing"
+    );
+    db.close().await.unwrap();
+}

@@ -1,0 +1,145 @@
+//! The numbers admins sort and filter customers by: `order_count`, `last_order_at`
+//! and the spend per currency (`customer_spend`), stored on the customer so a list
+//! never aggregates over every order.
+//!
+//! Every change of an order's existence or owner (placing, claiming, transferring)
+//! [`lock`]s the customers it touches *before* it changes any order, and [`refresh`]es
+//! them after, in the same transaction. The lock (a row lock on PostgreSQL; SQLite's
+//! write transactions are serial already) makes a concurrent change of the same
+//! customer wait until this one commits, and its recomputation then sees this one's
+//! orders, so the numbers stay exact however changes interleave. It must come first:
+//! writing an order takes a share lock on its customer (the foreign key), and two
+//! transactions that each hold one and then ask for the row lock deadlock.
+//! Recomputing rather than adding deltas also keeps `last_order_at` right when an
+//! order moves away.
+
+use std::collections::HashMap;
+
+use entity::order::OrderStatus;
+use entity::{customer, customer_spend, order};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::error::DomainResult;
+
+/// Customers whose orders this transaction may now change: proof that [`lock`] ran.
+#[must_use = "refresh the locked customers after changing their orders"]
+pub struct Locked(Vec<Uuid>);
+
+impl Locked {
+    pub fn covers(&self, customer_id: Uuid) -> bool {
+        self.0.contains(&customer_id)
+    }
+
+    /// Both sets, for a transaction that had to lock more.
+    pub fn and(mut self, more: Locked) -> Locked {
+        self.0.extend(more.0);
+        self.0.sort_unstable();
+        self.0.dedup();
+        self
+    }
+}
+
+/// Locks the rows of `customer_ids` until the transaction ends. One statement.
+pub async fn lock(db: &impl ConnectionTrait, customer_ids: &[Uuid]) -> DomainResult<Locked> {
+    let mut ids = customer_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    // In id order, so two transactions locking overlapping sets cannot deadlock.
+    customer::Entity::find()
+        .select_only()
+        .column(customer::Column::Id)
+        .filter(customer::Column::Id.is_in(ids.iter().copied()))
+        .order_by_asc(customer::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    Ok(Locked(ids))
+}
+
+/// Recomputes the numbers of the locked customers from their orders. Three
+/// statements, however many customers.
+pub async fn refresh(db: &impl ConnectionTrait, locked: Locked) -> DomainResult<()> {
+    let customer_ids = locked.0;
+    if customer_ids.is_empty() {
+        return Ok(());
+    }
+    let ids = || customer_ids.iter().copied();
+    let of_this_customer = Expr::col((order::Entity, order::Column::CustomerId))
+        .equals((customer::Entity, customer::Column::Id));
+    let count = Query::select()
+        .expr(Expr::col((order::Entity, order::Column::Id)).count())
+        .from(order::Entity)
+        .and_where(of_this_customer.clone())
+        .to_owned();
+    let newest = Query::select()
+        .expr(Expr::col((order::Entity, order::Column::CreatedAt)).max())
+        .from(order::Entity)
+        .and_where(of_this_customer)
+        .to_owned();
+    customer::Entity::update_many()
+        .col_expr(
+            customer::Column::OrderCount,
+            Expr::SubQuery(None, Box::new(count.into())),
+        )
+        .col_expr(
+            customer::Column::LastOrderAt,
+            Expr::SubQuery(None, Box::new(newest.into())),
+        )
+        .filter(customer::Column::Id.is_in(ids()))
+        .exec(db)
+        .await?;
+    customer_spend::Entity::delete_many()
+        .filter(customer_spend::Column::CustomerId.is_in(ids()))
+        .exec(db)
+        .await?;
+    let totals = Query::select()
+        .columns([order::Column::CustomerId, order::Column::CurrencyCode])
+        .expr(Expr::col(order::Column::Total).sum())
+        .from(order::Entity)
+        .and_where(Expr::col(order::Column::CustomerId).is_in(ids()))
+        .and_where(Expr::col(order::Column::Status).ne(OrderStatus::Canceled))
+        .group_by_columns([order::Column::CustomerId, order::Column::CurrencyCode])
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(customer_spend::Entity)
+        .columns([
+            customer_spend::Column::CustomerId,
+            customer_spend::Column::CurrencyCode,
+            customer_spend::Column::Amount,
+        ])
+        .select_from(totals)
+        .map_err(crate::error::DomainError::internal)?
+        .to_owned();
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// Every customer's numbers from scratch (after the seed's bulk load): what the
+/// migration that added them ran once.
+pub async fn refresh_all(db: &impl ConnectionTrait) -> DomainResult<()> {
+    customer_spend::Entity::delete_many().exec(db).await?;
+    for statement in migration::m20261201_000015_add_customer_order_stats::BACKFILL {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
+/// The spend of each customer, by currency code in alphabetical order.
+pub async fn spend_of_customers(
+    db: &impl ConnectionTrait,
+    customer_ids: &[Uuid],
+) -> DomainResult<HashMap<Uuid, Vec<customer_spend::Model>>> {
+    let rows = customer_spend::Entity::find()
+        .filter(customer_spend::Column::CustomerId.is_in(customer_ids.iter().copied()))
+        .order_by_asc(customer_spend::Column::CurrencyCode)
+        .all(db)
+        .await?;
+    let mut spend: HashMap<Uuid, Vec<customer_spend::Model>> = HashMap::new();
+    for row in rows {
+        spend.entry(row.customer_id).or_default().push(row);
+    }
+    Ok(spend)
+}
