@@ -187,13 +187,14 @@ pub fn now() -> DateTime<Utc> {
 pub enum UniqueKey {
     AdminEmail,
     CustomerLiveEmail,
+    CustomerLiveExternalId,
     GroupLiveName,
 }
 
 /// Which unique rule a failed write broke, on either backend. PostgreSQL names the
 /// index or constraint in its message; SQLite names the table's columns instead.
 fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
-    const KEYS: [(UniqueKey, &str, &str); 3] = [
+    const KEYS: [(UniqueKey, &str, &str); 4] = [
         (
             UniqueKey::AdminEmail,
             "admin_user_email_key",
@@ -203,6 +204,11 @@ fn unique_violation(error: &DbErr) -> Option<UniqueKey> {
             UniqueKey::CustomerLiveEmail,
             "uq_customer_live_email",
             "customer.email, customer.has_account",
+        ),
+        (
+            UniqueKey::CustomerLiveExternalId,
+            "uq_customer_live_external_id",
+            "customer.external_id",
         ),
         (
             UniqueKey::GroupLiveName,

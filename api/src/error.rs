@@ -42,6 +42,9 @@ pub enum ErrorCode {
     EmailTaken,
     /// A live record already uses this name.
     NameTaken,
+    /// A live customer already has this `externalId`; `extensions.conflictingCustomerId`
+    /// names them.
+    ExternalIdTaken,
     /// A token sent by email is unknown, expired, already used, cancelled, or not the
     /// caller's; `extensions.reason` says which of `invalid`, `expired`, `used`.
     InvalidToken,
@@ -117,6 +120,8 @@ pub enum DomainError {
     EmailTakenBy { holder: uuid::Uuid },
     #[error("this name is already in use")]
     NameTaken,
+    #[error("customer {holder} already has this external id")]
+    ExternalIdTakenBy { holder: uuid::Uuid },
     #[error("{}", .reason.message())]
     InvalidToken { reason: TokenProblem },
     #[error("these orders have changed owner since the claim was requested")]
@@ -169,6 +174,7 @@ impl DomainError {
             Self::EmailNotVerified => ErrorCode::EmailNotVerified,
             Self::EmailTaken | Self::EmailTakenBy { .. } => ErrorCode::EmailTaken,
             Self::NameTaken => ErrorCode::NameTaken,
+            Self::ExternalIdTakenBy { .. } => ErrorCode::ExternalIdTaken,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::AlreadyClaimed => ErrorCode::AlreadyClaimed,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
@@ -342,7 +348,7 @@ impl From<DomainError> for async_graphql::Error {
             DomainError::RateLimited { retry_after_secs } => {
                 extensions.set("retryAfter", *retry_after_secs);
             }
-            DomainError::EmailTakenBy { holder } => {
+            DomainError::EmailTakenBy { holder } | DomainError::ExternalIdTakenBy { holder } => {
                 extensions.set("conflictingCustomerId", holder.to_string());
             }
             _ => {}

@@ -31,6 +31,8 @@ pub struct Model {
     pub order_count: i32,
     /// When the newest of those orders was placed.
     pub last_order_at: Option<DateTimeUtc>,
+    /// The id another system knows the customer by; unique among live customers.
+    pub external_id: Option<String>,
     // `password_hash` is in the table but not here: see `customer_credential`.
 }
 

@@ -21,6 +21,7 @@ mod m20261201_000012_add_customer_deactivation;
 mod m20261201_000013_create_customer_notes;
 mod m20261201_000014_add_email_verification;
 pub mod m20261201_000015_add_customer_order_stats;
+mod m20261201_000016_add_customer_external_id;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_create_customer_notes::Migration),
             Box::new(m20261201_000014_add_email_verification::Migration),
             Box::new(m20261201_000015_add_customer_order_stats::Migration),
+            Box::new(m20261201_000016_add_customer_external_id::Migration),
         ]
     }
 }

@@ -358,6 +358,7 @@ impl TestApp {
             email_verified_at: Set(None),
             order_count: Set(0),
             last_order_at: Set(None),
+            external_id: Set(None),
             metadata: Set(None),
             created_at: Set(created_at),
             updated_at: Set(created_at),

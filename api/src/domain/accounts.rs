@@ -177,6 +177,7 @@ pub async fn register(
         email_verified_at: Set(None),
         order_count: Set(0),
         last_order_at: Set(None),
+        external_id: Set(None),
         metadata: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

@@ -355,6 +355,7 @@ pub struct NewCustomer {
     pub phone: Option<String>,
     pub metadata: Option<serde_json::Value>,
     pub group_ids: Vec<Uuid>,
+    pub external_id: Option<String>,
 }
 
 /// What `updateCustomer` may change; `Keep`/`None` leaves a field alone.
@@ -364,6 +365,7 @@ pub struct CustomerChange {
     pub profile: ProfileChange,
     /// The customer's groups become exactly these.
     pub group_ids: Option<Vec<Uuid>>,
+    pub external_id: Change<String>,
 }
 
 /// Changes to the details a customer (through `updateMe`) and an admin may both
@@ -420,7 +422,16 @@ async fn email_conflict(
     error: sea_orm::DbErr,
     email: &str,
     has_account: bool,
+    external_id: Option<&str>,
 ) -> DomainError {
+    if let Some(external_id) = external_id
+        && UniqueKey::CustomerLiveExternalId.refused(&error)
+    {
+        return match with_external_id(db, external_id).await {
+            Ok(Some(holder)) => DomainError::ExternalIdTakenBy { holder: holder.id },
+            _ => DomainError::bad_input("externalId", "is already in use"),
+        };
+    }
     if !UniqueKey::CustomerLiveEmail.refused(&error) {
         return error.into();
     }
@@ -430,12 +441,34 @@ async fn email_conflict(
     }
 }
 
+/// The live customer another system knows by `external_id`.
+pub async fn with_external_id(
+    db: &impl ConnectionTrait,
+    external_id: &str,
+) -> DomainResult<Option<customer::Model>> {
+    Ok(customer::Entity::find()
+        .filter(customer::Column::ExternalId.eq(external_id))
+        .filter(customer::Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// Longest external id, in characters.
+pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
+
+/// An external id as given: trimmed, at most 255 characters, no control characters;
+/// blank is none.
+pub fn external_id(value: Option<String>, field: &str) -> DomainResult<Option<String>> {
+    fields::optional_text(value, field, MAX_EXTERNAL_ID_CHARS)
+}
+
 pub async fn create(
     db: &DatabaseConnection,
     admin_id: Uuid,
     input: NewCustomer,
 ) -> DomainResult<customer::Model> {
     let email = Email::parse(&input.email, "email")?;
+    let external = external_id(input.external_id.clone(), "externalId")?;
     let now = db::now();
     let new = customer::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -462,6 +495,7 @@ pub async fn create(
         email_verified_at: Set(None),
         order_count: Set(0),
         last_order_at: Set(None),
+        external_id: Set(external.clone()),
         metadata: Set(fields::stored(fields::metadata(
             input.metadata,
             "metadata",
@@ -475,7 +509,8 @@ pub async fn create(
         Ok(created) => created,
         Err(error) => {
             drop(txn);
-            return Err(email_conflict(db, error, email.as_str(), false).await);
+            let external = external.as_deref();
+            return Err(email_conflict(db, error, email.as_str(), false, external).await);
         }
     };
     audit::record(
@@ -484,7 +519,11 @@ pub async fn create(
             admin_id,
             kind: ActionKind::CustomerCreate,
             subject: Subject::Customer(created.id),
-            details: Some(json!({ "email": created.email, "groupIds": input.group_ids })),
+            details: Some(json!({
+                "email": created.email,
+                "externalId": created.external_id,
+                "groupIds": input.group_ids,
+            })),
         },
     )
     .await?;
@@ -507,7 +546,16 @@ pub async fn update(
     let txn = db::begin_write(db).await?;
     let current = get(&txn, id, false).await?;
     let (current_email, has_account) = (current.email.clone(), current.has_account);
+    let external = change
+        .external_id
+        .clone()
+        .try_map(|v| external_id(v, "externalId"))?;
     let mut update = change.profile.apply_to(current)?;
+    match &external {
+        Change::Keep => {}
+        Change::Set(value) => update.external_id = Set(Some(value.clone())),
+        Change::Clear => update.external_id = Set(None),
+    }
     if let Some(email) = &email {
         // One column is both the contact and the login email, so they never drift.
         update.email = Set(email.as_str().to_owned());
@@ -521,7 +569,11 @@ pub async fn update(
         Err(error) => {
             drop(txn);
             let email = email.as_ref().map_or(current_email.as_str(), Email::as_str);
-            return Err(email_conflict(db, error, email, has_account).await);
+            let external = match &external {
+                Change::Set(value) => Some(value.as_str()),
+                _ => None,
+            };
+            return Err(email_conflict(db, error, email, has_account, external).await);
         }
     };
     if let Some(group_ids) = &change.group_ids {
@@ -535,6 +587,11 @@ pub async fn update(
             subject: Subject::Customer(id),
             details: Some(json!({
                 "email": email.as_ref().map(Email::as_str),
+                "externalId": match &external {
+                    Change::Keep => None,
+                    Change::Set(value) => Some(json!(value)),
+                    Change::Clear => Some(serde_json::Value::Null),
+                },
                 "groupIds": change.group_ids,
             })),
         },
@@ -727,7 +784,9 @@ pub async fn restore(
         Ok(_) => return Err(DomainError::NotFound("deleted customer")),
         Err(error) => {
             drop(txn);
-            return Err(email_conflict(db, error, &current.email, current.has_account).await);
+            let external = current.external_id.as_deref();
+            let (email, has_account) = (&current.email, current.has_account);
+            return Err(email_conflict(db, error, email, has_account, external).await);
         }
     }
     audit::record(

@@ -21,4 +21,5 @@ pub mod outbox;
 pub mod pagination;
 pub mod search;
 pub mod stats;
+pub mod sync;
 pub mod throttles;

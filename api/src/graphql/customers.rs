@@ -101,6 +101,13 @@ impl Customer {
         self.0.email_verified_at
     }
 
+    /// The id another system (an ERP, a CRM) knows the customer by, unique among live
+    /// customers; admins only.
+    async fn external_id(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        ctx.principal().await?.require_admin()?;
+        Ok(self.0.external_id.as_deref())
+    }
+
     /// How many orders the customer has, of every status. Stored and kept exact by
     /// every placement, claim and transfer; `customers` filters and sorts by it.
     async fn order_count(&self) -> i32 {
@@ -468,6 +475,29 @@ pub struct UpdateCustomerInput {
     metadata: MaybeUndefined<Json<serde_json::Value>>,
     /// The customer's groups become exactly these (live groups only).
     group_ids: Option<Vec<ID>>,
+    /// The id another system knows the customer by (unique among live customers;
+    /// `null` clears it).
+    external_id: MaybeUndefined<String>,
+}
+
+impl UpdateCustomerInput {
+    /// The domain's change; list fields name `field` (`input`, `updates.3.input`).
+    pub fn into_change(self, field: &str) -> Result<customers::CustomerChange, DomainError> {
+        Ok(customers::CustomerChange {
+            email: self.email,
+            profile: customers::ProfileChange {
+                first_name: change_of(self.first_name),
+                last_name: change_of(self.last_name),
+                phone: change_of(self.phone),
+                metadata: change_of(self.metadata.map_value(|Json(value)| value)),
+            },
+            group_ids: self
+                .group_ids
+                .map(|ids| parse_ids(&ids, &format!("{field}.groupIds")))
+                .transpose()?,
+            external_id: change_of(self.external_id),
+        })
+    }
 }
 
 /// Parses a list of ids, naming `field` in the error.
@@ -491,6 +521,7 @@ impl CustomerAdminMutation {
         phone: Option<String>,
         metadata: Option<Json<serde_json::Value>>,
         group_ids: Option<Vec<ID>>,
+        external_id: Option<String>,
     ) -> Result<Customer> {
         let caller = ctx.principal().await?.require_admin()?;
         let input = customers::NewCustomer {
@@ -500,6 +531,7 @@ impl CustomerAdminMutation {
             phone,
             metadata: metadata.map(|Json(value)| value),
             group_ids: parse_ids(&group_ids.unwrap_or_default(), "groupIds")?,
+            external_id,
         };
         Ok(Customer(
             customers::create(ctx.db(), caller.admin_id, input)
@@ -519,19 +551,7 @@ impl CustomerAdminMutation {
     ) -> Result<Customer> {
         let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
-        let change = customers::CustomerChange {
-            email: input.email,
-            profile: customers::ProfileChange {
-                first_name: change_of(input.first_name),
-                last_name: change_of(input.last_name),
-                phone: change_of(input.phone),
-                metadata: change_of(input.metadata.map_value(|Json(value)| value)),
-            },
-            group_ids: input
-                .group_ids
-                .map(|ids| parse_ids(&ids, "input.groupIds"))
-                .transpose()?,
-        };
+        let change = input.into_change("input")?;
         Ok(Customer(
             customers::update(ctx.db(), caller.admin_id, id, change)
                 .await

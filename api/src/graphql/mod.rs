@@ -16,6 +16,7 @@ pub mod nodes;
 pub mod notes;
 pub mod orders;
 pub mod sessions;
+pub mod sync;
 
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SchemaBuilder};
@@ -38,6 +39,7 @@ pub struct Mutation(
     admins::AdminMutation,
     customers::CustomerAdminMutation,
     notes::NoteMutation,
+    sync::SyncMutation,
     groups::GroupAdminMutation,
     accounts::AccountMutation,
     addresses::AddressBookMutation,

@@ -249,6 +249,7 @@ impl Generator {
             email_verified_at: Set(None),
             order_count: Set(0),
             last_order_at: Set(None),
+            external_id: Set(None),
             metadata: Set(
                 (self.rng.below(5) == 0).then(|| serde_json::json!({ "source": "seed" }).into())
             ),

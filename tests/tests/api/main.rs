@@ -28,6 +28,7 @@ mod schema;
 mod seed;
 mod shutdown;
 mod statements;
+mod sync;
 mod typed_client;
 mod upgrades;
 mod visibility;

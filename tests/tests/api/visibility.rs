@@ -31,7 +31,11 @@ type Row = (
 );
 
 const MATRIX: &[Row] = &[
-    ("Customer", "AS", &[("adminActions", "A"), ("notes", "A")]),
+    (
+        "Customer",
+        "AS",
+        &[("adminActions", "A"), ("notes", "A"), ("externalId", "A")],
+    ),
     ("Address", "AS", &[]),
     (
         "CustomerGroup",
@@ -58,6 +62,10 @@ const NOT_WALKED: &[&str] = &[
     "CustomerSession",
     "AdminSession",
     "OrderClaimRequest",
+    // Results of admin-only mutations, returned to that admin only.
+    "CustomerUpsert",
+    "CustomerRowResult",
+    "RowError",
 ];
 
 fn letter(caller: Caller) -> char {

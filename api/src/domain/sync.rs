@@ -1,0 +1,172 @@
+//! Keeping customers in step with other systems (an ERP, a CRM): `upsert` by external
+//! id or email, and bulk updates and deletes with a result per row. Every change goes
+//! through the admin's single-customer functions, so each row is audited and checked
+//! exactly as if it had been sent alone.
+
+use entity::customer;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::customers::{self, CustomerChange, NewCustomer, ProfileChange};
+use super::email::Email;
+use super::fields::Change;
+use crate::error::{DomainError, DomainResult};
+
+/// Most rows one bulk call takes.
+pub const MAX_BULK_ROWS: usize = 100;
+
+/// A customer as the other system has it.
+#[derive(Debug, Clone, Default)]
+pub struct Upsert {
+    /// Matched first, when given; a customer matched by email, or a new one, gets it.
+    pub external_id: Option<String>,
+    /// Matched when the external id matches nobody (a registered customer before a
+    /// guest record); always written.
+    pub email: String,
+    pub first_name: Change<String>,
+    pub last_name: Change<String>,
+    pub phone: Change<String>,
+    pub metadata: Change<serde_json::Value>,
+}
+
+/// How many times an upsert that lost a race (someone created the same customer
+/// between its lookup and its insert) looks again.
+const RACE_RETRIES: usize = 3;
+
+/// Updates the customer `upsert` matches, or creates one (without an account).
+/// Returns the customer and whether it was created. Of concurrent upserts of one new
+/// customer the unique indexes let one create it; the others then update it.
+pub async fn upsert(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    upsert: Upsert,
+) -> DomainResult<(customer::Model, bool)> {
+    let external_id = customers::external_id(upsert.external_id.clone(), "input.externalId")?;
+    let email = Email::parse(&upsert.email, "input.email")?;
+    let mut last_error = None;
+    for _ in 0..RACE_RETRIES {
+        let by_external_id = match &external_id {
+            Some(id) => customers::with_external_id(db, id).await?,
+            None => None,
+        };
+        let found = match by_external_id {
+            Some(customer) => Some((customer, Change::Keep)),
+            None => {
+                let by_email = match customers::live_with_email(db, email.as_str(), true).await? {
+                    Some(registered) => Some(registered),
+                    None => customers::live_with_email(db, email.as_str(), false).await?,
+                };
+                match (by_email, &external_id) {
+                    // Created with this very id between the two lookups.
+                    (Some(customer), Some(id)) if customer.external_id.as_ref() == Some(id) => {
+                        Some((customer, Change::Keep))
+                    }
+                    // Linked to the other system from now on.
+                    (Some(customer), Some(id)) if customer.external_id.is_none() => {
+                        Some((customer, Change::Set(id.clone())))
+                    }
+                    (Some(customer), Some(_)) => {
+                        return Err(DomainError::bad_input(
+                            "input.externalId",
+                            format!(
+                                "customer {} has this email and another external id",
+                                customer.id
+                            ),
+                        ));
+                    }
+                    (Some(customer), None) => Some((customer, Change::Keep)),
+                    (None, _) => None,
+                }
+            }
+        };
+        let result = match found {
+            Some((current, link)) => {
+                let change = CustomerChange {
+                    email: Some(email.as_str().to_owned()),
+                    profile: ProfileChange {
+                        first_name: upsert.first_name.clone(),
+                        last_name: upsert.last_name.clone(),
+                        phone: upsert.phone.clone(),
+                        metadata: upsert.metadata.clone(),
+                    },
+                    group_ids: None,
+                    external_id: link,
+                };
+                customers::update(db, admin_id, current.id, change)
+                    .await
+                    .map(|updated| (updated, false))
+            }
+            None => {
+                let given = |change: &Change<String>| match change {
+                    Change::Set(value) => Some(value.clone()),
+                    Change::Keep | Change::Clear => None,
+                };
+                let new = NewCustomer {
+                    email: email.as_str().to_owned(),
+                    first_name: given(&upsert.first_name),
+                    last_name: given(&upsert.last_name),
+                    phone: given(&upsert.phone),
+                    metadata: match &upsert.metadata {
+                        Change::Set(value) => Some(value.clone()),
+                        Change::Keep | Change::Clear => None,
+                    },
+                    group_ids: Vec::new(),
+                    external_id: external_id.clone(),
+                };
+                customers::create(db, admin_id, new)
+                    .await
+                    .map(|created| (created, true))
+            }
+        };
+        match result {
+            // Most likely created meanwhile by someone else: look again, and update
+            // it. A conflict that stays (an email another customer holds) is the
+            // answer after the last look.
+            Err(
+                error @ (DomainError::ExternalIdTakenBy { .. } | DomainError::EmailTakenBy { .. }),
+            ) => {
+                last_error = Some(error);
+            }
+            other => return other,
+        }
+    }
+    Err(last_error.unwrap_or(DomainError::EmailTaken))
+}
+
+/// Each update on its own, in order: a row that fails leaves the others alone.
+pub async fn update_each(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    rows: Vec<(Uuid, CustomerChange)>,
+) -> DomainResult<Vec<(Uuid, DomainResult<customer::Model>)>> {
+    check_size(rows.len(), "updates")?;
+    let mut results = Vec::with_capacity(rows.len());
+    for (id, change) in rows {
+        results.push((id, customers::update(db, admin_id, id, change).await));
+    }
+    Ok(results)
+}
+
+/// Each soft delete on its own, in order.
+pub async fn delete_each(
+    db: &DatabaseConnection,
+    admin_id: Uuid,
+    ids: Vec<Uuid>,
+) -> DomainResult<Vec<(Uuid, DomainResult<customer::Model>)>> {
+    check_size(ids.len(), "ids")?;
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        results.push((id, customers::delete(db, admin_id, id).await));
+    }
+    Ok(results)
+}
+
+fn check_size(rows: usize, field: &str) -> DomainResult<()> {
+    if rows > MAX_BULK_ROWS {
+        return Err(DomainError::bad_input(
+            field,
+            format!("at most {MAX_BULK_ROWS} rows at a time"),
+        ));
+    }
+    Ok(())
+}
