@@ -1,4 +1,6 @@
-//! One change an admin made: who, what, to which customer or group, and when.
+//! One event in the life of a customer or group: what happened, who did it (an admin,
+//! the customer, a guest checkout), to which customer or group, and when. Admins'
+//! rows are the audit trail; all of a customer's rows are their timeline.
 
 use sea_orm::entity::prelude::*;
 
@@ -7,7 +9,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    pub admin_user_id: Uuid,
+    /// The admin who acted; null when the customer or a guest checkout did.
+    pub admin_user_id: Option<Uuid>,
+    /// `admin`, `customer` or `guest`.
+    pub actor: String,
     /// What was done, e.g. `customer.delete`.
     pub action: String,
     pub customer_id: Option<Uuid>,

@@ -22,6 +22,7 @@ mod m20261201_000013_create_customer_notes;
 mod m20261201_000014_add_email_verification;
 pub mod m20261201_000015_add_customer_order_stats;
 mod m20261201_000016_add_customer_external_id;
+mod m20261201_000017_open_admin_action_to_customer_events;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_add_email_verification::Migration),
             Box::new(m20261201_000015_add_customer_order_stats::Migration),
             Box::new(m20261201_000016_add_customer_external_id::Migration),
+            Box::new(m20261201_000017_open_admin_action_to_customer_events::Migration),
         ]
     }
 }

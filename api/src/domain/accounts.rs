@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
+use super::audit::{self, ActionKind, Actor, Event};
 use super::customers::{ProfileChange, live_with_email};
 use super::email::Email;
 use super::fields::{self, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
@@ -188,6 +189,7 @@ pub async fn register(
     .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
     set_password_hash(&txn, customer.id, password_hash).await?;
     send_verification(&txn, policy, &customer, &email).await?;
+    happened(&txn, customer.id, ActionKind::Registered, None).await?;
     let session = sessions::issue(
         &txn,
         Holder::Customer(customer.id),
@@ -242,7 +244,9 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> DomainResult<
     let customer = if customer.email_verified_at.is_none() {
         let mut update: customer::ActiveModel = customer.into();
         update.email_verified_at = Set(Some(db::now()));
-        update.update(&txn).await?
+        let verified = update.update(&txn).await?;
+        happened(&txn, verified.id, ActionKind::EmailVerified, None).await?;
+        verified
     } else {
         customer
     };
@@ -354,12 +358,42 @@ pub async fn me(db: &impl ConnectionTrait, customer_id: Uuid) -> DomainResult<cu
 
 /// Changes the logged-in customer's details.
 pub async fn update_profile(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     customer_id: Uuid,
     change: ProfileChange,
 ) -> DomainResult<customer::Model> {
-    let current = me(db, customer_id).await?;
-    Ok(change.apply_to(current)?.update(db).await?)
+    let fields = change.fields();
+    let txn = db::begin_write(db).await?;
+    let current = me(&txn, customer_id).await?;
+    let updated = change.apply_to(current)?.update(&txn).await?;
+    happened(
+        &txn,
+        customer_id,
+        ActionKind::ProfileChange,
+        Some(json!({ "fields": fields })),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Records a change the customer made on their timeline, in the caller's transaction.
+async fn happened(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    kind: ActionKind,
+    details: Option<serde_json::Value>,
+) -> DomainResult<()> {
+    audit::record_by(
+        db,
+        Event {
+            actor: Actor::Customer,
+            kind,
+            customer_id,
+            details,
+        },
+    )
+    .await
 }
 
 /// The logged-in customer's own password, asked again before a sensitive change. It
@@ -407,6 +441,7 @@ pub async fn change_password(
     set_password_hash(&txn, customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, customer_id, Some(keep_session)).await?;
     tell_password_changed(&txn, &customer).await?;
+    happened(&txn, customer_id, ActionKind::PasswordChange, None).await?;
     txn.commit().await?;
     events::password_changed(customer_id);
     Ok(())
@@ -507,6 +542,7 @@ pub async fn reset_password(
     set_password_hash(&txn, spent.customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, spent.customer_id, None).await?;
     tell_password_changed(&txn, &customer).await?;
+    happened(&txn, customer.id, ActionKind::PasswordReset, None).await?;
     txn.commit().await?;
     events::password_reset(spent.customer_id);
     Ok(())
@@ -584,6 +620,13 @@ pub async fn confirm_email_change(
         .update(&txn)
         .await
         .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
+    happened(
+        &txn,
+        customer.id,
+        ActionKind::EmailChange,
+        Some(json!({ "from": old_email.as_str(), "to": new_email })),
+    )
+    .await?;
     // The old address hears about it: if someone else changed it, the owner learns
     // at once where their account went.
     outbox::enqueue(
@@ -652,6 +695,7 @@ pub async fn confirm_account_deletion(db: &DatabaseConnection, token: &str) -> D
         .await
         .map_err(|_| invalid_token())?;
     super::customers::soft_delete(&txn, customer.id).await?;
+    happened(&txn, customer.id, ActionKind::SelfDelete, None).await?;
     outbox::enqueue(
         &txn,
         &Email::parse(&customer.email, "email")?,

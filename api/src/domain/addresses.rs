@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::audit::{self, ActionKind, Actor, Event};
 use super::country::CountryCode;
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use crate::db;
@@ -201,6 +202,7 @@ pub async fn add(
         ));
     }
     let address = new.insert(&txn).await?;
+    happened(&txn, customer_id, ActionKind::AddressAdd, address.id).await?;
     for default in use_as {
         point_default_at(&txn, customer_id, address.id, *default).await?;
     }
@@ -222,13 +224,36 @@ async fn owned(
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     customer_id: Uuid,
     address_id: Uuid,
     change: AddressChange,
 ) -> DomainResult<address::Model> {
-    let address = owned(db, customer_id, address_id).await?;
-    Ok(change.apply_to(&address)?.update(db).await?)
+    let txn = db::begin_write(db).await?;
+    let address = owned(&txn, customer_id, address_id).await?;
+    let updated = change.apply_to(&address)?.update(&txn).await?;
+    happened(&txn, customer_id, ActionKind::AddressUpdate, address_id).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// The customer changed their book: an event on their timeline.
+async fn happened(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    kind: ActionKind,
+    address_id: Uuid,
+) -> DomainResult<()> {
+    audit::record_by(
+        db,
+        Event {
+            actor: Actor::Customer,
+            kind,
+            customer_id,
+            details: Some(serde_json::json!({ "addressId": address_id })),
+        },
+    )
+    .await
 }
 
 /// Removes an address from the book; if it was the billing or the default shipping
@@ -256,6 +281,7 @@ pub async fn delete(
     if deleted.rows_affected == 0 {
         return Err(DomainError::NotFound("address"));
     }
+    happened(&txn, customer_id, ActionKind::AddressDelete, address_id).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -263,12 +289,15 @@ pub async fn delete(
 /// Makes an address of the customer's own book their billing or default shipping
 /// address.
 pub async fn set_default(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     customer_id: Uuid,
     address_id: Uuid,
     default: BookDefault,
 ) -> DomainResult<()> {
-    point_default_at(db, customer_id, address_id, default).await
+    let txn = db::begin_write(db).await?;
+    point_default_at(&txn, customer_id, address_id, default).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// One statement: the EXISTS makes another customer's address (or a missing one)
@@ -296,7 +325,11 @@ async fn point_default_at(
     if updated.rows_affected == 0 {
         return Err(DomainError::NotFound("address"));
     }
-    Ok(())
+    let kind = match default {
+        BookDefault::Billing => ActionKind::BillingAddressSet,
+        BookDefault::Shipping => ActionKind::ShippingAddressSet,
+    };
+    happened(db, customer_id, kind, address_id).await
 }
 
 /// An address as copied onto an order: validated like a book entry, prefixed field

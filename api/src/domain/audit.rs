@@ -1,13 +1,16 @@
-//! The admin audit trail: who changed which customer or group, how, and when.
-//! [`record`] runs in the transaction of the change it describes.
+//! The events of customers and groups: who changed what, how, and when, written in
+//! the transaction of the change they describe. One table, two views: the rows an
+//! admin made ([`record`]) are the audit trail (`adminActions`); every row of a
+//! customer, theirs ([`record_by`]: the customer's own changes, a guest checkout)
+//! and admins' alike, is the customer's timeline (`events`).
 
 use std::collections::HashMap;
 
 use entity::admin_action;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult, Iterable,
-    QueryFilter, QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    Iterable, QueryFilter, QuerySelect, QueryTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -50,10 +53,24 @@ pub enum ActionKind {
     GroupAddCustomer,
     GroupRemoveCustomer,
     OrderTransfer,
+    Registered,
+    EmailVerified,
+    ProfileChange,
+    EmailChange,
+    PasswordChange,
+    PasswordReset,
+    AddressAdd,
+    AddressUpdate,
+    AddressDelete,
+    BillingAddressSet,
+    ShippingAddressSet,
+    OrderPlace,
+    OrderClaim,
+    SelfDelete,
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 16] = [
+    const ALL: [ActionKind; 30] = [
         Self::CustomerCreate,
         Self::CustomerUpdate,
         Self::CustomerDelete,
@@ -70,6 +87,20 @@ impl ActionKind {
         Self::GroupAddCustomer,
         Self::GroupRemoveCustomer,
         Self::OrderTransfer,
+        Self::Registered,
+        Self::EmailVerified,
+        Self::ProfileChange,
+        Self::EmailChange,
+        Self::PasswordChange,
+        Self::PasswordReset,
+        Self::AddressAdd,
+        Self::AddressUpdate,
+        Self::AddressDelete,
+        Self::BillingAddressSet,
+        Self::ShippingAddressSet,
+        Self::OrderPlace,
+        Self::OrderClaim,
+        Self::SelfDelete,
     ];
 
     pub fn stored(self) -> &'static str {
@@ -90,6 +121,20 @@ impl ActionKind {
             Self::GroupAddCustomer => "group.add_customer",
             Self::GroupRemoveCustomer => "group.remove_customer",
             Self::OrderTransfer => "order.transfer",
+            Self::Registered => "customer.register",
+            Self::EmailVerified => "customer.verify_email",
+            Self::ProfileChange => "customer.profile_change",
+            Self::EmailChange => "customer.email_change",
+            Self::PasswordChange => "customer.password_change",
+            Self::PasswordReset => "customer.password_reset",
+            Self::AddressAdd => "customer.address_add",
+            Self::AddressUpdate => "customer.address_update",
+            Self::AddressDelete => "customer.address_delete",
+            Self::BillingAddressSet => "customer.billing_address_set",
+            Self::ShippingAddressSet => "customer.shipping_address_set",
+            Self::OrderPlace => "order.place",
+            Self::OrderClaim => "order.claim",
+            Self::SelfDelete => "customer.self_delete",
         }
     }
 
@@ -99,12 +144,43 @@ impl ActionKind {
     }
 }
 
-/// Whose trails a batch read is for.
+/// Who made a change that was not an admin's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrailSubject {
-    Customers,
-    Groups,
+pub enum Actor {
+    /// The customer, logged in (or through a token mailed to them).
+    Customer,
+    /// An anonymous checkout (a guest order).
+    Guest,
 }
+
+impl Actor {
+    fn stored(self) -> &'static str {
+        match self {
+            Actor::Customer => "customer",
+            Actor::Guest => "guest",
+        }
+    }
+}
+
+/// Which rows a batch read is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrailSubject {
+    /// The admins' changes to each customer: their audit trail.
+    Customers,
+    /// The admins' changes to each group.
+    Groups,
+    /// Every event of each customer, whoever acted: their timeline as admins see it.
+    Timelines,
+    /// The timeline as the customer sees it: without staff notes.
+    OwnTimelines,
+}
+
+/// Events that are the staff's business, never shown to the customer.
+const STAFF_ONLY: [ActionKind; 3] = [
+    ActionKind::NoteAdd,
+    ActionKind::NoteEdit,
+    ActionKind::NoteDelete,
+];
 
 /// One action to record.
 pub struct Action {
@@ -112,6 +188,31 @@ pub struct Action {
     pub kind: ActionKind,
     pub subject: Subject,
     pub details: Option<Value>,
+}
+
+/// An event of one customer that no admin made.
+pub struct Event {
+    pub actor: Actor,
+    pub kind: ActionKind,
+    pub customer_id: Uuid,
+    pub details: Option<Value>,
+}
+
+/// Records `event` on the customer's timeline, in the caller's transaction.
+pub async fn record_by(db: &impl ConnectionTrait, event: Event) -> DomainResult<()> {
+    admin_action::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        admin_user_id: Set(None),
+        actor: Set(event.actor.stored().to_owned()),
+        action: Set(event.kind.stored().to_owned()),
+        customer_id: Set(Some(event.customer_id)),
+        customer_group_id: Set(None),
+        details: Set(event.details),
+        created_at: Set(db::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }
 
 fn active(action: Action, now: chrono::DateTime<chrono::Utc>) -> admin_action::ActiveModel {
@@ -122,7 +223,8 @@ fn active(action: Action, now: chrono::DateTime<chrono::Utc>) -> admin_action::A
     };
     admin_action::ActiveModel {
         id: Set(Uuid::now_v7()),
-        admin_user_id: Set(action.admin_id),
+        admin_user_id: Set(Some(action.admin_id)),
+        actor: Set("admin".to_owned()),
         action: Set(action.kind.stored().to_owned()),
         customer_id: Set(customer),
         customer_group_id: Set(group),
@@ -167,16 +269,26 @@ pub async fn pages(
 ) -> DomainResult<HashMap<Uuid, Page<admin_action::Model>>> {
     let keyset = keyset();
     let column = match of {
-        TrailSubject::Customers => admin_action::Column::CustomerId,
         TrailSubject::Groups => admin_action::Column::CustomerGroupId,
+        _ => admin_action::Column::CustomerId,
     };
     let branch = |subject: Uuid| {
-        admin_action::Entity::find()
+        let mut select = admin_action::Entity::find()
             .select_only()
             .columns(admin_action::Column::iter())
             .expr_as(Expr::val(subject), PARTITION_COLUMN)
-            .filter(Expr::col((admin_action::Entity, column)).eq(subject))
-            .into_query()
+            .filter(Expr::col((admin_action::Entity, column)).eq(subject));
+        match of {
+            TrailSubject::Customers => {
+                select = select.filter(admin_action::Column::AdminUserId.is_not_null());
+            }
+            TrailSubject::OwnTimelines => {
+                let hidden = STAFF_ONLY.map(ActionKind::stored);
+                select = select.filter(admin_action::Column::Action.is_not_in(hidden));
+            }
+            TrailSubject::Groups | TrailSubject::Timelines => {}
+        }
+        select.into_query()
     };
     let mut rows = Vec::new();
     for query in per_parent_pages_queries(subjects, branch, &keyset, request)? {

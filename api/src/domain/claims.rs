@@ -22,6 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::AccountPolicy;
+use super::audit::{self, ActionKind, Actor, Event};
 use super::email::Email;
 use super::orders;
 use super::outbox::{self, Kind, SECRET_KEY};
@@ -196,6 +197,25 @@ pub async fn confirm(
         return Err(DomainError::AlreadyClaimed);
     }
     super::stats::refresh(&txn, locked).await?;
+    // On the account that claimed, and on each guest record the orders left.
+    let order_ids_moved: Vec<Uuid> = orders.iter().map(|(o, _)| o.id).collect();
+    let mut events = vec![Event {
+        actor: Actor::Customer,
+        kind: ActionKind::OrderClaim,
+        customer_id,
+        details: Some(json!({ "orderIds": order_ids_moved, "fromCustomerIds": guests })),
+    }];
+    for guest in &guests {
+        events.push(Event {
+            actor: Actor::Customer,
+            kind: ActionKind::OrderClaim,
+            customer_id: *guest,
+            details: Some(json!({ "orderIds": order_ids_moved, "toCustomerId": customer_id })),
+        });
+    }
+    for event in events {
+        audit::record_by(&txn, event).await?;
+    }
     let mut claimed = Vec::with_capacity(orders.len());
     for (order, _) in orders {
         orders::record_transfer(

@@ -380,6 +380,20 @@ pub struct ProfileChange {
 }
 
 impl ProfileChange {
+    /// The names of the fields this change touches, for the timeline.
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("firstName", self.first_name.is_keep()),
+            ("lastName", self.last_name.is_keep()),
+            ("phone", self.phone.is_keep()),
+            ("metadata", self.metadata.is_keep()),
+        ]
+        .into_iter()
+        .filter(|(_, kept)| !kept)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
     /// Validates the change and applies it to `current`.
     pub fn apply_to(self, current: customer::Model) -> DomainResult<customer::ActiveModel> {
         let text = |value: Option<String>, field: &str| {

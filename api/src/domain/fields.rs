@@ -167,6 +167,10 @@ pub enum Change<T> {
 }
 
 impl<T> Change<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Change::Keep)
+    }
+
     /// Applies `check` to a new value; an empty result (blank text) clears the field.
     pub fn try_map<U>(
         self,

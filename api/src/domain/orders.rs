@@ -17,7 +17,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::addresses::{self, AddressInput};
-use super::audit::{self, Action, ActionKind, Subject};
+use super::audit::{self, Action, ActionKind, Actor, Event, Subject};
 use super::counts::{self, Count, CountLimit};
 use super::currency::CurrencyCode;
 use super::customers::live_with_email;
@@ -285,12 +285,12 @@ pub async fn place(
     };
 
     let txn = db::begin_write(db).await?;
-    let customer_id = match buyer {
+    let (customer_id, actor) = match buyer {
         Buyer::Guest { address, limit } => {
             throttles::take(&txn, &limit, &address).await?;
-            guest_for(&txn, &email).await?
+            (guest_for(&txn, &email).await?, Actor::Guest)
         }
-        Buyer::Customer(id) => id,
+        Buyer::Customer(id) => (id, Actor::Customer),
     };
     let locked = super::stats::lock(&txn, &[customer_id]).await?;
     let now = db::now();
@@ -327,6 +327,16 @@ pub async fn place(
         .exec_without_returning(&txn)
         .await?;
     super::stats::refresh(&txn, locked).await?;
+    audit::record_by(
+        &txn,
+        Event {
+            actor,
+            kind: ActionKind::OrderPlace,
+            customer_id,
+            details: Some(json!({ "orderId": order.id, "displayId": order.display_id })),
+        },
+    )
+    .await?;
     txn.commit().await?;
     Ok(order)
 }
@@ -451,18 +461,24 @@ pub async fn transfer(
         Some(admin_id),
     )
     .await?;
-    audit::record(
+    // On both customers' trails: one gained the order, the other lost it.
+    let details = json!({
+        "orderId": order_id,
+        "displayId": current.display_id,
+        "fromCustomerId": current.customer_id,
+        "toCustomerId": to_customer,
+    });
+    audit::record_all(
         &txn,
-        Action {
-            admin_id,
-            kind: ActionKind::OrderTransfer,
-            subject: Subject::Customer(to_customer),
-            details: Some(json!({
-                "orderId": order_id,
-                "displayId": current.display_id,
-                "fromCustomerId": current.customer_id,
-            })),
-        },
+        [to_customer, current.customer_id]
+            .into_iter()
+            .map(|customer| Action {
+                admin_id,
+                kind: ActionKind::OrderTransfer,
+                subject: Subject::Customer(customer),
+                details: Some(details.clone()),
+            })
+            .collect(),
     )
     .await?;
     txn.commit().await?;

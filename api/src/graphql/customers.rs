@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::customer;
 
 use super::addresses::Address;
-use super::audit::{self, AdminActionConnection, TrailOf};
+use super::audit::{self, AdminActionConnection, CustomerEventConnection, TrailOf};
 use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
@@ -211,6 +211,22 @@ impl Customer {
         before: Option<String>,
     ) -> Result<CustomerNoteConnection> {
         super::notes::of_customer(ctx, self.0.id, first, after, last, before).await
+    }
+
+    /// Everything that happened to this customer, newest first, whoever did it: their
+    /// own changes and orders, and admins' changes (which `adminActions` lists alone).
+    /// Admins and the customer themselves; the customer's view leaves out staff notes,
+    /// and who of the staff acted and how.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<CustomerEventConnection> {
+        audit::timeline(ctx, self.0.id, first, after, last, before).await
     }
 
     /// What admins changed on this customer, newest first (admin only).

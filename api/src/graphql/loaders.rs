@@ -42,6 +42,7 @@ pub struct Loaders {
     pub transfers_of_order: DataLoader<TransfersOfOrder>,
     pub actions_of_customer: DataLoader<ActionsOfCustomer>,
     pub notes_of_customer: DataLoader<NotesOfCustomer>,
+    pub events_of_customer: DataLoader<EventsOfCustomer>,
     pub spend_of_customer: DataLoader<SpendOfCustomer>,
     pub actions_of_group: DataLoader<ActionsOfGroup>,
     pub sessions_of_customer: DataLoader<SessionsOfCustomer>,
@@ -83,6 +84,7 @@ impl Loaders {
             transfers_of_order: loader(TransfersOfOrder(db.clone()), gate),
             actions_of_customer: loader(ActionsOfCustomer(db.clone()), gate),
             notes_of_customer: loader(NotesOfCustomer(db.clone()), gate),
+            events_of_customer: loader(EventsOfCustomer(db.clone()), gate),
             spend_of_customer: loader(SpendOfCustomer(db.clone()), gate),
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
             sessions_of_customer: loader(SessionsOfCustomer(db.clone(), sessions), gate),
@@ -272,6 +274,24 @@ impl Loader<Uuid> for AdminUserById {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         admins::by_ids(&self.0, ids).await
+    }
+}
+
+/// `customer.events`, keyed by customer, page and view (the staff's or the customer's).
+pub struct EventsOfCustomer(DatabaseConnection);
+
+impl Loader<(Uuid, (PageRequest, TrailSubject))> for EventsOfCustomer {
+    type Value = Page<admin_action::Model>;
+    type Error = DomainError;
+
+    async fn load(
+        &self,
+        keys: &[(Uuid, (PageRequest, TrailSubject))],
+    ) -> Result<HashMap<(Uuid, (PageRequest, TrailSubject)), Self::Value>, Self::Error> {
+        load_pages(keys, |parents, (request, of)| async move {
+            audit::pages(&self.0, &parents, of, &request).await
+        })
+        .await
     }
 }
 

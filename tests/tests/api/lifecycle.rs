@@ -948,3 +948,210 @@ async fn order_numbers_on_a_page_cost_the_same_for_any_page_size() {
         "statements for 3 and 50 customers: {cost:?}"
     );
 }
+
+// ---- The timeline ----
+
+const TIMELINE: &str = "query($id: ID!) { customer(id: $id, includeDeleted: true) {
+    events(first: 50) { nodes { kind actor admin { email } details createdAt } } } }";
+const MY_TIMELINE: &str =
+    "{ me { events(first: 50) { nodes { kind actor admin { email } details } } } }";
+
+fn kinds(events: &Value) -> Vec<String> {
+    events["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_timeline_has_every_change_whoever_made_it() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let admin = app.admin_token().await;
+    let (ada, ada_id) = app.register("ada@example.com").await;
+    let link = mailed(&app, &webhook, "verify_email", "ada@example.com", 1).await;
+    app.data(None, VERIFY, json!({ "token": link })).await;
+    app.data(
+        Some(&ada),
+        "mutation { updateMe(firstName: \"Ada\", phone: \"+44 1\") { id } }",
+        json!({}),
+    )
+    .await;
+    let add = "mutation($input: AddressInput!) { addShippingAddress(input: $input, useAsBilling: true) { id } }";
+    let home = app
+        .data(
+            Some(&ada),
+            add,
+            json!({ "input": { "city": "London", "countryCode": "GB" } }),
+        )
+        .await["addShippingAddress"]["id"]
+        .clone();
+    let work = app
+        .data(
+            Some(&ada),
+            add,
+            json!({ "input": { "city": "Paris", "countryCode": "FR" } }),
+        )
+        .await["addShippingAddress"]["id"]
+        .clone();
+    app.data(
+        Some(&ada),
+        "mutation($id: ID!) { setDefaultShippingAddress(id: $id) { id } }",
+        json!({ "id": home }),
+    )
+    .await;
+    app.data(
+        Some(&ada),
+        "mutation($id: ID!) { updateAddress(id: $id, input: { city: \"Lyon\" }) { id } }",
+        json!({ "id": work }),
+    )
+    .await;
+    app.data(
+        Some(&ada),
+        "mutation($id: ID!) { deleteAddress(id: $id) }",
+        json!({ "id": work }),
+    )
+    .await;
+    app.data(
+        Some(&ada),
+        "mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }",
+        json!({ "c": PASSWORD, "n": "another fine password" }),
+    )
+    .await;
+    place(&app, Some(&ada), order_input(None, "EUR", 450)).await;
+    app.data(
+        Some(&admin),
+        ADD_NOTE,
+        json!({ "c": ada_id, "body": "VIP" }),
+    )
+    .await;
+    let group = app
+        .data(
+            Some(&admin),
+            "mutation { createCustomerGroup(name: \"VIP\") { id } }",
+            json!({}),
+        )
+        .await["createCustomerGroup"]["id"]
+        .clone();
+    app.data(
+        Some(&admin),
+        "mutation($g: ID!, $c: [ID!]!) { addCustomersToGroup(groupId: $g, customerIds: $c) { id } }",
+        json!({ "g": group, "c": [ada_id] }),
+    )
+    .await;
+
+    let staff = app
+        .data(Some(&admin), TIMELINE, json!({ "id": ada_id }))
+        .await;
+    let events = &staff["customer"]["events"];
+    assert_eq!(
+        kinds(events),
+        [
+            "GROUP_ADD_CUSTOMER",
+            "NOTE_ADD",
+            "ORDER_PLACE",
+            "PASSWORD_CHANGE",
+            "ADDRESS_DELETE",
+            "ADDRESS_UPDATE",
+            "SHIPPING_ADDRESS_SET",
+            "BILLING_ADDRESS_SET",
+            "ADDRESS_ADD",
+            "BILLING_ADDRESS_SET",
+            "ADDRESS_ADD",
+            "PROFILE_CHANGE",
+            "EMAIL_VERIFIED",
+            "REGISTERED",
+        ]
+    );
+    let nodes = events["nodes"].as_array().unwrap();
+    assert_eq!(nodes[0]["actor"], "ADMIN");
+    assert_eq!(nodes[0]["admin"]["email"], tests::ADMIN_EMAIL);
+    assert_eq!(nodes[2]["actor"], "CUSTOMER");
+    assert!(nodes[2]["admin"].is_null());
+    assert_eq!(
+        nodes[11]["details"],
+        json!({ "fields": ["firstName", "phone"] })
+    );
+    // The admins' part of it is the audit trail, not a second copy of it.
+    let trail: Vec<String> = actions(&app, &admin, &ada_id)
+        .await
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(trail, ["GROUP_ADD_CUSTOMER", "NOTE_ADD"]);
+
+    // Ada's own view: no staff notes, no staff identities or details.
+    let mine = app.data(Some(&ada), MY_TIMELINE, json!({})).await;
+    let mine_kinds = kinds(&mine["me"]["events"]);
+    assert!(
+        !mine_kinds.contains(&"NOTE_ADD".to_owned()),
+        "{mine_kinds:?}"
+    );
+    assert_eq!(mine_kinds.len(), 13);
+    let joined = &mine["me"]["events"]["nodes"][0];
+    assert_eq!(joined["kind"], "GROUP_ADD_CUSTOMER");
+    assert_eq!(joined["actor"], "ADMIN");
+    assert!(joined["admin"].is_null() && joined["details"].is_null());
+    // Another customer sees only their own.
+    let (bob, _) = app.register("bob@example.com").await;
+    let bobs = app.data(Some(&bob), MY_TIMELINE, json!({})).await;
+    assert_eq!(kinds(&bobs["me"]["events"]), ["REGISTERED"]);
+    app.allow_undelivered(); // the password-changed notice
+}
+
+#[tokio::test]
+async fn orders_that_move_show_on_both_timelines() {
+    let (app, webhook) = with_webhook(|_| {}).await;
+    let admin = app.admin_token().await;
+    let guest_order = place(&app, None, order_input(Some("sam@example.com"), "EUR", 450)).await;
+    let guest = app
+        .data(
+            Some(&admin),
+            "query($id: ID!) { order(id: $id) { customer { id } } }",
+            json!({ "id": guest_order["id"] }),
+        )
+        .await["order"]["customer"]["id"]
+        .clone();
+    let (sam, sam_id) = app.register("sam@example.com").await;
+    app.data(
+        Some(&sam),
+        "mutation($ids: [ID!]!) { requestOrderClaim(orderIds: $ids) { id } }",
+        json!({ "ids": [guest_order["id"]] }),
+    )
+    .await;
+    let token = mailed(&app, &webhook, "order_claim", "sam@example.com", 1).await;
+    app.data(
+        Some(&sam),
+        "mutation($t: String!) { confirmOrderClaim(token: $t) { id } }",
+        json!({ "t": token }),
+    )
+    .await;
+    let (_, bob_id) = app.register("bob@example.com").await;
+    app.data(
+        Some(&admin),
+        "mutation($o: ID!, $c: ID!) { transferOrder(orderId: $o, customerId: $c) { id } }",
+        json!({ "o": guest_order["id"], "c": bob_id }),
+    )
+    .await;
+    let timeline = |id: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.data(Some(&admin), TIMELINE, json!({ "id": id })).await["customer"]["events"]
+                .clone()
+        }
+    };
+    let guest_events = timeline(guest.clone()).await;
+    assert_eq!(kinds(&guest_events), ["ORDER_CLAIM", "ORDER_PLACE"]);
+    assert_eq!(guest_events["nodes"][1]["actor"], "GUEST");
+    assert_eq!(guest_events["nodes"][0]["details"]["toCustomerId"], sam_id);
+    assert_eq!(
+        kinds(&timeline(json!(sam_id)).await),
+        ["ORDER_TRANSFER", "ORDER_CLAIM", "REGISTERED"]
+    );
+    assert_eq!(
+        kinds(&timeline(json!(bob_id)).await),
+        ["ORDER_TRANSFER", "REGISTERED"]
+    );
+}

@@ -295,3 +295,69 @@ async fn the_order_numbers_migration_counts_orders_written_before_it() {
     );
     db.close().await.unwrap();
 }
+
+/// The audit trail written before the timeline migration is kept whole (SQLite
+/// rebuilds the table), marked as admins' actions, and customers' own events fit in.
+#[tokio::test]
+async fn the_timeline_migration_keeps_the_audit_trail() {
+    let database = EmptyDatabase::create().await;
+    let (db, _) = api::db::connect(database.url(), api::db::PoolOptions::small(1))
+        .await
+        .unwrap();
+    let before = migrations_before("m20261201_000017_open_admin_action_to_customer_events");
+    Migrator::up(&db, Some(before)).await.unwrap();
+    let backend = db.get_database_backend();
+    let (id, admin, customer) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let insert = Query::insert()
+        .into_table(Alias::new("admin_action"))
+        .columns(
+            [
+                "id",
+                "admin_user_id",
+                "action",
+                "customer_id",
+                "details",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            id.into(),
+            admin.into(),
+            "customer.update".into(),
+            customer.into(),
+            json!({ "email": "ada@example.com" }).into(),
+            api::db::now().into(),
+        ])
+        .to_owned();
+    db.execute_raw(backend.build(&insert)).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let kept = entity::admin_action::Entity::find_by_id(id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.admin_user_id, Some(admin));
+    assert_eq!(kept.actor, "admin");
+    assert_eq!(kept.customer_id, Some(customer));
+    assert_eq!(kept.details, Some(json!({ "email": "ada@example.com" })));
+    api::domain::audit::record_by(
+        &db,
+        api::domain::audit::Event {
+            actor: api::domain::audit::Actor::Customer,
+            kind: api::domain::audit::ActionKind::ProfileChange,
+            customer_id: customer,
+            details: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        entity::admin_action::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        2
+    );
+    db.close().await.unwrap();
+}

@@ -50,6 +50,8 @@ const MATRIX: &[Row] = &[
     ("OrderTransfer", "A", &[]),
     ("AdminAction", "A", &[]),
     ("CustomerNote", "A", &[]),
+    // Ada reads her own timeline (without staff notes and staff identities).
+    ("CustomerEvent", "AS", &[]),
     ("AdminUser", "A", &[]),
 ];
 
@@ -142,6 +144,7 @@ fn reach(type_name: &str, caller: Caller, w: &World) -> Reach {
         "LoginSession" => customer(caller, w).nest("sessions"),
         "AdminAction" => customer(caller, w).nest("adminActions").nest("nodes"),
         "CustomerNote" => customer(caller, w).nest("notes").nest("nodes"),
+        "CustomerEvent" => customer(caller, w).nest("events").nest("nodes"),
         "Order" => order(caller, &w.ada_order),
         "LineItem" => order(caller, &w.ada_order).nest("lineItems"),
         "Money" => order(caller, &w.ada_order).nest("total"),
