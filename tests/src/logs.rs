@@ -38,6 +38,24 @@ pub fn capture() {
     });
 }
 
+/// Installs a subscriber that writes nowhere, once per test binary, before any server
+/// starts: for the load test, whose memory check must see the server's memory and
+/// not this module's copy of a minute of request logs (tens of megabytes). The
+/// subscriber still formats every line, as the server's would.
+pub fn discard() {
+    INSTALL.call_once(|| {
+        let filter = api::config::Settings::defaults()
+            .expect("default settings")
+            .log_filter;
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .with_writer(std::io::sink)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
 /// Everything logged so far by every server in this test binary.
 pub fn captured() -> String {
     let bytes = CAPTURED

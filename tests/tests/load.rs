@@ -205,6 +205,9 @@ async fn run_phase(
     tally
 }
 
+/// SQLite's default page cache per connection (`PRAGMA cache_size = -2000`), in KiB.
+const SQLITE_PAGE_CACHE_KIB: u64 = 2_000;
+
 /// Connections the server's pool has out right now.
 fn checked_out(app: &TestApp) -> (u32, usize) {
     let db = app.db();
@@ -225,6 +228,9 @@ async fn sustained_mixed_load_then_sixteen_writers_leave_no_errors_no_leaks_and_
     } else {
         "SQLite"
     };
+    // Before the server starts: the harness would otherwise keep every log line in
+    // memory, and that copy grows with the load.
+    tests::logs::discard();
     let app = Arc::new(
         TestApp::spawn_with(|s| {
             s.db_max_connections = 8;
@@ -285,10 +291,20 @@ async fn sustained_mixed_load_then_sixteen_writers_leave_no_errors_no_leaks_and_
     assert_eq!(size as usize, idle, "a connection is still checked out");
 
     // Memory is judged only on a run long enough for allocator warm-up to settle.
+    // On SQLite each pooled connection keeps a page cache that fills as the database
+    // grows, up to SQLite's default of 2,000 KiB; that much growth per connection is a
+    // cache reaching its size, not a leak. (Measured: with the caches shrunk to
+    // 100 KiB and 5 statements, the same 60 s run grew 2.3 %; with the defaults, 12 %.)
     if seconds >= 30 {
+        let caches_kib = if app.is_postgres() {
+            0
+        } else {
+            u64::from(checked_out(&app).0) * SQLITE_PAGE_CACHE_KIB
+        };
         assert!(
-            rss_end * 10 <= rss_after_warmup * 11,
-            "RSS grew from {rss_after_warmup} KiB to {rss_end} KiB"
+            rss_end * 10 <= rss_after_warmup * 11 + caches_kib * 10,
+            "RSS grew from {rss_after_warmup} KiB to {rss_end} KiB (allowed: 10 % and \
+             {caches_kib} KiB of SQLite page caches)"
         );
     }
     app.still_serves().await;
