@@ -63,60 +63,52 @@ impl MigrationTrait for Migration {
                 )
                 .await;
         }
-        manager
-            .create_table(
-                Table::create()
-                    .table(AdminActionRebuilt::Table)
-                    .col(
-                        ColumnDef::new(AdminAction::Id)
-                            .uuid()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(ColumnDef::new(AdminAction::AdminUserId).uuid().null())
-                    .col(actor())
-                    .col(
-                        ColumnDef::new(AdminAction::Action)
-                            .string_len(64)
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(AdminAction::CustomerId).uuid().null())
-                    .col(ColumnDef::new(AdminAction::CustomerGroupId).uuid().null())
-                    .col(ColumnDef::new(AdminAction::Details).json_binary().null())
-                    .col(timestamp(AdminAction::CreatedAt))
-                    .take(),
+        // One batch, so one connection runs it all: on a pool, a second connection
+        // still reading the old schema would find `admin_action` there at the rename.
+        let create = Table::create()
+            .table(AdminActionRebuilt::Table)
+            .col(
+                ColumnDef::new(AdminAction::Id)
+                    .uuid()
+                    .not_null()
+                    .primary_key(),
             )
-            .await?;
-        let db = manager.get_connection();
-        db.execute_unprepared(
+            .col(ColumnDef::new(AdminAction::AdminUserId).uuid().null())
+            .col(actor())
+            .col(
+                ColumnDef::new(AdminAction::Action)
+                    .string_len(64)
+                    .not_null(),
+            )
+            .col(ColumnDef::new(AdminAction::CustomerId).uuid().null())
+            .col(ColumnDef::new(AdminAction::CustomerGroupId).uuid().null())
+            .col(ColumnDef::new(AdminAction::Details).json_binary().null())
+            .col(timestamp(AdminAction::CreatedAt))
+            .to_string(SqliteQueryBuilder);
+        let mut batch = vec![
+            create,
             "INSERT INTO admin_action_rebuilt \
              (id, admin_user_id, actor, action, customer_id, customer_group_id, details, created_at) \
              SELECT id, admin_user_id, 'admin', action, customer_id, customer_group_id, details, created_at \
-             FROM admin_action",
-        )
-        .await?;
-        manager
-            .drop_table(Table::drop().table(AdminAction::Table).take())
-            .await?;
-        manager
-            .rename_table(
-                Table::rename()
-                    .table(AdminActionRebuilt::Table, AdminAction::Table)
-                    .take(),
-            )
-            .await?;
+             FROM admin_action"
+                .to_owned(),
+            "DROP TABLE admin_action".to_owned(),
+            "ALTER TABLE admin_action_rebuilt RENAME TO admin_action".to_owned(),
+        ];
         for (name, column) in INDEXES {
-            manager
-                .create_index(
-                    Index::create()
-                        .name(name)
-                        .table(AdminAction::Table)
-                        .col(column)
-                        .col(AdminAction::Id)
-                        .take(),
-                )
-                .await?;
+            batch.push(
+                Index::create()
+                    .name(name)
+                    .table(AdminAction::Table)
+                    .col(column)
+                    .col(AdminAction::Id)
+                    .to_string(SqliteQueryBuilder),
+            );
         }
+        manager
+            .get_connection()
+            .execute_unprepared(&batch.join(";\n"))
+            .await?;
         Ok(())
     }
 

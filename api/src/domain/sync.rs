@@ -45,41 +45,7 @@ pub async fn upsert(
     let email = Email::parse(&upsert.email, "input.email")?;
     let mut last_error = None;
     for _ in 0..RACE_RETRIES {
-        let by_external_id = match &external_id {
-            Some(id) => customers::with_external_id(db, id).await?,
-            None => None,
-        };
-        let found = match by_external_id {
-            Some(customer) => Some((customer, Change::Keep)),
-            None => {
-                let by_email = match customers::live_with_email(db, email.as_str(), true).await? {
-                    Some(registered) => Some(registered),
-                    None => customers::live_with_email(db, email.as_str(), false).await?,
-                };
-                match (by_email, &external_id) {
-                    // Created with this very id between the two lookups.
-                    (Some(customer), Some(id)) if customer.external_id.as_ref() == Some(id) => {
-                        Some((customer, Change::Keep))
-                    }
-                    // Linked to the other system from now on.
-                    (Some(customer), Some(id)) if customer.external_id.is_none() => {
-                        Some((customer, Change::Set(id.clone())))
-                    }
-                    (Some(customer), Some(_)) => {
-                        return Err(DomainError::bad_input(
-                            "input.externalId",
-                            format!(
-                                "customer {} has this email and another external id",
-                                customer.id
-                            ),
-                        ));
-                    }
-                    (Some(customer), None) => Some((customer, Change::Keep)),
-                    (None, _) => None,
-                }
-            }
-        };
-        let result = match found {
+        let result = match matching(db, external_id.as_deref(), &email).await? {
             Some((current, link)) => {
                 let change = CustomerChange {
                     email: Some(email.as_str().to_owned()),
@@ -97,19 +63,12 @@ pub async fn upsert(
                     .map(|updated| (updated, false))
             }
             None => {
-                let given = |change: &Change<String>| match change {
-                    Change::Set(value) => Some(value.clone()),
-                    Change::Keep | Change::Clear => None,
-                };
                 let new = NewCustomer {
                     email: email.as_str().to_owned(),
                     first_name: given(&upsert.first_name),
                     last_name: given(&upsert.last_name),
                     phone: given(&upsert.phone),
-                    metadata: match &upsert.metadata {
-                        Change::Set(value) => Some(value.clone()),
-                        Change::Keep | Change::Clear => None,
-                    },
+                    metadata: given(&upsert.metadata),
                     group_ids: Vec::new(),
                     external_id: external_id.clone(),
                 };
@@ -131,6 +90,50 @@ pub async fn upsert(
         }
     }
     Err(last_error.unwrap_or(DomainError::EmailTaken))
+}
+
+/// The live customer an upsert is about, and what becomes of its external id: by
+/// external id first; else by email (a registered customer before a guest record),
+/// which then gets the external id, unless it already has another one.
+async fn matching(
+    db: &DatabaseConnection,
+    external_id: Option<&str>,
+    email: &Email,
+) -> DomainResult<Option<(customer::Model, Change<String>)>> {
+    if let Some(id) = external_id
+        && let Some(customer) = customers::with_external_id(db, id).await?
+    {
+        return Ok(Some((customer, Change::Keep)));
+    }
+    let by_email = match customers::live_with_email(db, email.as_str(), true).await? {
+        Some(registered) => Some(registered),
+        None => customers::live_with_email(db, email.as_str(), false).await?,
+    };
+    let Some(customer) = by_email else {
+        return Ok(None);
+    };
+    match (external_id, customer.external_id.as_deref()) {
+        (None, _) => Ok(Some((customer, Change::Keep))),
+        // Created with this very id between the two lookups.
+        (Some(id), Some(held)) if held == id => Ok(Some((customer, Change::Keep))),
+        // Linked to the other system from now on.
+        (Some(id), None) => Ok(Some((customer, Change::Set(id.to_owned())))),
+        (Some(_), Some(_)) => Err(DomainError::bad_input(
+            "input.externalId",
+            format!(
+                "customer {} has this email and another external id",
+                customer.id
+            ),
+        )),
+    }
+}
+
+/// The value a new customer starts with: what the other system set, nothing else.
+fn given<T: Clone>(change: &Change<T>) -> Option<T> {
+    match change {
+        Change::Set(value) => Some(value.clone()),
+        Change::Keep | Change::Clear => None,
+    }
 }
 
 /// Each update on its own, in order: a row that fails leaves the others alone.

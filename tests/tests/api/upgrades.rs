@@ -361,3 +361,26 @@ async fn the_timeline_migration_keeps_the_audit_trail() {
     );
     db.close().await.unwrap();
 }
+
+/// Migrations run on the server's own pool of several connections, as `serve` runs
+/// them: a table rebuilt in steps spread over two SQLite connections once failed at
+/// its rename (the other connection still saw the old table).
+#[tokio::test]
+async fn migrations_run_on_a_pool_of_several_connections() {
+    let database = EmptyDatabase::create().await;
+    let pool = api::db::PoolOptions {
+        max_connections: 8,
+        acquire_timeout: std::time::Duration::from_secs(5),
+        statement_timeout: None,
+    };
+    let (db, _) = api::db::connect(database.url(), pool).await.unwrap();
+    api::db::migrate(&db).await.unwrap();
+    assert_eq!(
+        entity::admin_action::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        0
+    );
+    db.close().await.unwrap();
+}
