@@ -326,7 +326,7 @@ pub async fn place(
     line_item::Entity::insert_many(rows)
         .exec_without_returning(&txn)
         .await?;
-    super::stats::refresh(&txn, locked).await?;
+    super::stats::add_order(&txn, locked, &order).await?;
     audit::record_by(
         &txn,
         Event {
