@@ -3,11 +3,11 @@
 //! never aggregates over every order.
 //!
 //! Every change of an order's existence or owner (placing, claiming, transferring)
-//! [`lock`]s the customers it touches *before* it changes any order, and [`refresh`]es
-//! them after, in the same transaction. The lock (a row lock on PostgreSQL; SQLite's
+//! [`lock`]s the customers it touches *before* it changes any order, and updates their
+//! numbers after, in the same transaction. The lock (a row lock on PostgreSQL; SQLite's
 //! write transactions are serial already) makes a concurrent change of the same
-//! customer wait until this one commits, and its recomputation then sees this one's
-//! orders, so the numbers stay exact however changes interleave. It must come first:
+//! customer wait until this one commits, and what it then reads or adds already
+//! includes this one's orders, so the numbers stay exact however changes interleave. It must come first:
 //! writing an order takes a share lock on its customer (the foreign key), and two
 //! transactions that each hold one and then ask for the row lock deadlock.
 //! A new order is added to its customer's numbers ([`add_order`]: two statements,
