@@ -184,149 +184,142 @@ pub struct OutboxBacklog {
     pub failing: u64,
 }
 
-/// The whole scrape.
+/// The whole scrape: request series, then the process's counters, the pool and the
+/// outbox.
 pub fn render(requests: &RequestMetrics, gauges: &Gauges) -> String {
+    let mut out = String::new();
+    render_requests(&mut out, requests, gauges);
+    let throttled: Vec<_> = PROCESS
+        .throttled_counts()
+        .into_iter()
+        .map(|(scope, count)| (format!("scope=\"{scope}\""), count.to_string()))
+        .collect();
+    family(
+        &mut out,
+        "clientele_throttled_total",
+        "counter",
+        "Attempts a throttle refused, by scope (silent ones included).",
+        &throttled,
+    );
+    family(
+        &mut out,
+        "clientele_sql_statements_total",
+        "counter",
+        "SQL statements run on the request pool.",
+        &[plain(gauges.sql_statements)],
+    );
+    render_pool(&mut out, gauges);
+    if let Some(outbox) = gauges.outbox {
+        let failing = outbox.failing.min(outbox.pending);
+        family(
+            &mut out,
+            "clientele_outbox_pending_messages",
+            "gauge",
+            "Outbox messages not delivered yet, by whether their last attempt failed.",
+            &[
+                (
+                    "state=\"waiting\"".to_owned(),
+                    (outbox.pending - failing).to_string(),
+                ),
+                ("state=\"failing\"".to_owned(), failing.to_string()),
+            ],
+        );
+    }
+    family(
+        &mut out,
+        "clientele_outbox_delivery_failures_total",
+        "counter",
+        "Outbox delivery attempts of this process that failed.",
+        &[plain(PROCESS.delivery_failures.load(Ordering::Relaxed))],
+    );
+    out
+}
+
+fn render_requests(out: &mut String, requests: &RequestMetrics, gauges: &Gauges) {
     let (series, errors) = requests.snapshot();
-    let mut text = String::new();
-    header(
-        &mut text,
+    family(
+        out,
         "clientele_graphql_requests_total",
         "counter",
         "GraphQL requests received, refused ones included.",
+        &[plain(requests.received.load(Ordering::Relaxed))],
     );
-    sample(
-        &mut text,
-        "clientele_graphql_requests_total",
-        "",
-        requests.received.load(Ordering::Relaxed),
-    );
-    header(
-        &mut text,
+    family(
+        out,
         "clientele_graphql_requests_in_progress",
         "gauge",
         "GraphQL requests being handled now.",
+        &[plain(gauges.requests_in_progress)],
     );
-    sample(
-        &mut text,
-        "clientele_graphql_requests_in_progress",
-        "",
-        gauges.requests_in_progress,
-    );
-    header(
-        &mut text,
-        "clientele_graphql_request_duration_seconds",
-        "histogram",
-        "Time to answer a GraphQL request, by operation name and outcome (ok, or the first error's code).",
-    );
+    let mut samples = Vec::new();
     for ((operation, outcome), histogram) in &series {
         let labels = format!("operation=\"{operation}\",outcome=\"{outcome}\"");
         let mut cumulative = 0;
         for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
             cumulative += count;
-            sample(
-                &mut text,
-                "clientele_graphql_request_duration_seconds_bucket",
-                &format!("{labels},le=\"{bound}\""),
-                cumulative,
-            );
+            samples.push((
+                format!("_bucket{{{labels},le=\"{bound}\"}}"),
+                cumulative.to_string(),
+            ));
         }
-        sample(
-            &mut text,
-            "clientele_graphql_request_duration_seconds_bucket",
-            &format!("{labels},le=\"+Inf\""),
-            histogram.count,
-        );
-        sample(
-            &mut text,
-            "clientele_graphql_request_duration_seconds_sum",
-            &labels,
-            histogram.sum_seconds,
-        );
-        sample(
-            &mut text,
-            "clientele_graphql_request_duration_seconds_count",
-            &labels,
-            histogram.count,
-        );
+        samples.push((
+            format!("_bucket{{{labels},le=\"+Inf\"}}"),
+            histogram.count.to_string(),
+        ));
+        samples.push((
+            format!("_sum{{{labels}}}"),
+            histogram.sum_seconds.to_string(),
+        ));
+        samples.push((format!("_count{{{labels}}}"), histogram.count.to_string()));
     }
     header(
-        &mut text,
+        out,
+        "clientele_graphql_request_duration_seconds",
+        "histogram",
+        "Time to answer a GraphQL request, by operation name and outcome (ok, or the first error's code).",
+    );
+    for (suffix, value) in samples {
+        let _ = writeln!(
+            out,
+            "clientele_graphql_request_duration_seconds{suffix} {value}"
+        );
+    }
+    let errors: Vec<_> = errors
+        .iter()
+        .map(|(code, count)| (format!("code=\"{code}\""), count.to_string()))
+        .collect();
+    family(
+        out,
         "clientele_graphql_errors_total",
         "counter",
         "Errors in GraphQL responses, by code.",
+        &errors,
     );
-    for (code, count) in &errors {
-        sample(
-            &mut text,
-            "clientele_graphql_errors_total",
-            &format!("code=\"{code}\""),
-            count,
-        );
-    }
-    header(
-        &mut text,
-        "clientele_throttled_total",
-        "counter",
-        "Attempts a throttle refused, by scope (silent ones included).",
-    );
-    for (scope, count) in PROCESS.throttled_counts() {
-        sample(
-            &mut text,
-            "clientele_throttled_total",
-            &format!("scope=\"{scope}\""),
-            count,
-        );
-    }
-    header(
-        &mut text,
-        "clientele_sql_statements_total",
-        "counter",
-        "SQL statements run on the request pool.",
-    );
-    sample(
-        &mut text,
-        "clientele_sql_statements_total",
-        "",
-        gauges.sql_statements,
-    );
-    header(
-        &mut text,
-        "clientele_db_pool_connections",
-        "gauge",
-        "Connections of the request pool, by state.",
-    );
+}
+
+fn render_pool(out: &mut String, gauges: &Gauges) {
     let idle = u32::try_from(gauges.pool_idle)
         .unwrap_or(u32::MAX)
         .min(gauges.pool_open);
-    sample(
-        &mut text,
+    family(
+        out,
         "clientele_db_pool_connections",
-        "state=\"in_use\"",
-        gauges.pool_open - idle,
+        "gauge",
+        "Connections of the request pool, by state.",
+        &[
+            (
+                "state=\"in_use\"".to_owned(),
+                (gauges.pool_open - idle).to_string(),
+            ),
+            ("state=\"idle\"".to_owned(), idle.to_string()),
+        ],
     );
-    sample(
-        &mut text,
-        "clientele_db_pool_connections",
-        "state=\"idle\"",
-        idle,
-    );
-    header(
-        &mut text,
+    family(
+        out,
         "clientele_db_pool_max_connections",
         "gauge",
         "Most connections the request pool opens.",
-    );
-    sample(
-        &mut text,
-        "clientele_db_pool_max_connections",
-        "",
-        gauges.pool_max,
-    );
-    header(
-        &mut text,
-        "clientele_db_pool_waiting_requests",
-        "gauge",
-        "While every connection is in use: the GraphQL requests in progress beyond them, an upper bound on those waiting for one (sqlx does not expose its queue).",
+        &[plain(gauges.pool_max)],
     );
     let waiting = if idle == 0 && gauges.pool_open >= gauges.pool_max {
         gauges
@@ -335,64 +328,41 @@ pub fn render(requests: &RequestMetrics, gauges: &Gauges) -> String {
     } else {
         0
     };
-    sample(&mut text, "clientele_db_pool_waiting_requests", "", waiting);
-    header(
-        &mut text,
+    family(
+        out,
+        "clientele_db_pool_waiting_requests",
+        "gauge",
+        "While every connection is in use: the GraphQL requests in progress beyond them, an upper bound on those waiting for one (sqlx does not expose its queue).",
+        &[plain(waiting)],
+    );
+    family(
+        out,
         "clientele_db_pool_acquire_timeouts_total",
         "counter",
         "Statements that found no free connection within the acquire timeout.",
+        &[plain(PROCESS.acquire_timeouts.load(Ordering::Relaxed))],
     );
-    sample(
-        &mut text,
-        "clientele_db_pool_acquire_timeouts_total",
-        "",
-        PROCESS.acquire_timeouts.load(Ordering::Relaxed),
-    );
-    if let Some(outbox) = gauges.outbox {
-        header(
-            &mut text,
-            "clientele_outbox_pending_messages",
-            "gauge",
-            "Outbox messages not delivered yet, by whether their last attempt failed.",
-        );
-        sample(
-            &mut text,
-            "clientele_outbox_pending_messages",
-            "state=\"waiting\"",
-            outbox.pending - outbox.failing.min(outbox.pending),
-        );
-        sample(
-            &mut text,
-            "clientele_outbox_pending_messages",
-            "state=\"failing\"",
-            outbox.failing.min(outbox.pending),
-        );
+}
+
+/// A sample without labels.
+fn plain(value: impl std::fmt::Display) -> (String, String) {
+    (String::new(), value.to_string())
+}
+
+/// One metric family: its HELP and TYPE lines, then a line per (labels, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    header(out, name, kind, help);
+    for (labels, value) in samples {
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
-    header(
-        &mut text,
-        "clientele_outbox_delivery_failures_total",
-        "counter",
-        "Outbox delivery attempts of this process that failed.",
-    );
-    sample(
-        &mut text,
-        "clientele_outbox_delivery_failures_total",
-        "",
-        PROCESS.delivery_failures.load(Ordering::Relaxed),
-    );
-    text
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
-    if labels.is_empty() {
-        let _ = writeln!(out, "{name} {value}");
-    } else {
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
-    }
 }
 
 #[cfg(test)]
