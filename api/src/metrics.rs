@@ -100,13 +100,16 @@ impl RequestMetrics {
             .by_operation
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut name = operation_label(operation);
-        let known = by_operation.keys().any(|(known, _)| *known == name);
-        if !known && distinct_operations(&by_operation) >= MAX_OPERATIONS {
-            name = "_other".to_owned();
+        let mut key = (operation_label(operation), outcome);
+        // A new series: only then is the cap worth counting against.
+        if !by_operation.contains_key(&key) {
+            let known = by_operation.keys().any(|(known, _)| *known == key.0);
+            if !known && distinct_operations(&by_operation) >= MAX_OPERATIONS {
+                key.0 = "_other".to_owned();
+            }
         }
         by_operation
-            .entry((name, outcome))
+            .entry(key)
             .or_default()
             .observe(took.as_secs_f64());
         drop(by_operation);

@@ -17,7 +17,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::audit::{self, ActionKind, Actor, Event};
+use super::audit::{self, ActionKind};
 use super::customers::{ProfileChange, live_with_email};
 use super::email::Email;
 use super::fields::{self, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
@@ -189,7 +189,7 @@ pub async fn register(
     .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
     set_password_hash(&txn, customer.id, password_hash).await?;
     send_verification(&txn, policy, &customer, &email).await?;
-    happened(&txn, customer.id, ActionKind::Registered, None).await?;
+    audit::customer_did(&txn, customer.id, ActionKind::Registered, None).await?;
     let session = sessions::issue(
         &txn,
         Holder::Customer(customer.id),
@@ -245,7 +245,7 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> DomainResult<
         let mut update: customer::ActiveModel = customer.into();
         update.email_verified_at = Set(Some(db::now()));
         let verified = update.update(&txn).await?;
-        happened(&txn, verified.id, ActionKind::EmailVerified, None).await?;
+        audit::customer_did(&txn, verified.id, ActionKind::EmailVerified, None).await?;
         verified
     } else {
         customer
@@ -366,7 +366,7 @@ pub async fn update_profile(
     let txn = db::begin_write(db).await?;
     let current = me(&txn, customer_id).await?;
     let updated = change.apply_to(current)?.update(&txn).await?;
-    happened(
+    audit::customer_did(
         &txn,
         customer_id,
         ActionKind::ProfileChange,
@@ -375,25 +375,6 @@ pub async fn update_profile(
     .await?;
     txn.commit().await?;
     Ok(updated)
-}
-
-/// Records a change the customer made on their timeline, in the caller's transaction.
-async fn happened(
-    db: &impl ConnectionTrait,
-    customer_id: Uuid,
-    kind: ActionKind,
-    details: Option<serde_json::Value>,
-) -> DomainResult<()> {
-    audit::record_by(
-        db,
-        Event {
-            actor: Actor::Customer,
-            kind,
-            customer_id,
-            details,
-        },
-    )
-    .await
 }
 
 /// The logged-in customer's own password, asked again before a sensitive change. It
@@ -441,7 +422,7 @@ pub async fn change_password(
     set_password_hash(&txn, customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, customer_id, Some(keep_session)).await?;
     tell_password_changed(&txn, &customer).await?;
-    happened(&txn, customer_id, ActionKind::PasswordChange, None).await?;
+    audit::customer_did(&txn, customer_id, ActionKind::PasswordChange, None).await?;
     txn.commit().await?;
     events::password_changed(customer_id);
     Ok(())
@@ -542,7 +523,7 @@ pub async fn reset_password(
     set_password_hash(&txn, spent.customer_id, hash).await?;
     sessions::revoke_customer_sessions(&txn, spent.customer_id, None).await?;
     tell_password_changed(&txn, &customer).await?;
-    happened(&txn, customer.id, ActionKind::PasswordReset, None).await?;
+    audit::customer_did(&txn, customer.id, ActionKind::PasswordReset, None).await?;
     txn.commit().await?;
     events::password_reset(spent.customer_id);
     Ok(())
@@ -620,7 +601,7 @@ pub async fn confirm_email_change(
         .update(&txn)
         .await
         .on_unique(UniqueKey::CustomerLiveEmail, DomainError::EmailTaken)?;
-    happened(
+    audit::customer_did(
         &txn,
         customer.id,
         ActionKind::EmailChange,
@@ -695,7 +676,7 @@ pub async fn confirm_account_deletion(db: &DatabaseConnection, token: &str) -> D
         .await
         .map_err(|_| invalid_token())?;
     super::customers::soft_delete(&txn, customer.id).await?;
-    happened(&txn, customer.id, ActionKind::SelfDelete, None).await?;
+    audit::customer_did(&txn, customer.id, ActionKind::SelfDelete, None).await?;
     outbox::enqueue(
         &txn,
         &Email::parse(&customer.email, "email")?,

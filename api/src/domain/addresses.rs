@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit::{self, ActionKind, Actor, Event};
+use super::audit::{self, ActionKind};
 use super::country::CountryCode;
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use crate::db;
@@ -244,16 +244,8 @@ async fn happened(
     kind: ActionKind,
     address_id: Uuid,
 ) -> DomainResult<()> {
-    audit::record_by(
-        db,
-        Event {
-            actor: Actor::Customer,
-            kind,
-            customer_id,
-            details: Some(serde_json::json!({ "addressId": address_id })),
-        },
-    )
-    .await
+    let details = serde_json::json!({ "addressId": address_id });
+    audit::customer_did(db, customer_id, kind, Some(details)).await
 }
 
 /// Removes an address from the book; if it was the billing or the default shipping

@@ -215,6 +215,25 @@ pub async fn record_by(db: &impl ConnectionTrait, event: Event) -> DomainResult<
     Ok(())
 }
 
+/// Records a change the customer made themselves on their timeline.
+pub async fn customer_did(
+    db: &impl ConnectionTrait,
+    customer_id: Uuid,
+    kind: ActionKind,
+    details: Option<Value>,
+) -> DomainResult<()> {
+    record_by(
+        db,
+        Event {
+            actor: Actor::Customer,
+            kind,
+            customer_id,
+            details,
+        },
+    )
+    .await
+}
+
 fn active(action: Action, now: chrono::DateTime<chrono::Utc>) -> admin_action::ActiveModel {
     let (customer, group) = match action.subject {
         Subject::Customer(id) => (Some(id), None),

@@ -26,6 +26,18 @@ impl From<admin_user::Model> for AdminUser {
     }
 }
 
+impl AdminUser {
+    /// The admin with `id` through the loader; `None` for no id, or an admin user
+    /// that no longer exists.
+    pub async fn by_id(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<Self>> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let admin = ctx.loaders().admin_user.load_one(id).await?;
+        Ok(admin.map(Self::from))
+    }
+}
+
 /// A new admin session.
 #[derive(SimpleObject)]
 pub struct AdminSession {

@@ -93,7 +93,7 @@ impl AdminAction {
 
     /// Who did it (null if that admin user no longer exists).
     async fn admin(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
-        admin_of(ctx, self.0.admin_user_id).await
+        AdminUser::by_id(ctx, self.0.admin_user_id).await
     }
 
     async fn customer_id(&self) -> Option<ID> {
@@ -115,14 +115,6 @@ impl AdminAction {
 }
 
 pub type AdminActionConnection = Connection<String, AdminAction, EmptyFields>;
-
-async fn admin_of(ctx: &Context<'_>, id: Option<Uuid>) -> Result<Option<AdminUser>> {
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let admin = ctx.loaders().admin_user.load_one(id).await?;
-    Ok(admin.map(AdminUser::from))
-}
 
 /// Who made a change on a customer's timeline.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
@@ -174,7 +166,7 @@ impl CustomerEvent {
         if !self.for_staff {
             return Ok(None);
         }
-        admin_of(ctx, self.model.admin_user_id).await
+        AdminUser::by_id(ctx, self.model.admin_user_id).await
     }
 
     /// What changed. The customer sees the details of their own events only.

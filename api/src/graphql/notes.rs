@@ -16,16 +16,6 @@ use crate::error::Doing;
 /// What the store's staff noted about a customer. Admins only.
 pub struct CustomerNote(pub customer_note::Model);
 
-impl CustomerNote {
-    async fn admin(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> Result<Option<AdminUser>> {
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        let admin = ctx.loaders().admin_user.load_one(id).await?;
-        Ok(admin.map(AdminUser::from))
-    }
-}
-
 #[Object]
 impl CustomerNote {
     async fn id(&self) -> ID {
@@ -39,12 +29,12 @@ impl CustomerNote {
 
     /// Who wrote it (null if that admin user no longer exists).
     async fn author(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
-        Self::admin(ctx, Some(self.0.author_admin_id)).await
+        AdminUser::by_id(ctx, Some(self.0.author_admin_id)).await
     }
 
     /// Who changed it last; null if nobody edited it (or that admin no longer exists).
     async fn last_edited_by(&self, ctx: &Context<'_>) -> Result<Option<AdminUser>> {
-        Self::admin(ctx, self.0.edited_by_admin_id).await
+        AdminUser::by_id(ctx, self.0.edited_by_admin_id).await
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

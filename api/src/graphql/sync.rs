@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Resu
 
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, UpdateCustomerInput};
-use crate::domain::sync::{self, MAX_BULK_ROWS};
+use crate::domain::sync;
 use crate::error::{Doing, DomainError, DomainResult, ErrorCode};
 
 /// A customer as another system has it.
@@ -132,10 +132,6 @@ impl SyncMutation {
         updates: Vec<CustomerUpdate>,
     ) -> Result<Vec<CustomerRowResult>> {
         let caller = ctx.principal().await?.require_admin()?;
-        if updates.len() > MAX_BULK_ROWS {
-            let why = format!("at most {MAX_BULK_ROWS} rows at a time");
-            return Err(DomainError::bad_input("updates", why).into());
-        }
         let mut rows = Vec::with_capacity(updates.len());
         for (n, update) in updates.into_iter().enumerate() {
             let id = parse_id(&update.id, &format!("updates.{n}.id"))?;
