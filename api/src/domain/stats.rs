@@ -25,6 +25,11 @@ use uuid::Uuid;
 
 use crate::error::DomainResult;
 
+/// Whether an order's total is part of its customer's spend: canceled orders are not.
+pub fn counts_toward_spend(status: OrderStatus) -> bool {
+    status != OrderStatus::Canceled
+}
+
 /// Customers whose orders this transaction may now change: proof that [`lock`] ran.
 #[must_use = "refresh the locked customers after changing their orders"]
 pub struct Locked(Vec<Uuid>);
@@ -83,7 +88,7 @@ pub async fn add_order(
         .filter(customer::Column::Id.eq(order.customer_id))
         .exec(db)
         .await?;
-    if order.status == OrderStatus::Canceled {
+    if !counts_toward_spend(order.status) {
         return Ok(());
     }
     let upsert = Query::insert()
@@ -171,16 +176,6 @@ pub async fn refresh(db: &impl ConnectionTrait, locked: Locked) -> DomainResult<
         .map_err(crate::error::DomainError::internal)?
         .to_owned();
     db.execute(&insert).await?;
-    Ok(())
-}
-
-/// Every customer's numbers from scratch (after the seed's bulk load): what the
-/// migration that added them ran once.
-pub async fn refresh_all(db: &impl ConnectionTrait) -> DomainResult<()> {
-    customer_spend::Entity::delete_many().exec(db).await?;
-    for statement in migration::m20261201_000015_add_customer_order_stats::BACKFILL {
-        db.execute_unprepared(statement).await?;
-    }
     Ok(())
 }
 

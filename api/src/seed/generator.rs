@@ -1,9 +1,14 @@
 //! The seed's generator: customers one after another from one seeded generator.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use entity::order::{AddressSnapshot, OrderStatus};
-use entity::{address, customer, customer_group, customer_group_customer, line_item, order};
-use sea_orm::ActiveValue::Set;
+use entity::{
+    address, customer, customer_group, customer_group_customer, customer_spend, line_item, order,
+};
+use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use uuid::Uuid;
 
 const GROUPS: [&str; 20] = [
@@ -139,6 +144,31 @@ impl Rng {
     }
 }
 
+/// Order numbers that follow placement time, as in a live store, by the order the
+/// orders are generated in: one pass of the generator over `count` customers that
+/// keeps each order's placement time (ties in generation order). 16 bytes per order
+/// while it sorts, 4 after (40 MB for the 2,000,000 orders of 1,000,000 customers):
+/// numbering the loaded orders with one UPDATE instead took 80 s of that seed.
+pub(super) fn order_numbers(count: usize, chunk_size: usize) -> Vec<u32> {
+    let mut generator = Generator::new(count);
+    let mut placed: Vec<(i64, u32)> = Vec::new();
+    while let Some(chunk) = generator.next_chunk(chunk_size) {
+        for order in chunk.orders {
+            let millis = match order.created_at {
+                Set(at) | Unchanged(at) => at.timestamp_millis(),
+                NotSet => 0,
+            };
+            placed.push((millis, placed.len() as u32));
+        }
+    }
+    placed.sort_unstable();
+    let mut numbers = vec![0; placed.len()];
+    for (rank, (_, generated)) in placed.into_iter().enumerate() {
+        numbers[generated as usize] = rank as u32 + 1;
+    }
+    numbers
+}
+
 /// The rows of one chunk of customers.
 #[derive(Default)]
 pub(super) struct Chunk {
@@ -147,6 +177,7 @@ pub(super) struct Chunk {
     pub(super) memberships: Vec<customer_group_customer::ActiveModel>,
     pub(super) orders: Vec<order::ActiveModel>,
     pub(super) line_items: Vec<line_item::ActiveModel>,
+    pub(super) spend: Vec<customer_spend::ActiveModel>,
 }
 
 /// Generates customers one after another from one seeded generator, so any chunking
@@ -159,7 +190,10 @@ pub(super) struct Generator {
     spacing: TimeDelta,
     pub(super) groups: Vec<customer_group::Model>,
     last_guest_email: Option<String>,
-    orders_generated: i64,
+    orders_generated: usize,
+    /// Each order's number, by the order it is generated in (see [`order_numbers`]);
+    /// without them orders get distinct negative placeholders.
+    numbers: Option<Arc<Vec<u32>>>,
 }
 
 impl Generator {
@@ -195,6 +229,15 @@ impl Generator {
             groups,
             last_guest_email: None,
             orders_generated: 0,
+            numbers: None,
+        }
+    }
+
+    /// The same generator, numbering its orders with `numbers`.
+    pub(super) fn numbered(count: usize, numbers: Arc<Vec<u32>>) -> Self {
+        Self {
+            numbers: Some(numbers),
+            ..Self::new(count)
         }
     }
 
@@ -311,6 +354,11 @@ impl Generator {
             }
         }
 
+        // The customer's stored order numbers, written with the customer: as if each
+        // order had gone through `stats::add_order` (the bulk load bypasses the domain).
+        let mut spend: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut order_count = 0;
+        let mut last_order_at = None;
         for _ in 0..self.rng.below(5) {
             let placed = created + TimeDelta::hours(1 + self.rng.below(24 * 200) as i64);
             let order_id = self.rng.uuid_at(placed);
@@ -338,12 +386,20 @@ impl Generator {
                 1 | 2 => OrderStatus::Pending,
                 _ => OrderStatus::Completed,
             };
+            let display_id = match &self.numbers {
+                Some(numbers) => i64::from(numbers[self.orders_generated]),
+                None => -(self.orders_generated as i64) - 1,
+            };
             self.orders_generated += 1;
+            order_count += 1;
+            last_order_at = last_order_at.max(Some(placed));
+            if crate::domain::stats::counts_toward_spend(status) {
+                *spend.entry(currency).or_default() += subtotal;
+            }
             out.orders.push(
                 order::Model {
                     id: order_id,
-                    // A distinct placeholder until `run` numbers orders by placement.
-                    display_id: -self.orders_generated,
+                    display_id,
                     customer_id,
                     email: email.clone(),
                     status,
@@ -359,5 +415,18 @@ impl Generator {
             );
             out.line_items.extend(items.into_iter().map(Into::into));
         }
+        if let Some(customer) = out.customers.last_mut() {
+            customer.order_count = Set(order_count);
+            customer.last_order_at = Set(last_order_at);
+        }
+        out.spend.extend(
+            spend
+                .into_iter()
+                .map(|(currency, amount)| customer_spend::ActiveModel {
+                    customer_id: Set(customer_id),
+                    currency_code: Set(currency.to_owned()),
+                    amount: Set(amount),
+                }),
+        );
     }
 }
