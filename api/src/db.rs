@@ -46,6 +46,13 @@ impl PoolOptions {
     }
 }
 
+/// How much of a SQLite database each connection reads through a memory map instead
+/// of `read()` into its own page cache (`PRAGMA mmap_size`): the pages are the
+/// operating system's, shared by every connection, with no copy per read. A search
+/// page of 100,000 customers spent a fifth of its CPU copying pages out of the
+/// kernel without it.
+pub const SQLITE_MMAP_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Opens a pool on `url`, creating the SQLite file if it does not exist.
 pub async fn connect(
     url: &str,
@@ -71,6 +78,7 @@ pub async fn connect(
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
+                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
         });
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();

@@ -23,6 +23,7 @@ mod m20261201_000014_add_email_verification;
 pub mod m20261201_000015_add_customer_order_stats;
 mod m20261201_000016_add_customer_external_id;
 mod m20261201_000017_open_admin_action_to_customer_events;
+mod m20261202_000018_index_customer_search_rows;
 
 pub struct Migrator;
 
@@ -47,8 +48,20 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_add_customer_order_stats::Migration),
             Box::new(m20261201_000016_add_customer_external_id::Migration),
             Box::new(m20261201_000017_open_admin_action_to_customer_events::Migration),
+            Box::new(m20261202_000018_index_customer_search_rows::Migration),
         ]
     }
+}
+
+/// Runs `statements` as one batch. On a pool, one batch is one connection: a SQLite
+/// table rebuilt by separate statements could be renamed on one connection while
+/// another still saw the old table (migration 17 found it).
+async fn execute_batch(manager: &SchemaManager<'_>, statements: &[String]) -> Result<(), DbErr> {
+    manager
+        .get_connection()
+        .execute_unprepared(&statements.join(";\n"))
+        .await?;
+    Ok(())
 }
 
 /// A `created_at`/`updated_at`-style column: UTC, whole seconds (see README).

@@ -20,8 +20,9 @@ use sea_orm_migration::sea_orm::DbBackend;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The joined text, as SQL over a `customer` row reached as `row`.
-fn joined(row: &str) -> String {
+/// The joined text, as SQL over a `customer` row reached as `row` (migration 18's
+/// search rows index the same text).
+pub(crate) fn joined(row: &str) -> String {
     format!(
         "{row}.email || ' ' || coalesce({row}.first_name, '') || ' ' || \
          coalesce({row}.last_name, '')"

@@ -105,11 +105,7 @@ impl MigrationTrait for Migration {
                     .to_string(SqliteQueryBuilder),
             );
         }
-        manager
-            .get_connection()
-            .execute_unprepared(&batch.join(";\n"))
-            .await?;
-        Ok(())
+        crate::execute_batch(manager, &batch).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

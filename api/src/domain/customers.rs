@@ -105,7 +105,8 @@ fn lower_contains(column: customer::Column, term: &str) -> Expr {
 const TRIGRAM: usize = 3;
 
 /// Every search word in the email, first or last name, answered from the search index
-/// (migration `m20261201_000010_add_customer_search`).
+/// (migrations `m20261201_000010_add_customer_search` and
+/// `m20261202_000018_index_customer_search_rows`).
 ///
 /// PostgreSQL: one `LIKE` per word on the trigram-indexed `search_text`. SQLite: the
 /// words of three characters or more as one FTS5 query of quoted phrases (a phrase
@@ -124,15 +125,7 @@ fn search_condition(search: &SearchText, backend: DbBackend) -> Condition {
     let (indexed, short): (Vec<&str>, Vec<&str>) =
         search.words().partition(|w| w.chars().count() >= TRIGRAM);
     if !indexed.is_empty() {
-        let phrases: Vec<String> = indexed
-            .iter()
-            .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
-            .collect();
-        condition = condition.add(Expr::cust_with_values(
-            "customer.id IN (SELECT customer_id FROM customer_search \
-             WHERE customer_search MATCH ?)",
-            [phrases.join(" AND ")],
-        ));
+        condition = condition.add(customer::Column::Id.in_subquery(search_rows(&indexed, None)));
     }
     for word in short {
         condition = condition.add(
@@ -143,6 +136,55 @@ fn search_condition(search: &SearchText, backend: DbBackend) -> Condition {
         );
     }
     condition
+}
+
+/// SQLite's search rows (`customer_search_row`) whose text holds every one of `words`
+/// (each of at least [`TRIGRAM`] characters), selecting `customer_id`; with `live`,
+/// only those whose customer is live (`Some(true)`).
+fn search_rows(words: &[&str], live: Option<bool>) -> sea_orm::sea_query::SelectStatement {
+    let phrases: Vec<String> = words
+        .iter()
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect();
+    let mut rows = Query::select();
+    rows.column((CustomerSearchRow::Table, CustomerSearchRow::CustomerId))
+        .from(CustomerSearchRow::Table)
+        .and_where(Expr::cust_with_values(
+            "customer_search_row.row IN (SELECT rowid FROM customer_search \
+             WHERE customer_search MATCH ?)",
+            [phrases.join(" AND ")],
+        ));
+    if let Some(live) = live {
+        rows.and_where(Expr::col((CustomerSearchRow::Table, CustomerSearchRow::Live)).eq(live));
+    }
+    rows.to_owned()
+}
+
+/// SQLite's search rows: one per customer, kept by triggers (migration 18).
+#[derive(sea_orm::DeriveIden, Clone, Copy)]
+enum CustomerSearchRow {
+    Table,
+    CustomerId,
+    Live,
+    CreatedAt,
+}
+
+/// A plain search on SQLite (every word indexed, no other filter but the deleted
+/// flag): the search rows alone say which customers match, without looking each up.
+fn sqlite_search_rows(
+    filter: &CustomerFilter,
+    backend: DbBackend,
+) -> Option<sea_orm::sea_query::SelectStatement> {
+    let search = filter.search.as_ref()?;
+    let words: Vec<&str> = search.words().collect();
+    let plain = CustomerFilter {
+        search: filter.search.clone(),
+        include_deleted: filter.include_deleted,
+        ..CustomerFilter::default()
+    };
+    let indexed = words.iter().all(|w| w.chars().count() >= TRIGRAM);
+    (backend == DbBackend::Sqlite && indexed && *filter == plain)
+        .then(|| search_rows(&words, (!filter.include_deleted).then_some(true)))
 }
 
 /// PostgreSQL's generated, lower-cased "email first last" (not in the entity: the
@@ -291,7 +333,25 @@ pub async fn list(
     request: &PageRequest,
 ) -> DomainResult<Page<customer::Model>> {
     let keyset = order.keyset();
-    let mut select = customer::Entity::find().filter(filter.condition(db.get_database_backend()));
+    let backend = db.get_database_backend();
+    let condition = match sqlite_search_rows(filter, backend) {
+        // Newest or oldest first: the page is picked from the search rows (which
+        // hold the creation time), and only its customers are read.
+        Some(mut rows) if order.field == CustomerSortField::CreatedAt => {
+            let on_rows = Keyset {
+                key: Some((
+                    Expr::col((CustomerSearchRow::Table, CustomerSearchRow::CreatedAt)),
+                    KeyKind::Time,
+                )),
+                id: Expr::col((CustomerSearchRow::Table, CustomerSearchRow::CustomerId)),
+                ..keyset.clone()
+            };
+            on_rows.apply(&mut rows, request)?;
+            Condition::all().add(customer::Column::Id.in_subquery(rows))
+        }
+        _ => filter.condition(backend),
+    };
+    let mut select = customer::Entity::find().filter(condition);
     keyset.apply(QueryTrait::query(&mut select), request)?;
     let rows = select.all(db).await?;
     Ok(Page::from_rows(rows, request, |c| {
@@ -305,11 +365,15 @@ pub async fn count(
     filter: &CustomerFilter,
     limit: CountLimit,
 ) -> DomainResult<Count> {
-    let rows = customer::Entity::find()
-        .select_only()
-        .column(customer::Column::Id)
-        .filter(filter.condition(db.get_database_backend()))
-        .into_query();
+    let backend = db.get_database_backend();
+    let rows = match sqlite_search_rows(filter, backend) {
+        Some(rows) => rows,
+        None => customer::Entity::find()
+            .select_only()
+            .column(customer::Column::Id)
+            .filter(filter.condition(backend))
+            .into_query(),
+    };
     counts::count_rows(db, rows, limit).await
 }
 

@@ -5,7 +5,9 @@
 //! walks it once to price it (aliases, root fields, directives, depth and the number of
 //! selections once every fragment is expanded, each fragment priced once and
 //! memoised, so the walk is linear in the document however the fragments multiply),
-//! and coerces the variables against their declared types. Whatever it refuses is
+//! and coerces the variables against their declared types. A document that passed is
+//! kept by its text ([`super::documents`]): the next request with the same text skips
+//! to the variables. Whatever it refuses is
 //! `INVALID_QUERY` with `extensions.limit`, or `BAD_USER_INPUT` with `extensions.field`
 //! for a variable; nothing has executed and no SQL statement has run.
 //!
@@ -13,6 +15,7 @@
 //! budget) runs after it, inside `Schema::execute`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, FragmentDefinition, OperationType, Selection,
@@ -20,6 +23,7 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{ErrorExtensionValues, Name, Pos, Positioned, ServerError, Value, Variables};
 
+use super::documents::{Checked, DocumentCache};
 use crate::error::ErrorCode;
 
 /// Root fields that check a password, spend a token or send mail: at most one of them
@@ -108,6 +112,8 @@ pub struct DocumentLimits {
     pub introspection: bool,
     /// Input types of the schema, to coerce variables.
     inputs: InputTypes,
+    /// Documents that passed, by their text.
+    documents: Arc<DocumentCache>,
 }
 
 impl DocumentLimits {
@@ -131,12 +137,31 @@ impl DocumentLimits {
             max_directives,
             max_selections,
             inputs: InputTypes::from_sdl(sdl),
+            documents: Arc::default(),
         }
     }
 
-    /// Parses and checks the request's document, leaving it parsed in the request.
+    /// Parses and checks the request's document (or finds it parsed and checked
+    /// before), coerces the variables, and leaves the document parsed in the request.
     pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<Prepared, ServerError> {
-        let query = &request.query;
+        let checked = match self.documents.get(&request.query) {
+            Some(checked) => checked,
+            None => {
+                let checked = Arc::new(self.parse_and_check(&request.query)?);
+                self.documents.insert(&request.query, checked.clone());
+                checked
+            }
+        };
+        self.inputs.coerce(
+            &checked.document,
+            request.operation_name.as_deref(),
+            &request.variables,
+        )?;
+        request.set_parsed_query(checked.document.clone());
+        Ok(checked.prepared.clone())
+    }
+
+    fn parse_and_check(&self, query: &str) -> Result<Checked, ServerError> {
         if query.chars().count() > self.max_chars {
             return Err(limit_error(
                 Limit::Characters,
@@ -157,14 +182,10 @@ impl DocumentLimits {
             error
         })?;
         self.check(&document)?;
-        self.inputs.coerce(
-            &document,
-            request.operation_name.as_deref(),
-            &request.variables,
-        )?;
-        let prepared = Prepared::of(&document);
-        request.set_parsed_query(document);
-        Ok(prepared)
+        Ok(Checked {
+            prepared: Prepared::of(&document),
+            document,
+        })
     }
 
     fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {
@@ -268,7 +289,7 @@ impl DocumentLimits {
 /// validation errors: the arguments whose values come from variables, by the position
 /// of the argument's name (where the engine reports a value that does not fit) and of
 /// its field (where it reports an argument its complexity could not read).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Prepared {
     variable_arguments: HashMap<Pos, String>,
     /// The name of the document's only operation, when it has one named operation.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod connection;
 pub mod context;
 pub mod customers;
+pub mod documents;
 pub mod gate;
 pub mod groups;
 pub mod limits;

@@ -411,3 +411,41 @@ async fn production_settings_hide_the_schema() {
         .await;
     assert_eq!(data["__schema"]["queryType"]["name"], "Query");
 }
+
+/// Documents are parsed and priced once per text (graphql/documents.rs); what depends
+/// on the request still runs for each: its variables, its choice of operation, and a
+/// refused document stays refused.
+#[tokio::test]
+async fn a_document_seen_before_is_still_checked_per_request() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let document = "query Count($first: Int!) { customers(first: $first) { totalCount } } \
+                    query Name { customers(first: 1) { totalCount } __typename }";
+    let http = reqwest::Client::new();
+    let send = |operation: &'static str, variables: Value| {
+        let body = json!({ "query": document, "operationName": operation, "variables": variables });
+        let request = http
+            .post(format!("{}/graphql", app.base_url))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let counted = send("Count", json!({ "first": 1 })).await;
+    assert_eq!(counted["data"]["customers"]["totalCount"], 0, "{counted}");
+    let bad = send("Count", json!({ "first": "ten" })).await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
+    let again = send("Count", json!({ "first": 2 })).await;
+    assert_eq!(again["data"]["customers"]["totalCount"], 0, "{again}");
+    // The other operation of the same text. (Its variables must be sent too: the
+    // engine prices `first` in every operation of a document with the request's
+    // variables, whichever operation runs.)
+    let named = send("Name", json!({ "first": 1 })).await;
+    assert_eq!(named["data"]["__typename"], "Query", "{named}");
+
+    let deep = format!("{{ {}__typename{} }}", "a { ".repeat(40), " }".repeat(40));
+    for _ in 0..2 {
+        let response = app.gql(None, &deep, json!({})).await;
+        assert_eq!(error_code(&response), "INVALID_QUERY", "{response}");
+    }
+}

@@ -1,0 +1,147 @@
+//! Documents already parsed and priced, by their text.
+//!
+//! Storefronts and the dashboard send the same few documents again and again (a
+//! generated client has a fixed set). Parsing one (pest) and pricing it against the
+//! limits was about 6 % of the server's CPU for a customer by id, in a perf profile
+//! under wrk; a document found here skips both and is cloned instead (its names are
+//! shared `Arc<str>`s). The variables are still coerced on every request.
+//!
+//! Only documents that passed the limits are kept, at most [`MAX_DOCUMENTS`] and
+//! [`MAX_TEXT_BYTES`] of text in all; when full, the least recently used goes. A
+//! client that sends endless distinct documents only evicts others: it costs them a
+//! parse, never correctness.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::parser::types::ExecutableDocument;
+
+use super::limits::Prepared;
+
+/// Most documents kept.
+pub const MAX_DOCUMENTS: usize = 256;
+/// Most text kept, in bytes, over all documents (their trees take a few times more).
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// A document that passed the limits, with what the request path needs of it.
+#[derive(Debug)]
+pub struct Checked {
+    pub document: ExecutableDocument,
+    pub prepared: Prepared,
+}
+
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_text: HashMap<Arc<str>, Entry>,
+    /// Ticks on every hit and insert: a recency stamp.
+    clock: u64,
+    text_bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    checked: Arc<Checked>,
+    used: u64,
+}
+
+impl DocumentCache {
+    pub fn get(&self, text: &str) -> Option<Arc<Checked>> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.clock += 1;
+        let now = entries.clock;
+        let entry = entries.by_text.get_mut(text)?;
+        entry.used = now;
+        Some(entry.checked.clone())
+    }
+
+    pub fn insert(&self, text: &str, checked: Arc<Checked>) {
+        if text.len() > MAX_TEXT_BYTES {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.by_text.contains_key(text) {
+            return;
+        }
+        while !entries.by_text.is_empty()
+            && (entries.by_text.len() >= MAX_DOCUMENTS
+                || entries.text_bytes + text.len() > MAX_TEXT_BYTES)
+        {
+            entries.evict_oldest();
+        }
+        entries.clock += 1;
+        let used = entries.clock;
+        entries.text_bytes += text.len();
+        entries
+            .by_text
+            .insert(Arc::from(text), Entry { checked, used });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_text
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Entries {
+    /// A scan: only a miss that finds the cache full pays it, and it is short.
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .by_text
+            .iter()
+            .min_by_key(|(_, entry)| entry.used)
+            .map(|(text, _)| text.clone());
+        if let Some(text) = oldest {
+            self.by_text.remove(&text);
+            self.text_bytes -= text.len();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checked(text: &str) -> Arc<Checked> {
+        Arc::new(Checked {
+            document: async_graphql::parser::parse_query(text).unwrap(),
+            prepared: Prepared::default(),
+        })
+    }
+
+    #[test]
+    fn keeps_the_recently_used_within_its_bounds() {
+        let cache = DocumentCache::default();
+        let text = |n: usize| format!("{{ a{n} }}");
+        for n in 0..MAX_DOCUMENTS {
+            cache.insert(&text(n), checked(&text(n)));
+        }
+        // The first is used again, so the next insert evicts the second instead.
+        assert!(cache.get(&text(0)).is_some());
+        cache.insert(&text(MAX_DOCUMENTS), checked(&text(MAX_DOCUMENTS)));
+        assert_eq!(cache.len(), MAX_DOCUMENTS);
+        assert!(cache.get(&text(0)).is_some());
+        assert!(cache.get(&text(1)).is_none());
+        assert!(cache.get(&text(MAX_DOCUMENTS)).is_some());
+
+        // Text beyond the byte budget evicts as much as it needs.
+        let long = format!("{{ {} }}", "b ".repeat(MAX_TEXT_BYTES / 2 - 4));
+        cache.insert(&long, checked("{ b }"));
+        assert!(cache.get(&long).is_some());
+        let entries = cache.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        assert!(entries.text_bytes <= MAX_TEXT_BYTES);
+        let kept: usize = entries.by_text.keys().map(|t| t.len()).sum();
+        assert_eq!(kept, entries.text_bytes);
+    }
+}
