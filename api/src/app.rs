@@ -201,6 +201,7 @@ impl App {
             max_connections: settings.db_max_connections,
             acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
             statement_timeout: Some(Duration::from_millis(settings.statement_timeout_ms)),
+            memory_map: true,
         };
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;

@@ -33,6 +33,10 @@ pub struct PoolOptions {
     pub acquire_timeout: Duration,
     /// PostgreSQL only: the server cancels a statement running longer than this.
     pub statement_timeout: Option<Duration>,
+    /// SQLite only: read through a memory map ([`SQLITE_MMAP_BYTES`]). For serving;
+    /// a tool that writes a whole database (the seed) would only see its RSS swell
+    /// with the file's pages.
+    pub memory_map: bool,
 }
 
 impl PoolOptions {
@@ -42,6 +46,7 @@ impl PoolOptions {
             max_connections,
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: None,
+            memory_map: false,
         }
     }
 }
@@ -73,12 +78,17 @@ pub async fn connect(
         // SQLite only: write-ahead logging lets readers run while one connection
         // writes (the default rollback journal blocks them), and NORMAL sync is safe
         // in WAL mode. The 5 s busy timeout queues writers instead of failing them.
-        .map_sqlx_sqlite_opts(|options| {
+        .map_sqlx_sqlite_opts(move |options| {
+            let mmap = if pool.memory_map {
+                SQLITE_MMAP_BYTES
+            } else {
+                0
+            };
             options
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
-                .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
+                .pragma("mmap_size", mmap.to_string())
         });
     let mut db = Database::connect(options).await?;
     let counter = StatementCounter::default();

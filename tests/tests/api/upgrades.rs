@@ -382,6 +382,7 @@ async fn migrations_run_on_a_pool_of_several_connections() {
         max_connections: 8,
         acquire_timeout: std::time::Duration::from_secs(5),
         statement_timeout: None,
+        memory_map: true,
     };
     let (db, _) = api::db::connect(database.url(), pool).await.unwrap();
     api::db::migrate(&db).await.unwrap();
