@@ -125,7 +125,7 @@ fn search_condition(search: &SearchText, backend: DbBackend) -> Condition {
     let (indexed, short): (Vec<&str>, Vec<&str>) =
         search.words().partition(|w| w.chars().count() >= TRIGRAM);
     if !indexed.is_empty() {
-        condition = condition.add(customer::Column::Id.in_subquery(search_rows(&indexed, None)));
+        condition = condition.add(customer::Column::Id.in_subquery(search_rows(&indexed, false)));
     }
     for word in short {
         condition = condition.add(
@@ -139,9 +139,9 @@ fn search_condition(search: &SearchText, backend: DbBackend) -> Condition {
 }
 
 /// SQLite's search rows (`customer_search_row`) whose text holds every one of `words`
-/// (each of at least [`TRIGRAM`] characters), selecting `customer_id`; with `live`,
-/// only those whose customer is live (`Some(true)`).
-fn search_rows(words: &[&str], live: Option<bool>) -> sea_orm::sea_query::SelectStatement {
+/// (each of at least [`TRIGRAM`] characters), selecting `customer_id`; with `live_only`,
+/// only those whose customer is not deleted.
+fn search_rows(words: &[&str], live_only: bool) -> sea_orm::sea_query::SelectStatement {
     let phrases: Vec<String> = words
         .iter()
         .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
@@ -154,8 +154,8 @@ fn search_rows(words: &[&str], live: Option<bool>) -> sea_orm::sea_query::Select
              WHERE customer_search MATCH ?)",
             [phrases.join(" AND ")],
         ));
-    if let Some(live) = live {
-        rows.and_where(Expr::col((CustomerSearchRow::Table, CustomerSearchRow::Live)).eq(live));
+    if live_only {
+        rows.and_where(Expr::col((CustomerSearchRow::Table, CustomerSearchRow::Live)).eq(true));
     }
     rows.to_owned()
 }
@@ -184,7 +184,7 @@ fn sqlite_search_rows(
     };
     let indexed = words.iter().all(|w| w.chars().count() >= TRIGRAM);
     (backend == DbBackend::Sqlite && indexed && *filter == plain)
-        .then(|| search_rows(&words, (!filter.include_deleted).then_some(true)))
+        .then(|| search_rows(&words, !filter.include_deleted))
 }
 
 /// PostgreSQL's generated, lower-cased "email first last" (not in the entity: the
