@@ -16,7 +16,9 @@ use crate::delivery::{Sink, Worker};
 use crate::domain;
 use crate::domain::accounts::{AccountPolicy, TokenLifetimes};
 use crate::domain::counts::CountLimit;
+use crate::domain::housekeeping::Retention;
 use crate::domain::throttles::{Limit, Limits, Scope};
+use crate::error::DomainResult;
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
 use crate::metrics::RequestMetrics;
@@ -29,7 +31,7 @@ pub struct App {
     db: DatabaseConnection,
     schema: ClienteleSchema,
     statements: StatementCounter,
-    outbox: OutboxSetup,
+    background: BackgroundSetup,
     limits: Arc<DocumentLimits>,
     edge: Arc<Edge>,
 }
@@ -186,12 +188,13 @@ const LOGIN_ATTEMPTS_WITHOUT_DELAY: u32 = 3;
 /// (nor the other way round), and its polling stays out of the request statement
 /// counter.
 #[derive(Clone)]
-struct OutboxSetup {
+struct BackgroundSetup {
     database_url: String,
     sink: Sink,
     poll_interval: Duration,
     /// Whether this instance delivers at all (several may share the work).
     worker: bool,
+    retention: Retention,
 }
 
 impl App {
@@ -256,11 +259,14 @@ impl App {
             db,
             schema,
             statements,
-            outbox: OutboxSetup {
+            background: BackgroundSetup {
                 database_url: settings.database_url.clone(),
                 sink,
                 poll_interval: Duration::from_millis(settings.outbox_poll_interval_ms),
                 worker: settings.outbox_worker,
+                retention: Retention {
+                    guest_months: settings.guest_retention_months,
+                },
             },
             limits: Arc::new(limits),
             edge: Arc::new(edge),
@@ -288,13 +294,19 @@ impl App {
         self.statements.clone()
     }
 
+    /// One housekeeping sweep with this app's retention rule, on this app's pool: what
+    /// the background task does each hour. Tests call it instead of waiting.
+    pub async fn housekeep(&self) -> DomainResult<domain::housekeeping::Swept> {
+        domain::housekeeping::sweep(&self.db, self.background.retention).await
+    }
+
     /// Delivers the outbox messages that are due, once, on this app's pool: what the
     /// background worker does each round. Tests call it instead of waiting.
     pub async fn deliver_due(&self) -> crate::error::DomainResult<usize> {
         Worker::new(
             self.db.clone(),
-            self.outbox.sink.clone(),
-            self.outbox.poll_interval,
+            self.background.sink.clone(),
+            self.background.poll_interval,
         )
         .deliver_due()
         .await
@@ -303,14 +315,18 @@ impl App {
     /// Starts the background work of `serve`: housekeeping, and the outbox worker
     /// unless this instance leaves delivery to others. It gets a pool of its own.
     pub async fn start_background(&self) -> std::io::Result<Background> {
-        let outbox = self.outbox.clone();
-        let (background_db, _) = db::connect(&outbox.database_url, PoolOptions::small(2))
+        let setup = self.background.clone();
+        let (background_db, _) = db::connect(&setup.database_url, PoolOptions::small(2))
             .await
             .map_err(std::io::Error::other)?;
         let (stop, stopped) = watch::channel(false);
-        let sweeper = tokio::spawn(sweep_hourly(background_db.clone(), stopped.clone()));
-        let worker = outbox.worker.then(|| {
-            tokio::spawn(Worker::new(background_db, outbox.sink, outbox.poll_interval).run(stopped))
+        let sweeper = tokio::spawn(sweep_hourly(
+            background_db.clone(),
+            setup.retention,
+            stopped.clone(),
+        ));
+        let worker = setup.worker.then(|| {
+            tokio::spawn(Worker::new(background_db, setup.sink, setup.poll_interval).run(stopped))
         });
         Ok(Background {
             stop,
@@ -341,10 +357,20 @@ impl Background {
     }
 }
 
-/// Removes expired sessions and tokens at start and then every hour, until `stop`.
-async fn sweep_hourly(db: DatabaseConnection, mut stop: watch::Receiver<bool>) {
+/// Removes expired sessions and tokens, and applies the retention rule, at start and
+/// then every hour, until `stop`.
+async fn sweep_hourly(
+    db: DatabaseConnection,
+    retention: Retention,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        match domain::housekeeping::sweep(&db).await {
+        match domain::housekeeping::sweep(&db, retention).await {
+            Ok(swept) if retention.guest_months.is_some() => tracing::info!(
+                guests_erased = swept.guests_erased,
+                ?swept,
+                "housekeeping (guest retention applied)"
+            ),
             Ok(swept) => tracing::debug!(?swept, "housekeeping"),
             Err(error) => tracing::warn!(%error, "housekeeping failed"),
         }

@@ -155,6 +155,13 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_OUTBOX_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub outbox_worker: bool,
 
+    /// Erase guest customers whose last order (or record, if they never ordered) is
+    /// older than this many months of 30 days; registered customers are never erased
+    /// by it. Applied by the hourly housekeeping task, which logs how many it erased.
+    /// Off unless set.
+    #[arg(long, env = "CLIENTELE_GUEST_RETENTION_MONTHS", value_parser = clap::value_parser!(u32).range(1..=1200), global = true)]
+    pub guest_retention_months: Option<u32>,
+
     /// How often the outbox worker looks for messages to deliver, in milliseconds.
     #[arg(long, env = "CLIENTELE_OUTBOX_POLL_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..), global = true)]
     pub outbox_poll_interval_ms: u64,

@@ -50,6 +50,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// The orders of a claim have changed owner since it was requested.
     AlreadyClaimed,
+    /// The customer was erased (`eraseCustomer`, or the guest retention rule): the
+    /// person's data is gone, so the record cannot be restored or changed.
+    CustomerErased,
     /// Too many attempts of this kind (logins, registrations, guest orders) from this
     /// client or for this account; retry after `extensions.retryAfter` seconds.
     RateLimited,
@@ -126,6 +129,8 @@ pub enum DomainError {
     InvalidToken { reason: TokenProblem },
     #[error("these orders have changed owner since the claim was requested")]
     AlreadyClaimed,
+    #[error("this customer was erased; their data is gone and the record cannot be restored")]
+    Erased,
     /// A throttle refused the attempt; it may be retried after `retry_after_secs`.
     #[error("too many attempts; retry in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
@@ -177,6 +182,7 @@ impl DomainError {
             Self::ExternalIdTakenBy { .. } => ErrorCode::ExternalIdTaken,
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::AlreadyClaimed => ErrorCode::AlreadyClaimed,
+            Self::Erased => ErrorCode::CustomerErased,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unreadable { .. } => ErrorCode::DataUnreadable,
             Self::Unavailable(_) => ErrorCode::Unavailable,

@@ -4,7 +4,8 @@ use sea_orm::entity::prelude::*;
 
 use crate::stored_json::StoredJson;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[sea_orm(table_name = "customer")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -33,6 +34,9 @@ pub struct Model {
     pub last_order_at: Option<DateTimeUtc>,
     /// The id another system knows the customer by; unique among live customers.
     pub external_id: Option<String>,
+    /// When the person's data was anonymised (erasure); null for everyone else.
+    /// Irreversible: an erased customer is never restored.
+    pub erased_at: Option<DateTimeUtc>,
     // `password_hash` is in the table but not here: see `customer_credential`.
 }
 

@@ -3,7 +3,8 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[sea_orm(table_name = "customer_token")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -12,6 +13,8 @@ pub struct Model {
     pub purpose: TokenPurpose,
     /// Hex SHA-256 of the token; the token itself is never stored.
     #[sea_orm(unique)]
+    /// A hash of the secret; never exported.
+    #[serde(skip)]
     pub token_hash: String,
     /// For an email change: the address it switches to.
     pub new_email: Option<String>,
@@ -21,7 +24,8 @@ pub struct Model {
     pub used_at: Option<DateTimeUtc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
 pub enum TokenPurpose {
     #[sea_orm(string_value = "password_reset")]

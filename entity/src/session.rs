@@ -2,13 +2,16 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[sea_orm(table_name = "session")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     /// Hex SHA-256 of the token; the token itself is never stored.
     #[sea_orm(unique)]
+    /// A hash of the secret; never exported.
+    #[serde(skip)]
     pub token_hash: String,
     pub admin_user_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,

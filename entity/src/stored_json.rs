@@ -80,3 +80,11 @@ impl ValueType for StoredJson {
         ColumnType::Json
     }
 }
+
+/// As exported (a subject-access export): the value itself, or null for a value that
+/// cannot be decoded, since there is nothing readable to give.
+impl serde::Serialize for StoredJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.readable().serialize(serializer)
+    }
+}

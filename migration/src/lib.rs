@@ -24,6 +24,7 @@ pub mod m20261201_000015_add_customer_order_stats;
 mod m20261201_000016_add_customer_external_id;
 mod m20261201_000017_open_admin_action_to_customer_events;
 mod m20261202_000018_index_customer_search_rows;
+mod m20261202_000019_add_customer_erasure;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_add_customer_external_id::Migration),
             Box::new(m20261201_000017_open_admin_action_to_customer_events::Migration),
             Box::new(m20261202_000018_index_customer_search_rows::Migration),
+            Box::new(m20261202_000019_add_customer_erasure::Migration),
         ]
     }
 }

@@ -161,6 +161,12 @@ impl TestApp {
         attempts
     }
 
+    /// One housekeeping sweep with the server's settings (its retention rule), as the
+    /// hourly task runs it.
+    pub async fn housekeep(&self) -> api::domain::housekeeping::Swept {
+        self.app.housekeep().await.expect("housekeeping")
+    }
+
     /// This test may end with outbox messages nobody delivered (it sends mail it
     /// does not read, as the fuzzer does).
     pub fn allow_undelivered(&self) {
@@ -355,6 +361,7 @@ impl TestApp {
             billing_address_id: Set(None),
             default_shipping_address_id: Set(None),
             disabled_at: Set(None),
+            erased_at: Set(None),
             email_verified_at: Set(None),
             order_count: Set(0),
             last_order_at: Set(None),

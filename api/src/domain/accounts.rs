@@ -175,6 +175,7 @@ pub async fn register(
         billing_address_id: Set(None),
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
+        erased_at: Set(None),
         email_verified_at: Set(None),
         order_count: Set(0),
         last_order_at: Set(None),

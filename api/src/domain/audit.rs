@@ -67,10 +67,11 @@ pub enum ActionKind {
     OrderPlace,
     OrderClaim,
     SelfDelete,
+    CustomerErase,
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 30] = [
+    const ALL: [ActionKind; 31] = [
         Self::CustomerCreate,
         Self::CustomerUpdate,
         Self::CustomerDelete,
@@ -101,6 +102,7 @@ impl ActionKind {
         Self::OrderPlace,
         Self::OrderClaim,
         Self::SelfDelete,
+        Self::CustomerErase,
     ];
 
     pub fn stored(self) -> &'static str {
@@ -135,6 +137,7 @@ impl ActionKind {
             Self::OrderPlace => "order.place",
             Self::OrderClaim => "order.claim",
             Self::SelfDelete => "customer.self_delete",
+            Self::CustomerErase => "customer.erase",
         }
     }
 
@@ -151,6 +154,8 @@ pub enum Actor {
     Customer,
     /// An anonymous checkout (a guest order).
     Guest,
+    /// The store's own rules, run by the housekeeping task (guest retention).
+    Housekeeping,
 }
 
 impl Actor {
@@ -158,6 +163,7 @@ impl Actor {
         match self {
             Actor::Customer => "customer",
             Actor::Guest => "guest",
+            Actor::Housekeeping => "housekeeping",
         }
     }
 }
@@ -176,7 +182,7 @@ pub enum TrailSubject {
 }
 
 /// Events that are the staff's business, never shown to the customer.
-const STAFF_ONLY: [ActionKind; 3] = [
+pub(crate) const STAFF_ONLY: [ActionKind; 3] = [
     ActionKind::NoteAdd,
     ActionKind::NoteEdit,
     ActionKind::NoteDelete,

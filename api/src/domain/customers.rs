@@ -570,6 +570,7 @@ pub async fn create(
         billing_address_id: Set(None),
         default_shipping_address_id: Set(None),
         disabled_at: Set(None),
+        erased_at: Set(None),
         email_verified_at: Set(None),
         order_count: Set(0),
         last_order_at: Set(None),
@@ -836,7 +837,7 @@ pub async fn revoke_sessions(
 
 /// Undoes a soft delete, unless a live customer now holds the same (email,
 /// hasAccount): then EMAIL_TAKEN names that customer and nothing changes. A customer
-/// that is not deleted is NOT_FOUND.
+/// that is not deleted is NOT_FOUND; an erased one is CUSTOMER_ERASED.
 pub async fn restore(
     db: &DatabaseConnection,
     admin_id: Uuid,
@@ -844,6 +845,9 @@ pub async fn restore(
 ) -> DomainResult<customer::Model> {
     let txn = db::begin_write(db).await?;
     let current = get(&txn, id, true).await?;
+    if current.erased_at.is_some() {
+        return Err(DomainError::Erased);
+    }
     if current.deleted_at.is_none() {
         return Err(DomainError::NotFound("deleted customer"));
     }
@@ -855,6 +859,7 @@ pub async fn restore(
         .col_expr(customer::Column::UpdatedAt, Expr::val(db::now()))
         .filter(customer::Column::Id.eq(id))
         .filter(customer::Column::DeletedAt.is_not_null())
+        .filter(customer::Column::ErasedAt.is_null())
         .exec(&txn)
         .await;
     match restored {

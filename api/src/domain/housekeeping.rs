@@ -4,10 +4,13 @@
 //! "used" rather than "invalid". Claim tokens stay: transfers point at them.
 //! Throttle rows go a day after their window started (the longest window is an
 //! hour, so none of them still counts).
+//!
+//! It also applies the store's retention rule, when one is set: guests whose last
+//! order is older than the period are erased ([`super::privacy`]).
 
 use chrono::TimeDelta;
 use entity::{customer_token, session, throttle};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::db;
 use crate::error::DomainResult;
@@ -21,9 +24,22 @@ pub struct Swept {
     pub sessions: u64,
     pub tokens: u64,
     pub throttles: u64,
+    /// Guests erased by the retention rule.
+    pub guests_erased: u64,
 }
 
-pub async fn sweep(db: &impl ConnectionTrait) -> DomainResult<Swept> {
+/// Guests erased per transaction batch; a sweep runs batches until none is left.
+const ERASURE_BATCH: u64 = 100;
+
+/// The store's retention rules; none is set by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Guests whose last order (or record, without orders) is older than this many
+    /// months (of 30 days) are erased.
+    pub guest_months: Option<u32>,
+}
+
+pub async fn sweep(db: &DatabaseConnection, retention: Retention) -> DomainResult<Swept> {
     let now = db::now();
     let sessions = session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lte(now))
@@ -40,9 +56,20 @@ pub async fn sweep(db: &impl ConnectionTrait) -> DomainResult<Swept> {
         .exec(db)
         .await?
         .rows_affected;
+    let mut guests_erased = 0;
+    if let Some(months) = retention.guest_months {
+        loop {
+            let erased = super::privacy::erase_expired_guests(db, months, ERASURE_BATCH).await?;
+            guests_erased += erased;
+            if erased < ERASURE_BATCH {
+                break;
+            }
+        }
+    }
     Ok(Swept {
         sessions,
         tokens,
         throttles,
+        guests_erased,
     })
 }

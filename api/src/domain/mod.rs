@@ -19,6 +19,7 @@ pub mod notes;
 pub mod orders;
 pub mod outbox;
 pub mod pagination;
+pub mod privacy;
 pub mod search;
 pub mod stats;
 pub mod sync;

@@ -76,6 +76,9 @@ pub enum AdminActionKind {
     OrderClaim,
     /// The customer deleted their own account.
     SelfDelete,
+    /// The customer was erased (`eraseCustomer`, or by the store's guest retention
+    /// rule: then the actor is HOUSEKEEPING); `details` counts what was kept and removed.
+    CustomerErase,
 }
 
 #[Object]
@@ -125,6 +128,8 @@ pub enum EventActor {
     Customer,
     /// An anonymous checkout with the customer's email.
     Guest,
+    /// The store's own rules, run by the server (the guest retention rule).
+    Housekeeping,
 }
 
 /// One event on a customer's timeline.
@@ -156,6 +161,7 @@ impl CustomerEvent {
         match self.model.actor.as_str() {
             "customer" => EventActor::Customer,
             "guest" => EventActor::Guest,
+            "housekeeping" => EventActor::Housekeeping,
             _ => EventActor::Admin,
         }
     }

@@ -95,6 +95,12 @@ impl Customer {
         self.0.disabled_at
     }
 
+    /// When the customer was erased (`eraseCustomer`, or the guest retention rule):
+    /// everything that named the person is gone; null for everyone else.
+    async fn erased_at(&self) -> Option<DateTime<Utc>> {
+        self.0.erased_at
+    }
+
     /// When the customer proved they receive mail at `email` (a verification link,
     /// or confirming an email change); null until then.
     async fn email_verified_at(&self) -> Option<DateTime<Utc>> {

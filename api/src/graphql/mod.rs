@@ -16,6 +16,7 @@ pub mod money;
 pub mod nodes;
 pub mod notes;
 pub mod orders;
+pub mod privacy;
 pub mod sessions;
 pub mod sync;
 
@@ -33,6 +34,7 @@ pub struct Query(
     orders::OrderQuery,
     admins::AdminQuery,
     accounts::AccountQuery,
+    privacy::PrivacyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -45,6 +47,7 @@ pub struct Mutation(
     accounts::AccountMutation,
     addresses::AddressBookMutation,
     orders::OrderMutation,
+    privacy::PrivacyMutation,
 );
 
 pub type ClienteleSchema = Schema<Query, Mutation, EmptySubscription>;

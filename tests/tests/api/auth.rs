@@ -174,7 +174,7 @@ async fn admin_emails_are_unique_and_passwords_have_a_minimum_length() {
 
 #[tokio::test]
 async fn housekeeping_removes_expired_sessions_and_old_tokens_only() {
-    use api::domain::housekeeping::{Swept, sweep};
+    use api::domain::housekeeping::{Retention, Swept, sweep};
     use entity::customer_token;
 
     let app = TestApp::spawn().await;
@@ -212,11 +212,12 @@ async fn housekeeping_removes_expired_sessions_and_old_tokens_only() {
         .unwrap();
     }
     assert_eq!(
-        sweep(app.db()).await.unwrap(),
+        sweep(app.db(), Retention::default()).await.unwrap(),
         Swept {
             sessions: 1,
             tokens: 1,
             throttles: 0,
+            guests_erased: 0,
         }
     );
     assert_eq!(

@@ -9,22 +9,22 @@ use tests::{TestApp, error_code, node_ids};
 
 use crate::orders::{order_input, place};
 
-const REQUEST: &str =
+pub(crate) const REQUEST: &str =
     "mutation($ids: [ID!]!) { requestOrderClaim(orderIds: $ids) { id expiresAt } }";
-const CONFIRM: &str = "mutation($token: String!) {
+pub(crate) const CONFIRM: &str = "mutation($token: String!) {
     confirmOrderClaim(token: $token) { id displayId customer { id } } }";
 const CANCEL: &str = "mutation($id: ID!) { cancelOrderClaim(requestId: $id) }";
 const TRANSFER: &str = "mutation($order: ID!, $customer: ID!) {
     transferOrder(orderId: $order, customerId: $customer) { id customer { id } } }";
 
-async fn with_webhook() -> (TestApp, Webhook) {
+pub(crate) async fn with_webhook() -> (TestApp, Webhook) {
     let webhook = Webhook::start(0).await;
     let url = webhook.url.clone();
     let app = TestApp::spawn_with(|settings| settings.outbox_webhook_url = Some(url)).await;
     (app, webhook)
 }
 
-fn token(message: &Received) -> String {
+pub(crate) fn token(message: &Received) -> String {
     message.body["payload"]["token"]
         .as_str()
         .unwrap()
@@ -32,7 +32,7 @@ fn token(message: &Received) -> String {
 }
 
 /// Delivers what is due and returns the `n`-th claim message to `email` (1-based).
-async fn nth_claim(app: &TestApp, webhook: &Webhook, email: &str, n: usize) -> Received {
+pub(crate) async fn nth_claim(app: &TestApp, webhook: &Webhook, email: &str, n: usize) -> Received {
     app.deliver_outbox().await;
     let claims: Vec<Received> = webhook
         .received()

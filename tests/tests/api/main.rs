@@ -22,6 +22,7 @@ mod instances;
 mod lifecycle;
 mod orders;
 mod pagination;
+mod privacy;
 mod protection;
 mod relations;
 mod schema;
