@@ -12,7 +12,7 @@ use crate::auth::passwords::Passwords;
 use crate::auth::sessions::{Lifetime, SessionPolicy};
 use crate::config::Settings;
 use crate::db::{self, PoolOptions, StatementCounter};
-use crate::delivery::{Sink, Worker};
+use crate::delivery::{Endpoints, Sink, Worker};
 use crate::domain;
 use crate::domain::accounts::{AccountPolicy, TokenLifetimes};
 use crate::domain::counts::CountLimit;
@@ -195,6 +195,8 @@ struct BackgroundSetup {
     /// Whether this instance delivers at all (several may share the work).
     worker: bool,
     retention: Retention,
+    /// Merchant systems' webhook endpoints, for events.
+    endpoints: Endpoints,
 }
 
 impl App {
@@ -267,6 +269,7 @@ impl App {
                 retention: Retention {
                     guest_months: settings.guest_retention_months,
                 },
+                endpoints: Endpoints::parse(settings.webhook_endpoints.as_deref())?,
             },
             limits: Arc::new(limits),
             edge: Arc::new(edge),
@@ -306,6 +309,7 @@ impl App {
         Worker::new(
             self.db.clone(),
             self.background.sink.clone(),
+            self.background.endpoints.clone(),
             self.background.poll_interval,
         )
         .deliver_due()
@@ -326,7 +330,13 @@ impl App {
             stopped.clone(),
         ));
         let worker = setup.worker.then(|| {
-            tokio::spawn(Worker::new(background_db, setup.sink, setup.poll_interval).run(stopped))
+            let worker = Worker::new(
+                background_db,
+                setup.sink,
+                setup.endpoints,
+                setup.poll_interval,
+            );
+            tokio::spawn(worker.run(stopped))
         });
         Ok(Background {
             stop,

@@ -162,6 +162,19 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_GUEST_RETENTION_MONTHS", value_parser = clap::value_parser!(u32).range(1..=1200), global = true)]
     pub guest_retention_months: Option<u32>,
 
+    /// Merchant systems' webhook endpoints for events, as a JSON list:
+    /// `[{"name": "crm", "url": "https://crm.example.com/hooks", "events":
+    /// ["customer.*", "order.placed"], "secret": "at least 24 characters"}]`. Each
+    /// delivery is signed with the endpoint's secret (docs/events.md). Start-up refuses
+    /// a malformed list. None by default.
+    #[arg(
+        long,
+        env = "CLIENTELE_WEBHOOK_ENDPOINTS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub webhook_endpoints: Option<String>,
+
     /// How often the outbox worker looks for messages to deliver, in milliseconds.
     #[arg(long, env = "CLIENTELE_OUTBOX_POLL_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..), global = true)]
     pub outbox_poll_interval_ms: u64,

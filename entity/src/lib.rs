@@ -14,6 +14,7 @@ pub mod customer_group_customer;
 pub mod customer_note;
 pub mod customer_spend;
 pub mod customer_token;
+pub mod event;
 pub mod line_item;
 pub mod order;
 pub mod order_claim;

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -22,7 +21,16 @@ struct Inbox {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub body: Value,
+    /// The body as sent, byte for byte (what a signature covers).
+    pub raw: String,
+    pub headers: HeaderMap,
     pub idempotency_key: Option<String>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
 }
 
 pub struct Webhook {
@@ -71,11 +79,10 @@ impl Webhook {
     }
 }
 
-async fn receive(
-    State(inbox): State<Inbox>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> StatusCode {
+async fn receive(State(inbox): State<Inbox>, headers: HeaderMap, raw: String) -> StatusCode {
+    let Ok(body) = serde_json::from_str::<Value>(&raw) else {
+        return StatusCode::BAD_REQUEST;
+    };
     inbox.calls.fetch_add(1, Ordering::SeqCst);
     let refused = inbox
         .refuse_first
@@ -84,12 +91,15 @@ async fn receive(
     if refused {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     inbox.received.lock().unwrap().push(Received {
         body,
-        idempotency_key: headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        raw,
+        headers,
+        idempotency_key,
     });
     StatusCode::NO_CONTENT
 }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::audit::{self, ActionKind};
 use super::customers::{ProfileChange, live_with_email};
 use super::email::Email;
+use super::events::{DomainEvent, EventType};
 use super::fields::{self, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::outbox::{self, Kind, SECRET_KEY};
 use super::throttles::{self, Limit, Limits};
@@ -191,6 +192,9 @@ pub async fn register(
     set_password_hash(&txn, customer.id, password_hash).await?;
     send_verification(&txn, policy, &customer, &email).await?;
     audit::customer_did(&txn, customer.id, ActionKind::Registered, None).await?;
+    DomainEvent::customer(EventType::CustomerCreated, customer.id)
+        .publish(&txn)
+        .await?;
     let session = sessions::issue(
         &txn,
         Holder::Customer(customer.id),
@@ -247,6 +251,9 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> DomainResult<
         update.email_verified_at = Set(Some(db::now()));
         let verified = update.update(&txn).await?;
         audit::customer_did(&txn, verified.id, ActionKind::EmailVerified, None).await?;
+        DomainEvent::customer(EventType::CustomerUpdated, verified.id)
+            .publish(&txn)
+            .await?;
         verified
     } else {
         customer
@@ -374,6 +381,9 @@ pub async fn update_profile(
         Some(json!({ "fields": fields })),
     )
     .await?;
+    DomainEvent::customer(EventType::CustomerUpdated, customer_id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -609,6 +619,9 @@ pub async fn confirm_email_change(
         Some(json!({ "from": old_email.as_str(), "to": new_email })),
     )
     .await?;
+    DomainEvent::customer(EventType::CustomerUpdated, customer.id)
+        .publish(&txn)
+        .await?;
     // The old address hears about it: if someone else changed it, the owner learns
     // at once where their account went.
     outbox::enqueue(
@@ -678,6 +691,9 @@ pub async fn confirm_account_deletion(db: &DatabaseConnection, token: &str) -> D
         .map_err(|_| invalid_token())?;
     super::customers::soft_delete(&txn, customer.id).await?;
     audit::customer_did(&txn, customer.id, ActionKind::SelfDelete, None).await?;
+    DomainEvent::customer(EventType::CustomerDeleted, customer.id)
+        .publish(&txn)
+        .await?;
     outbox::enqueue(
         &txn,
         &Email::parse(&customer.email, "email")?,

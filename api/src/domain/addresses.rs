@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::audit::{self, ActionKind};
 use super::country::CountryCode;
+use super::events::{DomainEvent, EventType};
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use crate::db;
 use crate::error::{DomainError, DomainResult};
@@ -206,6 +207,9 @@ pub async fn add(
     for default in use_as {
         point_default_at(&txn, customer_id, address.id, *default).await?;
     }
+    DomainEvent::customer(EventType::CustomerUpdated, customer_id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(address)
 }
@@ -233,6 +237,9 @@ pub async fn update(
     let address = owned(&txn, customer_id, address_id).await?;
     let updated = change.apply_to(&address)?.update(&txn).await?;
     happened(&txn, customer_id, ActionKind::AddressUpdate, address_id).await?;
+    DomainEvent::customer(EventType::CustomerUpdated, customer_id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -274,6 +281,9 @@ pub async fn delete(
         return Err(DomainError::NotFound("address"));
     }
     happened(&txn, customer_id, ActionKind::AddressDelete, address_id).await?;
+    DomainEvent::customer(EventType::CustomerUpdated, customer_id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -288,6 +298,9 @@ pub async fn set_default(
 ) -> DomainResult<()> {
     let txn = db::begin_write(db).await?;
     point_default_at(&txn, customer_id, address_id, default).await?;
+    DomainEvent::customer(EventType::CustomerUpdated, customer_id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

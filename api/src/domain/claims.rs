@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::accounts::AccountPolicy;
 use super::audit::{self, ActionKind, Actor, Event};
 use super::email::Email;
+use super::events::DomainEvent;
 use super::orders;
 use super::outbox::{self, Kind, SECRET_KEY};
 use super::throttles;
@@ -216,6 +217,10 @@ pub async fn confirm(
     for event in events {
         audit::record_by(&txn, event).await?;
     }
+    let from: Vec<Uuid> = guests.iter().copied().collect();
+    DomainEvent::orders_claimed(&order_ids_moved, customer_id, &from)
+        .publish(&txn)
+        .await?;
     let mut claimed = Vec::with_capacity(orders.len());
     for (order, _) in orders {
         orders::record_transfer(

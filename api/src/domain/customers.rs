@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::audit::{self, Action, ActionKind, Subject};
 use super::counts::{self, Count, CountLimit};
 use super::email::Email;
+use super::events::{DomainEvent, EventType};
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::pagination::{KeyKind, Keyset, Page, PageRequest, time_key};
 use super::search::{SearchText, contains_pattern};
@@ -606,6 +607,9 @@ pub async fn create(
         },
     )
     .await?;
+    DomainEvent::customer(EventType::CustomerCreated, created.id)
+        .publish(&txn)
+        .await?;
     set_groups(&txn, admin_id, created.id, &input.group_ids).await?;
     txn.commit().await?;
     Ok(created)
@@ -676,6 +680,9 @@ pub async fn update(
         },
     )
     .await?;
+    DomainEvent::customer(EventType::CustomerUpdated, id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -733,6 +740,9 @@ pub async fn delete(
         },
     )
     .await?;
+    DomainEvent::customer(EventType::CustomerDeleted, id)
+        .publish(&txn)
+        .await?;
     let customer = get(&txn, id, true).await?;
     txn.commit().await?;
     Ok(customer)
@@ -783,6 +793,9 @@ pub async fn set_active(
             },
         )
         .await?;
+        DomainEvent::customer(EventType::CustomerUpdated, id)
+            .publish(&txn)
+            .await?;
     }
     // NOT_FOUND for a deleted or missing customer, whether or not anything changed.
     let customer = get(&txn, id, false).await?;
@@ -882,6 +895,9 @@ pub async fn restore(
         },
     )
     .await?;
+    DomainEvent::customer(EventType::CustomerRestored, id)
+        .publish(&txn)
+        .await?;
     let customer = get(&txn, id, false).await?;
     txn.commit().await?;
     Ok(customer)

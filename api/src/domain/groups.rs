@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Action, ActionKind, Subject};
 use super::counts::{self, Count, CountLimit};
+use super::events::DomainEvent;
 use super::fields::{self, Change, MAX_TEXT_CHARS};
 use crate::db::{self, OnUnique, UniqueKey};
 
@@ -479,7 +480,13 @@ pub(crate) async fn add_member_rows(
         db,
         membership_actions(admin_id, group_id, &added, ActionKind::GroupAddCustomer),
     )
-    .await
+    .await?;
+    if !added.is_empty() {
+        DomainEvent::membership_changed(group_id, &added, &[])
+            .publish(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Deletes the memberships that exist and records each one; `RETURNING` names the
@@ -510,7 +517,13 @@ pub(crate) async fn remove_member_rows(
             ActionKind::GroupRemoveCustomer,
         ),
     )
-    .await
+    .await?;
+    if !removed.is_empty() {
+        DomainEvent::membership_changed(group_id, &[], &removed)
+            .publish(db)
+            .await?;
+    }
+    Ok(())
 }
 
 fn membership_actions(

@@ -5,11 +5,14 @@
 //! Throttle rows go a day after their window started (the longest window is an
 //! hour, so none of them still counts).
 //!
+//! Events go a day after they were fanned out to the webhook endpoints (their
+//! deliveries are outbox messages of their own).
+//!
 //! It also applies the store's retention rule, when one is set: guests whose last
 //! order is older than the period are erased ([`super::privacy`]).
 
 use chrono::TimeDelta;
-use entity::{customer_token, session, throttle};
+use entity::{customer_token, event, session, throttle};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 use crate::db;
@@ -24,6 +27,7 @@ pub struct Swept {
     pub sessions: u64,
     pub tokens: u64,
     pub throttles: u64,
+    pub events: u64,
     /// Guests erased by the retention rule.
     pub guests_erased: u64,
 }
@@ -56,6 +60,11 @@ pub async fn sweep(db: &DatabaseConnection, retention: Retention) -> DomainResul
         .exec(db)
         .await?
         .rows_affected;
+    let events = event::Entity::delete_many()
+        .filter(event::Column::DispatchedAt.lt(now - TimeDelta::days(1)))
+        .exec(db)
+        .await?
+        .rows_affected;
     let mut guests_erased = 0;
     if let Some(months) = retention.guest_months {
         loop {
@@ -70,6 +79,7 @@ pub async fn sweep(db: &DatabaseConnection, retention: Retention) -> DomainResul
         sessions,
         tokens,
         throttles,
+        events,
         guests_erased,
     })
 }

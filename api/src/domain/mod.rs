@@ -11,6 +11,7 @@ pub mod counts;
 pub mod currency;
 pub mod customers;
 pub mod email;
+pub mod events;
 pub mod fields;
 pub mod groups;
 pub mod housekeeping;

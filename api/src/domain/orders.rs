@@ -22,6 +22,7 @@ use super::counts::{self, Count, CountLimit};
 use super::currency::CurrencyCode;
 use super::customers::live_with_email;
 use super::email::Email;
+use super::events::{DomainEvent, EventType};
 use super::fields::{self, MAX_TEXT_CHARS};
 use super::throttles::{self, Limit};
 use crate::db::{self, UniqueKey};
@@ -337,6 +338,9 @@ pub async fn place(
         },
     )
     .await?;
+    DomainEvent::order_placed(order.id, customer_id)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(order)
 }
@@ -376,6 +380,9 @@ async fn guest_for(txn: &DatabaseTransaction, email: &Email) -> DomainResult<Uui
     match inserted {
         Ok(guest) => {
             savepoint.commit().await?;
+            DomainEvent::customer(EventType::CustomerCreated, guest.id)
+                .publish(txn)
+                .await?;
             Ok(guest.id)
         }
         Err(error) if UniqueKey::CustomerLiveEmail.refused(&error) => {
@@ -482,6 +489,9 @@ pub async fn transfer(
             .collect(),
     )
     .await?;
+    DomainEvent::order_transferred(order_id, current.customer_id, to_customer)
+        .publish(&txn)
+        .await?;
     txn.commit().await?;
     Ok(moved)
 }

@@ -188,6 +188,8 @@ pub async fn record_attempt(
             tracing::warn!(
                 message_id = %message.id,
                 kind = %message.kind,
+                // A webhook endpoint's name; never a customer's address.
+                endpoint = super::events::endpoint_of(&message.recipient).unwrap_or("-"),
                 attempts,
                 retry_in_seconds = wait.num_seconds(),
                 %error,

@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::order::AddressSnapshot;
 use entity::{
     address, admin_action, customer, customer_credential, customer_group, customer_group_customer,
-    customer_note, customer_spend, customer_token, line_item, order, order_claim,
+    customer_note, customer_spend, customer_token, event, line_item, order, order_claim,
     order_claim_order, order_transfer, outbox_message, session,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::audit::{self, Action, ActionKind, Actor, Event, STAFF_ONLY, Subject};
+use super::events::{DomainEvent, EventType};
 use crate::db;
 use crate::error::{DomainError, DomainResult};
 
@@ -40,7 +41,7 @@ pub const EXPORT_FORMAT: &str = "clientele.subject-access.v1";
 /// Each table that refers to a customer (directly, or through an order or claim of
 /// theirs), and the JSON pointer in the staff export where its rows are.
 /// `throttle` is not here: its keys are one-way hashes that name nobody.
-pub const COVERED_TABLES: [(&str, &str); 14] = [
+pub const COVERED_TABLES: [(&str, &str); 15] = [
     ("customer", "/customer"),
     ("customer_spend", "/customer/spend"),
     ("address", "/addresses"),
@@ -55,6 +56,7 @@ pub const COVERED_TABLES: [(&str, &str); 14] = [
     ("session", "/sessions"),
     ("customer_token", "/tokens"),
     ("outbox_message", "/messages"),
+    ("event", "/events"),
 ];
 
 /// Tables that refer to a customer but hold only what the customer's own columns
@@ -89,6 +91,8 @@ struct Export {
     sessions: Vec<session::Model>,
     tokens: Vec<customer_token::Model>,
     messages: Vec<Message>,
+    /// The events published about the customer, not yet removed by housekeeping.
+    events: Vec<event::Model>,
 }
 
 #[derive(Serialize)]
@@ -256,6 +260,11 @@ pub async fn export(db: &DatabaseConnection, id: Uuid, reader: Reader) -> Domain
             delivered_at: message.delivered_at,
         })
         .collect();
+    let events = event::Entity::find()
+        .filter(event::Column::CustomerId.eq(id))
+        .order_by_asc(event::Column::Id)
+        .all(&txn)
+        .await?;
     txn.commit().await?;
 
     if reader == Reader::Customer {
@@ -300,6 +309,7 @@ pub async fn export(db: &DatabaseConnection, id: Uuid, reader: Reader) -> Domain
         sessions,
         tokens,
         messages,
+        events,
     };
     let mut document = serde_json::to_value(export).map_err(DomainError::internal)?;
     // The address copies on orders are stored with snake_case keys; the export
@@ -515,6 +525,9 @@ async fn anonymise(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<Option<E
         .exec(db)
         .await?;
     let messages_removed = remove_messages(db, id, mailed).await?;
+    DomainEvent::customer(EventType::CustomerErased, id)
+        .publish(db)
+        .await?;
     Ok(Some(Erased {
         orders_kept: orders.len() as u64,
         addresses_removed,

@@ -217,6 +217,7 @@ async fn housekeeping_removes_expired_sessions_and_old_tokens_only() {
             sessions: 1,
             tokens: 1,
             throttles: 0,
+            events: 0,
             guests_erased: 0,
         }
     );

@@ -243,3 +243,52 @@ async fn two_instances_deliver_the_outbox_once_each_message_and_lose_none() {
         webhook.received().len()
     );
 }
+
+/// Both instances fan out the same new events at once: each event becomes one
+/// delivery per endpoint, never two, and none is lost.
+#[tokio::test]
+async fn two_instances_fan_out_each_event_once() {
+    use entity::outbox_message;
+    use sea_orm::EntityTrait;
+    let crm = Webhook::start(0).await;
+    let endpoints = json!([{ "name": "crm", "url": crm.url, "events": ["*"],
+                              "secret": "a secret of thirty-two characters" }])
+    .to_string();
+    let configure = move |s: &mut api::config::Settings| {
+        s.webhook_endpoints = Some(endpoints.clone());
+    };
+    let one = TestApp::spawn_with(configure.clone()).await;
+    let two = one.spawn_beside(configure).await;
+    for i in 0..30 {
+        pick(&one, &two, i)
+            .data(
+                None,
+                "mutation($email: String!) { placeOrder(input: { email: $email, currencyCode: \"EUR\",
+                    lineItems: [{ title: \"Tea\", quantity: 1, unitPrice: 450 }],
+                    shippingAddress: { countryCode: \"FR\" } }) { id } }",
+                json!({ "email": format!("fan{i}@example.com") }),
+            )
+            .await;
+    }
+    tokio::join!(one.deliver_outbox(), two.deliver_outbox());
+    let deliveries: Vec<_> = outbox_message::Entity::find()
+        .all(one.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.recipient == "webhook:crm")
+        .collect();
+    // 30 guests created and 30 orders placed.
+    assert_eq!(deliveries.len(), 60);
+    let events: BTreeSet<String> = deliveries
+        .iter()
+        .map(|m| m.payload["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(events.len(), 60, "one delivery per event");
+    let received: BTreeSet<String> = crm
+        .received()
+        .iter()
+        .map(|r| r.body["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(received, events);
+}

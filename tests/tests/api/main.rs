@@ -16,6 +16,7 @@ mod clients;
 mod credentials;
 mod docs;
 mod errors;
+mod events;
 mod filters;
 mod fuzz;
 mod instances;
