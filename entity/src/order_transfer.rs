@@ -27,6 +27,9 @@ pub enum TransferKind {
     Claim,
     #[sea_orm(string_value = "admin_transfer")]
     AdminTransfer,
+    /// The order's customer was merged into another (`mergeCustomers`).
+    #[sea_orm(string_value = "merge")]
+    Merge,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

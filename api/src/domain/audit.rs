@@ -68,10 +68,11 @@ pub enum ActionKind {
     OrderClaim,
     SelfDelete,
     CustomerErase,
+    CustomerMerge,
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 31] = [
+    const ALL: [ActionKind; 32] = [
         Self::CustomerCreate,
         Self::CustomerUpdate,
         Self::CustomerDelete,
@@ -103,6 +104,7 @@ impl ActionKind {
         Self::OrderClaim,
         Self::SelfDelete,
         Self::CustomerErase,
+        Self::CustomerMerge,
     ];
 
     pub fn stored(self) -> &'static str {
@@ -138,6 +140,7 @@ impl ActionKind {
             Self::OrderClaim => "order.claim",
             Self::SelfDelete => "customer.self_delete",
             Self::CustomerErase => "customer.erase",
+            Self::CustomerMerge => "customer.merge",
         }
     }
 

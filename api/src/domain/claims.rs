@@ -25,6 +25,7 @@ use super::accounts::AccountPolicy;
 use super::audit::{self, ActionKind, Actor, Event};
 use super::email::Email;
 use super::events::DomainEvent;
+use super::merges::Merger;
 use super::orders;
 use super::outbox::{self, Kind, SECRET_KEY};
 use super::throttles;
@@ -130,11 +131,17 @@ fn token_error(reason: TokenProblem) -> DomainError {
 /// Spends a claim token of `customer_id` and moves its orders to them. A token of
 /// another customer is as invalid as an unknown one. If any of the orders has changed
 /// owner since the request, ALREADY_CLAIMED and nothing changes (the token included).
+///
+/// With `merge_guests`, the guest records the orders came from are merged into the
+/// account too (addresses, groups, notes, timeline, their other orders), in the same
+/// transaction: the token proved the customer receives mail at their email, and only
+/// guest records of exactly that email are merged.
 pub async fn confirm(
     db: &DatabaseConnection,
     policy: &AccountPolicy,
     customer_id: Uuid,
     token: &str,
+    merge_guests: bool,
 ) -> DomainResult<Vec<order::Model>> {
     super::accounts::require_verified(db, policy, customer_id).await?;
     let now = db::now();
@@ -237,6 +244,16 @@ pub async fn confirm(
             updated_at: now,
             ..order
         });
+    }
+    if merge_guests {
+        for guest in &guests {
+            let proven = super::customers::get(&txn, *guest, false)
+                .await
+                .is_ok_and(|record| !record.has_account && record.email == claim.email);
+            if proven {
+                super::merges::merge_in(&txn, Merger::Customer, customer_id, *guest, false).await?;
+            }
+        }
     }
     txn.commit().await?;
     Ok(claimed)

@@ -37,6 +37,7 @@ pub enum EventType {
     CustomerDeleted,
     CustomerRestored,
     CustomerErased,
+    CustomerMerged,
     OrderPlaced,
     OrderClaimed,
     OrderTransferred,
@@ -44,12 +45,13 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         Self::CustomerCreated,
         Self::CustomerUpdated,
         Self::CustomerDeleted,
         Self::CustomerRestored,
         Self::CustomerErased,
+        Self::CustomerMerged,
         Self::OrderPlaced,
         Self::OrderClaimed,
         Self::OrderTransferred,
@@ -63,6 +65,7 @@ impl EventType {
             Self::CustomerDeleted => "customer.deleted",
             Self::CustomerRestored => "customer.restored",
             Self::CustomerErased => "customer.erased",
+            Self::CustomerMerged => "customer.merged",
             Self::OrderPlaced => "order.placed",
             Self::OrderClaimed => "order.claimed",
             Self::OrderTransferred => "order.transferred",
@@ -90,6 +93,15 @@ impl DomainEvent {
             kind,
             customer_id: Some(customer_id),
             data: json!({ "customerId": customer_id }),
+        }
+    }
+
+    /// `from` was merged into `into`; `orderIds` moved with it.
+    pub fn customers_merged(into: Uuid, from: Uuid, order_ids: &[Uuid]) -> Self {
+        Self {
+            kind: EventType::CustomerMerged,
+            customer_id: Some(into),
+            data: json!({ "customerId": into, "fromCustomerId": from, "orderIds": order_ids }),
         }
     }
 

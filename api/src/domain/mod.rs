@@ -15,6 +15,7 @@ pub mod events;
 pub mod fields;
 pub mod groups;
 pub mod housekeeping;
+pub mod merges;
 pub mod nodes;
 pub mod notes;
 pub mod orders;

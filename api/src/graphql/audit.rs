@@ -79,6 +79,9 @@ pub enum AdminActionKind {
     /// The customer was erased (`eraseCustomer`, or by the store's guest retention
     /// rule: then the actor is HOUSEKEEPING); `details` counts what was kept and removed.
     CustomerErase,
+    /// One customer was merged into another (`mergeCustomers`, or a claim that merged
+    /// the guest record): on both timelines, `details` says what moved.
+    CustomerMerge,
 }
 
 #[Object]

@@ -12,6 +12,7 @@ pub mod gate;
 pub mod groups;
 pub mod limits;
 pub mod loaders;
+pub mod merges;
 pub mod money;
 pub mod nodes;
 pub mod notes;
@@ -35,6 +36,7 @@ pub struct Query(
     admins::AdminQuery,
     accounts::AccountQuery,
     privacy::PrivacyQuery,
+    merges::MergeQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -48,6 +50,7 @@ pub struct Mutation(
     addresses::AddressBookMutation,
     orders::OrderMutation,
     privacy::PrivacyMutation,
+    merges::MergeMutation,
 );
 
 pub type ClienteleSchema = Schema<Query, Mutation, EmptySubscription>;

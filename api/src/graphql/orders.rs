@@ -391,6 +391,9 @@ pub enum TransferKind {
     Claim,
     /// An admin moved the order.
     AdminTransfer,
+    /// The customer who had it was merged into the new owner (`mergeCustomers`, or a
+    /// claim that merged the guest record).
+    Merge,
 }
 
 #[Object]
@@ -559,12 +562,26 @@ impl OrderMutation {
     /// Moves the orders of a claim token to the logged-in customer who asked for it.
     /// INVALID_TOKEN if the token is unknown, not theirs, used, cancelled or expired;
     /// ALREADY_CLAIMED if an order changed owner meanwhile (nothing changes then).
+    /// With `mergeGuestRecord: true`, the guest record of the claimed orders (the one
+    /// with the email the token was mailed to) is merged into the account as well:
+    /// its addresses, groups, timeline and other orders move, and it is deleted.
     #[graphql(complexity = "MAX_ORDERS_PER_REQUEST * child_complexity")]
-    async fn confirm_order_claim(&self, ctx: &Context<'_>, token: String) -> Result<Vec<Order>> {
+    async fn confirm_order_claim(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        #[graphql(default)] merge_guest_record: bool,
+    ) -> Result<Vec<Order>> {
         let caller = ctx.principal().await?.require_customer()?;
-        let claimed = claims::confirm(ctx.db(), ctx.policy(), caller.customer_id, &token)
-            .await
-            .doing("confirming an order claim")?;
+        let claimed = claims::confirm(
+            ctx.db(),
+            ctx.policy(),
+            caller.customer_id,
+            &token,
+            merge_guest_record,
+        )
+        .await
+        .doing("confirming an order claim")?;
         Ok(claimed.into_iter().map(Order::of_owner).collect())
     }
 

@@ -296,6 +296,11 @@ async fn storefront_and_admin_operations_keep_to_their_side() {
         "{ orders { nodes { id } } }",
         "{ currentAdmin { id } }",
         "mutation { adminLogout }",
+        "{ exportCustomerData(id: \"0196b0a0-0000-7000-8000-000000000000\") }",
+        "{ customerMergeCandidates(id: \"0196b0a0-0000-7000-8000-000000000000\") { reasons } }",
+        "mutation { eraseCustomer(id: \"0196b0a0-0000-7000-8000-000000000000\") { id } }",
+        "mutation { mergeCustomers(into: \"0196b0a0-0000-7000-8000-000000000000\",
+            from: \"0196b0a0-0000-7000-8000-000000000001\") { preview } }",
     ] {
         let code = app.error_code(Some(&customer), admin_only, json!({})).await;
         assert_eq!(code, "FORBIDDEN", "{admin_only}");
@@ -305,6 +310,7 @@ async fn storefront_and_admin_operations_keep_to_their_side() {
         "mutation { updateMe(firstName: \"X\") { id } }",
         "mutation { changePassword(currentPassword: \"a\", newPassword: \"b\") }",
         "mutation { requestEmailChange(newEmail: \"x@example.com\", password: \"p\") }",
+        "{ exportMyData }",
     ] {
         assert_eq!(
             app.error_code(None, customer_only, json!({})).await,

@@ -7,8 +7,9 @@
 //! - `# expect: CODE` when the example shows an error: it must fail with that code.
 //!
 //! Examples that need ids declare variables; the test fills `$customerId`, `$groupId`,
-//! `$orderId` (seeded), `$addressId` (one of Ada's addresses) and `$guestOrderId` (a
-//! guest order placed with Ada's email, which she may claim).
+//! `$orderId` (seeded), `$addressId` (one of Ada's addresses), `$guestOrderId` (a
+//! guest order placed with Ada's email, which she may claim), `$adaId` (Ada's own id)
+//! and `$guestId` (the guest record of that order).
 
 use serde_json::{Value, json};
 use tests::{TestApp, error_code};
@@ -75,7 +76,7 @@ async fn seeded() -> (TestApp, String, String, Value) {
     let app = TestApp::spawn().await;
     api::seed::run(app.db(), 30).await.unwrap();
     let admin = app.admin_token().await;
-    let (ada, _) = app.register("ada@example.com").await;
+    let (ada, ada_id) = app.register("ada@example.com").await;
     let address = app
         .data(
             Some(&ada),
@@ -108,6 +109,8 @@ async fn seeded() -> (TestApp, String, String, Value) {
         "orderId": ids["orders"]["nodes"][0]["id"],
         "addressId": address,
         "guestOrderId": guest_order,
+        "adaId": ada_id,
+        "guestId": app.owner_of(&guest_order).await["id"],
     });
     (app, admin, ada, variables)
 }

@@ -21,6 +21,7 @@ mod filters;
 mod fuzz;
 mod instances;
 mod lifecycle;
+mod merges;
 mod orders;
 mod pagination;
 mod privacy;
