@@ -334,12 +334,43 @@ pub enum Command {
         #[arg(long)]
         to: std::path::PathBuf,
     },
+    /// Import records from a CSV file (docs/import-export.md): each row an upsert by
+    /// external_id or email, in its own transaction; rejected rows are listed with
+    /// their row number, column and reason, and make the exit status 1.
+    Import {
+        what: ImportWhat,
+        /// The CSV file (UTF-8, a header row first).
+        file: std::path::PathBuf,
+        /// The admin the changes are recorded under in the audit trail.
+        #[arg(long, env = "CLIENTELE_IMPORT_ADMIN")]
+        admin: String,
+        /// Also write the rejected rows as CSV (row, column, reason) to this file.
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
+    /// Write records as CSV to stdout (docs/import-export.md).
+    Export { what: ExportWhat },
     /// Fill an empty database with deterministic demo data.
     Seed {
         /// How many customers to create (about half of them guests).
         #[arg(long, default_value_t = 1_000)]
         customers: u32,
     },
+}
+
+/// What `import` reads.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportWhat {
+    Customers,
+}
+
+/// What `export` writes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportWhat {
+    /// The live customers.
+    Customers,
+    /// Every order, with its lines.
+    Orders,
 }
 
 impl Settings {

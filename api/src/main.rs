@@ -4,9 +4,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use api::app::{App, StartupError, passwords};
-use api::config::{Command, Config};
+use api::config::{Command, Config, ExportWhat, ImportWhat};
 use api::db::{self, PoolOptions};
-use api::{domain, graphql, seed};
+use api::{domain, exchange, graphql, seed};
 use clap::Parser;
 use tokio::net::TcpListener;
 
@@ -66,6 +66,22 @@ async fn run(config: Config) -> Result<(), StartupError> {
             db::backup(&db, &to).await?;
             tracing::info!(to = %to.display(), "backup written");
         }
+        Command::Import {
+            what: ImportWhat::Customers,
+            file,
+            admin,
+            report,
+        } => import_customers(&settings.database_url, &file, &admin, report.as_deref()).await?,
+        Command::Export { what } => {
+            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            db::migrate(&db).await?;
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = match what {
+                ExportWhat::Customers => exchange::export_customers(&db, out).await?,
+                ExportWhat::Orders => exchange::export_orders(&db, out).await?,
+            };
+            tracing::info!(rows = written, "export written");
+        }
         Command::Seed { customers } => {
             // Its own connection, without the serving statement timeout: renumbering
             // two million demo orders is one statement longer than any request's.
@@ -74,6 +90,59 @@ async fn run(config: Config) -> Result<(), StartupError> {
             let summary = seed::run(&db, customers).await?;
             tracing::info!(%summary, "demo data created");
         }
+    }
+    Ok(())
+}
+
+/// Streams `file` into the database, a bar or progress lines on stderr, each
+/// rejected row on stderr (and in `report`). Fails when any row was rejected.
+async fn import_customers(
+    database_url: &str,
+    file: &std::path::Path,
+    admin: &str,
+    report: Option<&std::path::Path>,
+) -> Result<(), StartupError> {
+    let (db, _) = db::connect(database_url, PoolOptions::small(1)).await?;
+    db::migrate(&db).await?;
+    let admin = domain::admins::with_email(&db, admin)
+        .await
+        .map_err(|_| format!("--admin {admin}: no admin user has this email"))?;
+    let input =
+        std::fs::File::open(file).map_err(|error| format!("{}: {error}", file.display()))?;
+    let size = input.metadata().ok().map(|m| m.len());
+    let mut report = match report {
+        Some(path) => {
+            let mut writer = csv::Writer::from_path(path)?;
+            writer.write_record(["row", "column", "reason"])?;
+            Some(writer)
+        }
+        None => None,
+    };
+    let mut progress = exchange::Progress::for_stderr(size);
+    let summary = exchange::import_customers(
+        &db,
+        admin.id,
+        std::io::BufReader::new(input),
+        &mut progress,
+        |rejection| {
+            eprintln!("rejected: {rejection}");
+            if let Some(report) = report.as_mut() {
+                let row = rejection.row.to_string();
+                let _ = report.write_record([row.as_str(), &rejection.column, &rejection.reason]);
+            }
+        },
+    )
+    .await?;
+    if let Some(mut report) = report {
+        report.flush()?;
+    }
+    tracing::info!(%summary, "import finished");
+    if summary.rejected > 0 {
+        return Err(format!(
+            "{} rows were rejected; the others are imported",
+            summary.rejected
+        )
+        .into());
     }
     Ok(())
 }

@@ -93,6 +93,16 @@ pub async fn login(
     Ok((admin, session))
 }
 
+/// The admin with this email (an import is recorded under one).
+pub async fn with_email(db: &impl ConnectionTrait, email: &str) -> DomainResult<admin_user::Model> {
+    let email = Email::parse(email, "admin")?;
+    admin_user::Entity::find()
+        .filter(admin_user::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?
+        .ok_or(DomainError::NotFound("admin user"))
+}
+
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<admin_user::Model> {
     admin_user::Entity::find_by_id(id)
         .one(db)

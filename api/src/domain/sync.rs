@@ -18,6 +18,9 @@ pub const MAX_BULK_ROWS: usize = 100;
 /// A customer as the other system has it.
 #[derive(Debug, Clone, Default)]
 pub struct Upsert {
+    /// Clientele's own id, matched before anything else when it names a live
+    /// customer (a file exported from this database and edited).
+    pub id: Option<Uuid>,
     /// Matched first, when given; a customer matched by email, or a new one, gets it.
     pub external_id: Option<String>,
     /// Matched when the external id matches nobody (a registered customer before a
@@ -29,23 +32,37 @@ pub struct Upsert {
     pub metadata: Change<serde_json::Value>,
 }
 
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// No customer matched: this one was created (without an account).
+    Created,
+    Updated,
+    /// The customer matched and already had every value asked for: nothing was
+    /// written or recorded, so sending the same data again changes nothing.
+    Unchanged,
+}
+
 /// How many times an upsert that lost a race (someone created the same customer
 /// between its lookup and its insert) looks again.
 const RACE_RETRIES: usize = 3;
 
 /// Updates the customer `upsert` matches, or creates one (without an account).
-/// Returns the customer and whether it was created. Of concurrent upserts of one new
-/// customer the unique indexes let one create it; the others then update it.
+/// Returns the customer and what was done. Of concurrent upserts of one new customer
+/// the unique indexes let one create it; the others then update it.
 pub async fn upsert(
     db: &DatabaseConnection,
     admin_id: Uuid,
     upsert: Upsert,
-) -> DomainResult<(customer::Model, bool)> {
+) -> DomainResult<(customer::Model, Upserted)> {
     let external_id = customers::external_id(upsert.external_id.clone(), "input.externalId")?;
     let email = Email::parse(&upsert.email, "input.email")?;
     let mut last_error = None;
     for _ in 0..RACE_RETRIES {
-        let result = match matching(db, external_id.as_deref(), &email).await? {
+        let result = match matching(db, upsert.id, external_id.as_deref(), &email).await? {
+            Some((current, link)) if unchanged(&current, &upsert, &email, &link) => {
+                return Ok((current, Upserted::Unchanged));
+            }
             Some((current, link)) => {
                 let change = CustomerChange {
                     email: Some(email.as_str().to_owned()),
@@ -60,7 +77,7 @@ pub async fn upsert(
                 };
                 customers::update(db, admin_id, current.id, change)
                     .await
-                    .map(|updated| (updated, false))
+                    .map(|updated| (updated, Upserted::Updated))
             }
             None => {
                 let new = NewCustomer {
@@ -74,7 +91,7 @@ pub async fn upsert(
                 };
                 customers::create(db, admin_id, new)
                     .await
-                    .map(|created| (created, true))
+                    .map(|created| (created, Upserted::Created))
             }
         };
         match result {
@@ -97,9 +114,20 @@ pub async fn upsert(
 /// which then gets the external id, unless it already has another one.
 async fn matching(
     db: &DatabaseConnection,
+    id: Option<Uuid>,
     external_id: Option<&str>,
     email: &Email,
 ) -> DomainResult<Option<(customer::Model, Change<String>)>> {
+    if let Some(id) = id
+        && let Ok(customer) = customers::get(db, id, false).await
+    {
+        let link = match (external_id, customer.external_id.as_deref()) {
+            (None, _) => Change::Keep,
+            (Some(given), Some(held)) if given == held => Change::Keep,
+            (Some(given), _) => Change::Set(given.to_owned()),
+        };
+        return Ok(Some((customer, link)));
+    }
     if let Some(id) = external_id
         && let Some(customer) = customers::with_external_id(db, id).await?
     {
@@ -126,6 +154,41 @@ async fn matching(
             ),
         )),
     }
+}
+
+/// Whether `current` already has everything `upsert` asks for (text compared as it
+/// would be stored, trimmed).
+fn unchanged(
+    current: &customer::Model,
+    upsert: &Upsert,
+    email: &Email,
+    link: &Change<String>,
+) -> bool {
+    let same_text = |change: &Change<String>, stored: &Option<String>| match change {
+        Change::Keep => true,
+        Change::Clear => stored.is_none(),
+        Change::Set(value) => {
+            let value = value.trim();
+            if value.is_empty() {
+                stored.is_none()
+            } else {
+                stored.as_deref() == Some(value)
+            }
+        }
+    };
+    // Metadata merges key by key: unchanged when the merge gives what is stored.
+    let same_metadata = super::fields::apply_metadata(
+        current.metadata.clone(),
+        upsert.metadata.clone(),
+        "metadata",
+    )
+    .is_ok_and(|merged| merged == current.metadata);
+    link.is_keep()
+        && current.email == email.as_str()
+        && same_text(&upsert.first_name, &current.first_name)
+        && same_text(&upsert.last_name, &current.last_name)
+        && same_text(&upsert.phone, &current.phone)
+        && same_metadata
 }
 
 /// The value a new customer starts with: what the other system set, nothing else.

@@ -106,6 +106,7 @@ impl SyncMutation {
     ) -> Result<CustomerUpsert> {
         let caller = ctx.principal().await?.require_admin()?;
         let upsert = sync::Upsert {
+            id: None,
             external_id: input.external_id,
             email: input.email,
             first_name: change_of(input.first_name),
@@ -113,12 +114,12 @@ impl SyncMutation {
             phone: change_of(input.phone),
             metadata: change_of(input.metadata.map_value(|Json(value)| value)),
         };
-        let (customer, created) = sync::upsert(ctx.db(), caller.admin_id, upsert)
+        let (customer, upserted) = sync::upsert(ctx.db(), caller.admin_id, upsert)
             .await
             .doing("upserting a customer")?;
         Ok(CustomerUpsert {
             customer: Customer(customer),
-            created,
+            created: upserted == sync::Upserted::Created,
         })
     }
 

@@ -17,6 +17,7 @@ mod credentials;
 mod docs;
 mod errors;
 mod events;
+mod exchange;
 mod filters;
 mod fuzz;
 mod instances;
