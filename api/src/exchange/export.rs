@@ -17,8 +17,9 @@ use crate::error::{DomainError, DomainResult};
 /// Rows read per statement.
 const PAGE: u64 = 1_000;
 
-/// The customers' columns: the import's (see `import.rs`) and the read-only ones.
-const CUSTOMER_COLUMNS: [&str; 14] = [
+/// The customers' columns: those an import reads (see `import.rs`) and those it reads
+/// past.
+pub(super) const CUSTOMER_COLUMNS: [&str; 14] = [
     "id",
     "email",
     "external_id",

@@ -9,6 +9,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::Progress;
+use super::export::CUSTOMER_COLUMNS;
 use crate::domain::fields::Change;
 use crate::domain::sync::{self, Upsert, Upserted};
 use crate::error::DomainError;
@@ -22,18 +23,6 @@ const WRITTEN: [&str; 7] = [
     "last_name",
     "phone",
     "metadata",
-];
-
-/// Columns an export writes that an import reads past (the database keeps them), so
-/// an exported file can be edited and imported again.
-const READ_ONLY: [&str; 7] = [
-    "has_account",
-    "created_at",
-    "updated_at",
-    "email_verified_at",
-    "disabled_at",
-    "order_count",
-    "last_order_at",
 ];
 
 /// A row that was not imported, and why. Rows are numbered as a spreadsheet shows
@@ -162,11 +151,12 @@ impl Columns {
                 if at[slot].replace(index).is_some() {
                     return Err(ImportError::Header(format!("{name} appears twice")));
                 }
-            } else if !READ_ONLY.contains(&name) {
+            } else if !CUSTOMER_COLUMNS.contains(&name) {
+                // The other columns of an export are read past (the database keeps
+                // them), so an exported file can be edited and imported again.
                 return Err(ImportError::Header(format!(
-                    "unknown column {name:?} (known: {}, and {} which are read past)",
-                    WRITTEN.join(", "),
-                    READ_ONLY.join(", ")
+                    "unknown column {name:?} (known: {})",
+                    CUSTOMER_COLUMNS.join(", ")
                 )));
             }
         }
