@@ -21,6 +21,7 @@ use crate::domain::throttles::{Limit, Limits, Scope};
 use crate::error::DomainResult;
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
+use crate::live::LiveFeed;
 use crate::metrics::RequestMetrics;
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -34,6 +35,8 @@ pub struct App {
     background: BackgroundSetup,
     limits: Arc<DocumentLimits>,
     edge: Arc<Edge>,
+    /// Committed events, for this instance's subscriptions.
+    live: LiveFeed,
 }
 
 /// The HTTP edge's limits and switches.
@@ -211,6 +214,7 @@ impl App {
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;
         let policy = account_policy(settings)?;
+        let live = LiveFeed::new();
         let schema = graphql::schema_builder(EngineLimits {
             max_complexity: settings.max_query_complexity,
             max_directives: settings.max_directives,
@@ -220,6 +224,7 @@ impl App {
         .data(passwords())
         .data(policy)
         .data(CountLimit(settings.count_limit))
+        .data(live.clone())
         .finish();
         let limits = DocumentLimits::new(
             &schema.sdl(),
@@ -273,6 +278,7 @@ impl App {
             },
             limits: Arc::new(limits),
             edge: Arc::new(edge),
+            live,
         })
     }
 
@@ -282,6 +288,10 @@ impl App {
 
     pub fn limits(&self) -> &DocumentLimits {
         &self.limits
+    }
+
+    pub fn live(&self) -> &LiveFeed {
+        &self.live
     }
 
     pub fn edge(&self) -> &Edge {
@@ -329,6 +339,13 @@ impl App {
             setup.retention,
             stopped.clone(),
         ));
+        // The live feed reads on a connection of the background pool (PostgreSQL's
+        // LISTEN takes one of its own).
+        let feed = tokio::spawn(
+            self.live
+                .clone()
+                .run(background_db.clone(), setup.database_url.clone()),
+        );
         let worker = setup.worker.then(|| {
             let worker = Worker::new(
                 background_db,
@@ -342,6 +359,8 @@ impl App {
             stop,
             sweeper,
             worker,
+            live: self.live.clone(),
+            feed,
         })
     }
 }
@@ -351,6 +370,8 @@ pub struct Background {
     stop: watch::Sender<bool>,
     sweeper: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
+    live: LiveFeed,
+    feed: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
@@ -358,6 +379,11 @@ impl Background {
     /// finished first.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
+        // Open subscriptions complete, and the feed stops reading.
+        self.live.stop();
+        if let Err(error) = self.feed.await {
+            tracing::error!(%error, "live feed failed");
+        }
         if let Some(Err(error)) = OptionFuture::from(self.worker).await {
             tracing::error!(%error, "outbox worker failed");
         }

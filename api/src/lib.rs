@@ -13,6 +13,7 @@ pub mod error;
 pub mod exchange;
 pub mod graphql;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod seed;
 pub mod telemetry;

@@ -52,6 +52,15 @@ impl Caller {
             .copied()
     }
 
+    /// The principal as the session stands now, not as it was first resolved: for a
+    /// subscription, which lives on after its request.
+    pub async fn recheck(&self, db: &DatabaseConnection) -> DomainResult<Principal> {
+        match self.token.as_deref() {
+            Some(token) => sessions::resolve(db, token, &self.sessions).await,
+            None => Ok(Principal::Anonymous),
+        }
+    }
+
     /// The principal, if a field asked for it.
     pub fn resolved(&self) -> Option<Principal> {
         self.resolved.get().copied()

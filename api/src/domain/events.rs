@@ -14,8 +14,8 @@
 use entity::{event, outbox_message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -25,6 +25,9 @@ use crate::error::{DomainError, DomainResult};
 
 /// Events fanned out per transaction.
 pub const DISPATCH_BATCH: u64 = 100;
+
+/// The PostgreSQL channel each committed event's id is announced on.
+pub const NOTIFY_CHANNEL: &str = "clientele_events";
 
 /// The outbox recipient of a webhook endpoint's deliveries: `webhook:<name>`.
 pub const ENDPOINT_PREFIX: &str = "webhook:";
@@ -153,8 +156,9 @@ impl DomainEvent {
     /// Records the event in the caller's transaction: it exists exactly when the
     /// change does.
     pub async fn publish(self, db: &impl ConnectionTrait) -> DomainResult<()> {
+        let id = Uuid::now_v7();
         event::Entity::insert(event::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(id),
             kind: Set(self.kind.as_str().to_owned()),
             customer_id: Set(self.customer_id),
             data: Set(self.data),
@@ -163,6 +167,16 @@ impl DomainEvent {
         })
         .exec_without_returning(db)
         .await?;
+        // PostgreSQL delivers the notification when (and if) this transaction commits,
+        // to every instance's live feed (`crate::live`).
+        if db.get_database_backend() == DbBackend::Postgres {
+            db.query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [NOTIFY_CHANNEL.into(), id.to_string().into()],
+            ))
+            .await?;
+        }
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ pub mod documents;
 pub mod gate;
 pub mod groups;
 pub mod limits;
+pub mod live;
 pub mod loaders;
 pub mod merges;
 pub mod money;
@@ -22,7 +23,7 @@ pub mod sessions;
 pub mod sync;
 
 use async_graphql::resolver_utils::EnumType;
-use async_graphql::{EmptySubscription, MergedObject, Object, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Object, Schema, SchemaBuilder};
 
 use crate::error::ErrorCode;
 
@@ -53,7 +54,7 @@ pub struct Mutation(
     merges::MergeMutation,
 );
 
-pub type ClienteleSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type ClienteleSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// Lists the error codes, so that they are part of the schema that introspection
 /// shows and clients generated from it know them.
@@ -93,12 +94,18 @@ pub struct EngineLimits {
 }
 
 /// The schema with its limits, without runtime data: enough to export the SDL.
-pub fn schema_builder(limits: EngineLimits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .limit_complexity(limits.max_complexity)
-        // The document limits check directives first, with a typed error; this is the
-        // engine's own guard (the fix for CVE-2024-47614) behind them.
-        .limit_directives(limits.max_directives);
+pub fn schema_builder(
+    limits: EngineLimits,
+) -> SchemaBuilder<Query, Mutation, live::LiveSubscription> {
+    let builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        live::LiveSubscription,
+    )
+    .limit_complexity(limits.max_complexity)
+    // The document limits check directives first, with a typed error; this is the
+    // engine's own guard (the fix for CVE-2024-47614) behind them.
+    .limit_directives(limits.max_directives);
     if limits.introspection {
         builder
     } else {

@@ -332,7 +332,7 @@ impl ResponseMedia {
     }
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
@@ -341,7 +341,7 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// Where the request came from: the last entry of the trusted proxy header when one
 /// is configured and present (the entry that proxy added; earlier ones are whatever
 /// the client sent), else the connection's peer.
-fn client_of(app: &App, headers: &HeaderMap, peer: Option<PeerAddress>) -> Client {
+pub(super) fn client_of(app: &App, headers: &HeaderMap, peer: Option<PeerAddress>) -> Client {
     let from_proxy = app
         .edge()
         .trusted_proxy_header

@@ -9,6 +9,7 @@
 mod cors;
 mod graphiql;
 mod graphql;
+mod subscriptions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,7 +24,6 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use futures_util::FutureExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -52,10 +52,9 @@ pub struct GraphqlOutcome {
 /// The routes, with the limits and the per-request layer.
 pub fn router(app: &App) -> Router {
     let edge = app.edge();
-    let mut graphql = axum::routing::post(graphql::execute);
+    let graphql = axum::routing::post(graphql::execute).get(get_graphql);
     let mut router = Router::new();
     if edge.graphiql {
-        graphql = graphql.get(graphiql::page);
         router = router.route("/graphql/assets/{name}", get(graphiql::asset));
     }
     if !edge.metrics_apart {
@@ -72,6 +71,23 @@ pub fn router(app: &App) -> Router {
     router
         .layer(middleware::from_fn(each_request))
         .with_state(app.clone())
+}
+
+/// `GET /graphql`: a WebSocket for subscriptions when the request asks to upgrade,
+/// else GraphiQL (when it is on).
+async fn get_graphql(State(app): State<App>, request: Request) -> Response {
+    if subscriptions::is_upgrade(request.headers()) {
+        return subscriptions::upgrade(app, request).await;
+    }
+    if app.edge().graphiql {
+        let query = request.uri().query().map(str::to_owned);
+        return graphiql::page(axum::extract::RawQuery(query)).await;
+    }
+    let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::ALLOW, HeaderValue::from_static("POST"));
+    response
 }
 
 /// `/metrics` alone, for `--metrics-bind`.
@@ -124,7 +140,11 @@ async fn serve(
     drain_deadline: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Each connection holds a sender; once shutdown is announced and every
+    // connection has finished, the receiver sees the channel close. (hyper-util's
+    // GracefulShutdown does not take the upgradeable connections WebSockets need.)
+    let (draining, drain_signal) = tokio::sync::watch::channel(false);
+    let (alive, mut all_closed) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -145,10 +165,27 @@ async fn serve(
                 let connection = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_read_timeout)
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(with_peer(router.clone(), peer)));
-                let connection = graceful.watch(connection);
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(with_peer(router.clone(), peer)))
+                    // A subscription's WebSocket takes the connection over.
+                    .with_upgrades();
+                let alive = alive.clone();
+                let mut drain_signal = drain_signal.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                    let _alive = alive;
+                    let mut connection = std::pin::pin!(connection);
+                    let finished = tokio::select! {
+                        ended = connection.as_mut() => Some(ended),
+                        _ = drain_signal.wait_for(|draining| *draining) => None,
+                    };
+                    let ended = match finished {
+                        Some(ended) => ended,
+                        None => {
+                            // Finish the request in progress, then close.
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    };
+                    if let Err(error) = ended {
                         tracing::debug!(%error, "connection ended with an error");
                     }
                 });
@@ -161,7 +198,9 @@ async fn serve(
     // past its deadline, so draining takes at most that long; the bound only guards
     // against a client that stops reading its response.
     drop(listener);
-    if tokio::time::timeout(drain_deadline, graceful.shutdown())
+    draining.send_replace(true);
+    drop(alive);
+    if tokio::time::timeout(drain_deadline, all_closed.recv())
         .await
         .is_err()
     {

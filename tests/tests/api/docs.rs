@@ -6,6 +6,8 @@
 //!   the password `a fine password`); anonymous otherwise;
 //! - `# expect: CODE` when the example shows an error: it must fail with that code.
 //!
+//! Subscriptions run over WebSocket and must start without an error.
+//!
 //! Examples that need ids declare variables; the test fills `$customerId`, `$groupId`,
 //! `$orderId` (seeded), `$addressId` (one of Ada's addresses), `$guestOrderId` (a
 //! guest order placed with Ada's email, which she may claim), `$adaId` (Ada's own id)
@@ -69,6 +71,16 @@ fn pages() -> Vec<(String, String)> {
             (path, text)
         })
         .collect()
+}
+
+/// Whether the document's operation is a subscription (its first word, past the
+/// comments).
+fn is_subscription(query: &str) -> bool {
+    query
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with('#'))
+        .is_some_and(|line| line.starts_with("subscription"))
 }
 
 /// A server with demo data, Ada, and the ids the examples may ask for.
@@ -141,10 +153,23 @@ async fn every_graphql_example_in_the_documentation_runs() {
                 .filter(|(name, _)| example.query.contains(&format!("${name}")))
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect();
+            let place = format!("{}:{}", example.page, example.line);
+            if is_subscription(&example.query) {
+                // Over WebSocket, as clients run them.
+                let ran = crate::subscriptions::runs(
+                    &app,
+                    token.unwrap_or_default(),
+                    &example.query,
+                    Value::Object(variables),
+                )
+                .await;
+                assert!(ran.is_ok(), "{place}: {ran:?}");
+                total += 1;
+                continue;
+            }
             let response = app
                 .gql(token, &example.query, Value::Object(variables))
                 .await;
-            let place = format!("{}:{}", example.page, example.line);
             match &example.expect {
                 None => assert!(response.get("errors").is_none(), "{place}: {response:#}"),
                 Some(code) => assert_eq!(&error_code(&response), code, "{place}: {response:#}"),

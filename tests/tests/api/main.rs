@@ -32,6 +32,7 @@ mod schema;
 mod seed;
 mod shutdown;
 mod statements;
+mod subscriptions;
 mod sync;
 mod typed_client;
 mod upgrades;

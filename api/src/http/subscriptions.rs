@@ -1,0 +1,86 @@
+//! `GET /graphql` with `Upgrade: websocket`: GraphQL subscriptions over WebSocket,
+//! in the `graphql-transport-ws` protocol (GraphiQL's and Apollo's; the older
+//! `graphql-ws` too), for admins.
+//!
+//! The bearer token travels in the `connection_init` payload as
+//! `{"Authorization": "Bearer clt_…"}` (browsers cannot set headers on a WebSocket),
+//! or in the upgrade request's `Authorization` header. A connection whose token is
+//! not an admin's is refused at `connection_init`; the subscriptions themselves check
+//! the session again while they run (`graphql::live`).
+
+use std::sync::Arc;
+
+use async_graphql::Data;
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::PeerAddress;
+use super::graphql::{bearer_token, client_of};
+use crate::app::App;
+use crate::auth::{Caller, Principal};
+
+/// Whether a request asks to become a WebSocket.
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
+/// Upgrades the request and serves subscriptions on the socket.
+pub async fn upgrade(app: App, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(status) => return status.into_response(),
+    };
+    let socket = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(socket) => socket,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let peer = parts.extensions.get::<PeerAddress>().copied();
+    let client = client_of(&app, &parts.headers, peer);
+    let header_token = bearer_token(&parts.headers).map(str::to_owned);
+    let sessions = app.edge().sessions;
+    let db = app.db().clone();
+    let schema = app.schema().clone();
+    socket
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = token_in(&payload).or(header_token);
+                    let caller = Arc::new(Caller::new(token, client, sessions));
+                    match caller.principal(&db).await {
+                        Ok(Principal::Admin { .. }) => {}
+                        _ => {
+                            return Err(async_graphql::Error::new(
+                                "subscriptions are for admins: send an admin's token as \
+                                 {\"Authorization\": \"Bearer …\"} in connection_init",
+                            ));
+                        }
+                    }
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// `Authorization` (any case) in the `connection_init` payload: `Bearer <token>`.
+fn token_in(payload: &serde_json::Value) -> Option<String> {
+    let fields = payload.as_object()?;
+    let value = fields
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, value)| value.as_str())?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
