@@ -8,6 +8,7 @@ pub mod admin_action;
 pub mod admin_user;
 pub mod counter;
 pub mod customer;
+pub mod customer_consent;
 pub mod customer_credential;
 pub mod customer_group;
 pub mod customer_group_customer;

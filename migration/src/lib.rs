@@ -26,6 +26,7 @@ mod m20261201_000017_open_admin_action_to_customer_events;
 mod m20261202_000018_index_customer_search_rows;
 mod m20261202_000019_add_customer_erasure;
 mod m20261202_000020_create_events;
+mod m20261202_000021_create_customer_consents;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000018_index_customer_search_rows::Migration),
             Box::new(m20261202_000019_add_customer_erasure::Migration),
             Box::new(m20261202_000020_create_events::Migration),
+            Box::new(m20261202_000021_create_customer_consents::Migration),
         ]
     }
 }

@@ -69,10 +69,11 @@ pub enum ActionKind {
     SelfDelete,
     CustomerErase,
     CustomerMerge,
+    ConsentChange,
 }
 
 impl ActionKind {
-    const ALL: [ActionKind; 32] = [
+    const ALL: [ActionKind; 33] = [
         Self::CustomerCreate,
         Self::CustomerUpdate,
         Self::CustomerDelete,
@@ -105,6 +106,7 @@ impl ActionKind {
         Self::SelfDelete,
         Self::CustomerErase,
         Self::CustomerMerge,
+        Self::ConsentChange,
     ];
 
     pub fn stored(self) -> &'static str {
@@ -141,6 +143,7 @@ impl ActionKind {
             Self::SelfDelete => "customer.self_delete",
             Self::CustomerErase => "customer.erase",
             Self::CustomerMerge => "customer.merge",
+            Self::ConsentChange => "customer.consent_change",
         }
     }
 

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use entity::order_transfer::TransferKind;
 use entity::{
-    address, admin_action, customer, customer_group_customer, customer_note, order, order_transfer,
+    address, admin_action, customer, customer_consent, customer_group_customer, customer_note,
+    order, order_transfer,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -281,6 +282,12 @@ pub(crate) async fn merge_in(
         memberships(txn, into).await? - before
     };
 
+    // The consent logs join: the latest record of each purpose, from either, stands.
+    customer_consent::Entity::update_many()
+        .col_expr(customer_consent::Column::CustomerId, Expr::val(into))
+        .filter(customer_consent::Column::CustomerId.eq(from))
+        .exec(txn)
+        .await?;
     let notes_moved = customer_note::Entity::update_many()
         .col_expr(customer_note::Column::CustomerId, Expr::val(into))
         .filter(customer_note::Column::CustomerId.eq(from))

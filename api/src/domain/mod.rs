@@ -6,6 +6,7 @@ pub mod addresses;
 pub mod admins;
 pub mod audit;
 pub mod claims;
+pub mod consents;
 pub mod country;
 pub mod counts;
 pub mod currency;

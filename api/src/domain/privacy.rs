@@ -17,9 +17,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::order::AddressSnapshot;
 use entity::{
-    address, admin_action, customer, customer_credential, customer_group, customer_group_customer,
-    customer_note, customer_spend, customer_token, event, line_item, order, order_claim,
-    order_claim_order, order_transfer, outbox_message, session,
+    address, admin_action, customer, customer_consent, customer_credential, customer_group,
+    customer_group_customer, customer_note, customer_spend, customer_token, event, line_item,
+    order, order_claim, order_claim_order, order_transfer, outbox_message, session,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -41,7 +41,7 @@ pub const EXPORT_FORMAT: &str = "clientele.subject-access.v1";
 /// Each table that refers to a customer (directly, or through an order or claim of
 /// theirs), and the JSON pointer in the staff export where its rows are.
 /// `throttle` is not here: its keys are one-way hashes that name nobody.
-pub const COVERED_TABLES: [(&str, &str); 15] = [
+pub const COVERED_TABLES: [(&str, &str); 16] = [
     ("customer", "/customer"),
     ("customer_spend", "/customer/spend"),
     ("address", "/addresses"),
@@ -57,6 +57,7 @@ pub const COVERED_TABLES: [(&str, &str); 15] = [
     ("customer_token", "/tokens"),
     ("outbox_message", "/messages"),
     ("event", "/events"),
+    ("customer_consent", "/consents"),
 ];
 
 /// Tables that refer to a customer but hold only what the customer's own columns
@@ -93,6 +94,8 @@ struct Export {
     messages: Vec<Message>,
     /// The events published about the customer, not yet removed by housekeeping.
     events: Vec<event::Model>,
+    /// Every consent given or withdrawn, oldest first.
+    consents: Vec<customer_consent::Model>,
 }
 
 #[derive(Serialize)]
@@ -265,6 +268,11 @@ pub async fn export(db: &DatabaseConnection, id: Uuid, reader: Reader) -> Domain
         .order_by_asc(event::Column::Id)
         .all(&txn)
         .await?;
+    let consents = customer_consent::Entity::find()
+        .filter(customer_consent::Column::CustomerId.eq(id))
+        .order_by_asc(customer_consent::Column::Id)
+        .all(&txn)
+        .await?;
     txn.commit().await?;
 
     if reader == Reader::Customer {
@@ -310,6 +318,7 @@ pub async fn export(db: &DatabaseConnection, id: Uuid, reader: Reader) -> Domain
         tokens,
         messages,
         events,
+        consents,
     };
     let mut document = serde_json::to_value(export).map_err(DomainError::internal)?;
     // The address copies on orders are stored with snake_case keys; the export
@@ -513,6 +522,11 @@ async fn anonymise(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<Option<E
     crate::auth::sessions::revoke_customer_sessions(db, id, None).await?;
     customer_note::Entity::delete_many()
         .filter(customer_note::Column::CustomerId.eq(id))
+        .exec(db)
+        .await?;
+    // Consents to marketing a person who no longer exists for the store.
+    customer_consent::Entity::delete_many()
+        .filter(customer_consent::Column::CustomerId.eq(id))
         .exec(db)
         .await?;
     // The timeline keeps what happened and when; its details held emails and ids.

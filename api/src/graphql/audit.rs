@@ -82,6 +82,9 @@ pub enum AdminActionKind {
     /// One customer was merged into another (`mergeCustomers`, or a claim that merged
     /// the guest record): on both timelines, `details` says what moved.
     CustomerMerge,
+    /// A consent was given or withdrawn (`details.purpose`, `details.granted`), by the
+    /// customer or by an admin on their word.
+    ConsentChange,
 }
 
 #[Object]

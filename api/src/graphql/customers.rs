@@ -9,6 +9,7 @@ use super::addresses::Address;
 use super::audit::{self, AdminActionConnection, CustomerEventConnection, TrailOf};
 use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
+use super::consents::Consent;
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::groups::CustomerGroup;
 use super::money::Money;
@@ -123,6 +124,21 @@ impl Customer {
     /// When the customer's newest order was placed; null if they never ordered.
     async fn last_order_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_order_at
+    }
+
+    /// The customer's current consents, one per purpose the store was ever told
+    /// about (a purpose missing here is not consented to).
+    async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<Consent>> {
+        let consents = ctx
+            .loaders()
+            .consents_of_customer
+            .load_one(self.0.id)
+            .await?;
+        Ok(consents
+            .unwrap_or_default()
+            .into_iter()
+            .map(Consent)
+            .collect())
     }
 
     /// What the customer's orders that are not canceled add up to, one amount per

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{
-    address, admin_action, admin_user, customer, customer_group, customer_note, customer_spend,
-    line_item, order, order_transfer, session,
+    address, admin_action, admin_user, customer, customer_consent, customer_group, customer_note,
+    customer_spend, line_item, order, order_transfer, session,
 };
 use sea_orm::DatabaseConnection;
 use tracing::Instrument;
@@ -44,6 +44,7 @@ pub struct Loaders {
     pub notes_of_customer: DataLoader<NotesOfCustomer>,
     pub events_of_customer: DataLoader<EventsOfCustomer>,
     pub spend_of_customer: DataLoader<SpendOfCustomer>,
+    pub consents_of_customer: DataLoader<ConsentsOfCustomer>,
     pub actions_of_group: DataLoader<ActionsOfGroup>,
     pub sessions_of_customer: DataLoader<SessionsOfCustomer>,
 }
@@ -86,6 +87,7 @@ impl Loaders {
             notes_of_customer: loader(NotesOfCustomer(db.clone()), gate),
             events_of_customer: loader(EventsOfCustomer(db.clone()), gate),
             spend_of_customer: loader(SpendOfCustomer(db.clone()), gate),
+            consents_of_customer: loader(ConsentsOfCustomer(db.clone()), gate),
             actions_of_group: loader(ActionsOfGroup(db.clone()), gate),
             sessions_of_customer: loader(SessionsOfCustomer(db.clone(), sessions), gate),
         }
@@ -304,6 +306,18 @@ impl Loader<Uuid> for SpendOfCustomer {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         crate::domain::stats::spend_of_customers(&self.0, ids).await
+    }
+}
+
+/// `customer.consents`.
+pub struct ConsentsOfCustomer(DatabaseConnection);
+
+impl Loader<Uuid> for ConsentsOfCustomer {
+    type Value = Vec<customer_consent::Model>;
+    type Error = DomainError;
+
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        crate::domain::consents::current_of_customers(&self.0, ids).await
     }
 }
 

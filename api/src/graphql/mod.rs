@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod admins;
 pub mod audit;
 pub mod connection;
+pub mod consents;
 pub mod context;
 pub mod customers;
 pub mod documents;
@@ -52,6 +53,7 @@ pub struct Mutation(
     orders::OrderMutation,
     privacy::PrivacyMutation,
     merges::MergeMutation,
+    consents::ConsentMutation,
 );
 
 pub type ClienteleSchema = Schema<Query, Mutation, live::LiveSubscription>;

@@ -17,7 +17,7 @@ const MERGE: &str = "mutation($into: ID!, $from: ID!, $preview: Boolean!) {
                    shippingAddresses { city } deletedAt }
         source { id deletedAt } } }";
 const STATE: &str = "query($id: ID!) { customer(id: $id, includeDeleted: true) {
-    id deletedAt orderCount groups { name } shippingAddresses { city }
+    id deletedAt orderCount groups { name } shippingAddresses { city } consents { purpose granted }
     notes { nodes { body } }
     events(first: 50) { nodes { kind actor } }
     orders(first: 10) { nodes { id transfers { kind } } } } }";
@@ -152,6 +152,12 @@ async fn a_merge_moves_everything_and_its_preview_changes_nothing() {
     .await;
     let vip = app.group("VIP").await;
     app.join(vip, guest_id).await;
+    app.data(
+        Some(&admin),
+        "mutation($c: ID!) { setCustomerConsent(customerId: $c, purpose: SMS_MARKETING, granted: true) { id } }",
+        json!({ "c": guest }),
+    )
+    .await;
     let (bo, bo_id) = app.register("bo@example.com").await;
     place(&app, Some(&bo), order_input(None)).await;
 
@@ -208,6 +214,10 @@ async fn a_merge_moves_everything_and_its_preview_changes_nothing() {
     assert_eq!(
         bo_state["customer"]["notes"]["nodes"],
         json!([{ "body": "called twice" }])
+    );
+    assert_eq!(
+        bo_state["customer"]["consents"],
+        json!([{ "purpose": "SMS_MARKETING", "granted": true }])
     );
     let kinds_of_bo = kinds(&bo_state);
     assert_eq!(kinds_of_bo[0], "CUSTOMER_MERGE");

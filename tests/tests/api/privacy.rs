@@ -96,6 +96,12 @@ async fn customer_with_everything() -> (TestApp, String, String, String, String)
     )
     .await;
     place(&app, Some(&sam), order_input(None)).await;
+    app.data(
+        Some(&sam),
+        "mutation { setMyConsent(purpose: EMAIL_MARKETING, granted: true) { id } }",
+        json!({}),
+    )
+    .await;
     app.data(Some(&sam), REQUEST, json!({ "ids": [guest_order["id"]] }))
         .await;
     let claim_token = token(&nth_claim(&app, &webhook, "sam@example.com", 1).await);
@@ -217,6 +223,9 @@ async fn the_export_covers_every_table_that_refers_to_a_customer() {
     assert_eq!(export["transfers"][0]["toCustomerId"], sam_id);
     assert_eq!(export["notes"][0]["body"], "Prefers Tuesday deliveries");
     assert_eq!(export["tokens"][0]["purpose"], "email_verification");
+    assert_eq!(export["consents"][0]["purpose"], "email_marketing");
+    assert_eq!(export["consents"][0]["granted"], true);
+    assert_eq!(export["consents"][0]["source"], "customer");
     assert!(export["sessions"][0]["lastUsedAt"].is_string());
     let kinds: BTreeSet<&str> = export["messages"]
         .as_array()
@@ -331,7 +340,14 @@ async fn erasure_forgets_the_person_and_keeps_the_accounts() {
     ] {
         assert!(!text.contains(personal), "{personal} survived: {after:#}");
     }
-    for empty in ["/addresses", "/notes", "/sessions", "/tokens", "/messages"] {
+    for empty in [
+        "/addresses",
+        "/notes",
+        "/sessions",
+        "/tokens",
+        "/messages",
+        "/consents",
+    ] {
         assert!(!is_filled(pointer(&after, empty)), "{empty}");
     }
     // The accounts keep every order: amounts, lines, dates, currency, countries.
@@ -539,6 +555,6 @@ async fn an_export_costs_the_same_statements_whatever_the_customer_has() {
         costs.push(app.statements() - before);
         assert!(export["exportCustomerData"]["customer"]["id"].is_string());
     }
-    // The caller's session, then the export's 15 reads (docs/privacy.md).
-    assert_eq!(costs, [16, 16], "statements: nothing vs 22 orders and more");
+    // The caller's session, then the export's 16 reads (docs/privacy.md).
+    assert_eq!(costs, [17, 17], "statements: nothing vs 22 orders and more");
 }

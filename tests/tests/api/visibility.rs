@@ -43,6 +43,7 @@ const MATRIX: &[Row] = &[
         &[("metadata", "A"), ("adminActions", "A"), ("customers", "A")],
     ),
     ("LoginSession", "AS", &[]),
+    ("Consent", "AS", &[]),
     ("Order", "ASP", &[("customer", "AS"), ("transfers", "A")]),
     ("LineItem", "ASP", &[]),
     ("Money", "ASP", &[]),
@@ -150,6 +151,7 @@ fn reach(type_name: &str, caller: Caller, w: &World) -> Reach {
         "Address" => customer(caller, w).nest("shippingAddresses"),
         "CustomerGroup" => customer(caller, w).nest("groups"),
         "LoginSession" => customer(caller, w).nest("sessions"),
+        "Consent" => customer(caller, w).nest("consents"),
         "AdminAction" => customer(caller, w).nest("adminActions").nest("nodes"),
         "CustomerNote" => customer(caller, w).nest("notes").nest("nodes"),
         "CustomerEvent" => customer(caller, w).nest("events").nest("nodes"),
@@ -197,6 +199,12 @@ async fn fixture(app: &TestApp) -> (World, BTreeMap<&'static str, Option<String>
     app.data(
         Some(&ada_token),
         r#"mutation { addShippingAddress(input: { city: "London", countryCode: "GB" }, useAsBilling: true) { id } }"#,
+        json!({}),
+    )
+    .await;
+    app.data(
+        Some(&ada_token),
+        "mutation { setMyConsent(purpose: EMAIL_MARKETING, granted: true) { id } }",
         json!({}),
     )
     .await;
