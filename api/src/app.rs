@@ -47,6 +47,8 @@ pub struct Edge {
     pub header_read_timeout: Duration,
     /// One permit per GraphQL request in progress.
     pub in_flight: Arc<Semaphore>,
+    /// One permit per open subscription WebSocket (as many as requests in progress).
+    pub sockets: Arc<Semaphore>,
     pub max_concurrent_requests: usize,
     /// Counts and latencies of GraphQL requests (for `/metrics`).
     pub requests: RequestMetrics,
@@ -241,6 +243,7 @@ impl App {
             request_timeout: Duration::from_millis(settings.request_timeout_ms),
             header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
             in_flight: Arc::new(Semaphore::new(settings.max_concurrent_requests as usize)),
+            sockets: Arc::new(Semaphore::new(settings.max_concurrent_requests as usize)),
             max_concurrent_requests: settings.max_concurrent_requests as usize,
             requests: RequestMetrics::default(),
             metrics_apart: settings.metrics_bind.is_some(),

@@ -7,21 +7,30 @@
 //! or in the upgrade request's `Authorization` header. A connection whose token is
 //! not an admin's is refused at `connection_init`; the subscriptions themselves check
 //! the session again while they run (`graphql::live`).
+//!
+//! Sockets are bounded like requests: at most `--max-concurrent-requests` open at
+//! once (then 503), and one that has not sent `connection_init` within
+//! [`INIT_DEADLINE`] is closed, so idle sockets cannot pile up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::PeerAddress;
 use super::graphql::{bearer_token, client_of};
 use crate::app::App;
 use crate::auth::{Caller, Principal};
+
+/// How long a new socket may take to send `connection_init`.
+pub const INIT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Whether a request asks to become a WebSocket.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -42,6 +51,13 @@ pub async fn upgrade(app: App, request: Request) -> Response {
         Ok(socket) => socket,
         Err(rejection) => return rejection.into_response(),
     };
+    let Ok(permit) = app.edge().sockets.clone().try_acquire_owned() else {
+        let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
     let peer = parts.extensions.get::<PeerAddress>().copied();
     let client = client_of(&app, &parts.headers, peer);
     let header_token = bearer_token(&parts.headers).map(str::to_owned);
@@ -50,9 +66,13 @@ pub async fn upgrade(app: App, request: Request) -> Response {
     let schema = app.schema().clone();
     socket
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            let initialised = Arc::new(AtomicBool::new(false));
+            let init_seen = initialised.clone();
+            let serve = GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
+                    init_seen.store(true, Ordering::Relaxed);
                     let token = token_in(&payload).or(header_token);
                     let caller = Arc::new(Caller::new(token, client, sessions));
                     match caller.principal(&db).await {
@@ -68,7 +88,18 @@ pub async fn upgrade(app: App, request: Request) -> Response {
                     data.insert(caller);
                     Ok(data)
                 })
-                .serve()
+                .serve();
+            // Dropping the socket's future closes it.
+            let deadline = async {
+                tokio::time::sleep(INIT_DEADLINE).await;
+                if initialised.load(Ordering::Relaxed) {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = serve => {}
+                () = deadline => tracing::debug!("subscription socket closed: no connection_init in time"),
+            }
         })
 }
 

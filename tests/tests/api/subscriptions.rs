@@ -216,3 +216,39 @@ pub(crate) async fn runs(
         Ok(message) => Err(message),
     }
 }
+
+#[tokio::test]
+async fn idle_and_excess_sockets_are_refused() {
+    let app = TestApp::spawn_with(|settings| settings.max_concurrent_requests = 1).await;
+    let url = app.base_url.replace("http://", "ws://") + "/graphql";
+    let request = || {
+        let mut request = url.clone().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        request
+    };
+    // One socket holds the only permit: a second is refused with 503.
+    let (mut idle, _) = tokio_tungstenite::connect_async(request()).await.unwrap();
+    match tokio_tungstenite::connect_async(request()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!("a second socket was let in: {other:?}"),
+    }
+    // The first never sends connection_init: it is closed after the deadline.
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match idle.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle socket stayed open");
+    // Its permit is back.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(tokio_tungstenite::connect_async(request()).await.is_ok());
+}
