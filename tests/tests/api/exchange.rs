@@ -271,3 +271,25 @@ async fn the_documented_example_file_imports_cleanly() {
     assert!(rejected.is_empty(), "{rejected:?}");
     assert_eq!((summary.rows, summary.created), (3, 3));
 }
+
+#[tokio::test]
+async fn a_row_that_is_not_utf8_is_rejected_alone() {
+    let app = TestApp::spawn().await;
+    let admin = admin_id(&app).await;
+    let mut file = b"email,first_name\nada@example.com,Ada\nbad@example.com,".to_vec();
+    file.extend_from_slice(&[0xff, 0xfe]);
+    file.extend_from_slice(b"\nlinus@example.com,Linus\n");
+    let mut rejected = Vec::new();
+    let summary = import_customers(
+        app.db(),
+        admin,
+        file.as_slice(),
+        &mut Progress::Silent,
+        |r| rejected.push(r.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.rows, summary.created, summary.rejected), (3, 2, 1));
+    assert_eq!(rejected[0].row, 3);
+    assert_eq!(rejected[0].reason, "not UTF-8 text");
+}
