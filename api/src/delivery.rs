@@ -121,6 +121,8 @@ struct EndpointSetting {
 #[derive(Clone, Default)]
 pub struct Endpoints {
     by_name: Arc<HashMap<String, Endpoint>>,
+    /// What the dispatcher needs of them, by name (fixed at start-up).
+    subscribers: Arc<Vec<Subscriber>>,
     client: Option<reqwest::Client>,
 }
 
@@ -175,20 +177,20 @@ impl Endpoints {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|error| error.to_string())?;
-        Ok(Self {
-            by_name: Arc::new(by_name),
-            client: Some(client),
-        })
-    }
-
-    pub fn subscribers(&self) -> Vec<Subscriber> {
-        let mut subscribers: Vec<Subscriber> = self
-            .by_name
+        let mut subscribers: Vec<Subscriber> = by_name
             .values()
             .map(|endpoint| endpoint.subscriber.clone())
             .collect();
         subscribers.sort_by(|a, b| a.name.cmp(&b.name));
-        subscribers
+        Ok(Self {
+            by_name: Arc::new(by_name),
+            subscribers: Arc::new(subscribers),
+            client: Some(client),
+        })
+    }
+
+    pub fn subscribers(&self) -> &[Subscriber] {
+        &self.subscribers
     }
 
     /// POSTs the event to its endpoint, signed: `Clientele-Signature: v1=<hex>`, the
@@ -290,7 +292,7 @@ impl Worker {
         // A burst of changes (a batch update) may leave many events: up to ten batches
         // a round, so delivery still gets its turn.
         for _ in 0..10 {
-            if (events::dispatch(&self.db, &subscribers).await? as u64) < events::DISPATCH_BATCH {
+            if (events::dispatch(&self.db, subscribers).await? as u64) < events::DISPATCH_BATCH {
                 break;
             }
         }

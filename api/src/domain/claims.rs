@@ -228,23 +228,24 @@ pub async fn confirm(
     DomainEvent::orders_claimed(&order_ids_moved, customer_id, &from)
         .publish(&txn)
         .await?;
-    let mut claimed = Vec::with_capacity(orders.len());
-    for (order, _) in orders {
-        orders::record_transfer(
-            &txn,
-            &order,
-            customer_id,
-            TransferKind::Claim,
-            Some(claim.id),
-            None,
-        )
-        .await?;
-        claimed.push(order::Model {
+    let before: Vec<order::Model> = orders.into_iter().map(|(order, _)| order).collect();
+    orders::record_transfers(
+        &txn,
+        &before,
+        customer_id,
+        TransferKind::Claim,
+        Some(claim.id),
+        None,
+    )
+    .await?;
+    let claimed: Vec<order::Model> = before
+        .into_iter()
+        .map(|order| order::Model {
             customer_id,
             updated_at: now,
             ..order
-        });
-    }
+        })
+        .collect();
     if merge_guests {
         for guest in &guests {
             let proven = super::customers::get(&txn, *guest, false)

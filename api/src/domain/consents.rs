@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use entity::customer;
 use entity::customer_consent::{self, ConsentPurpose, ConsentSource};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -68,7 +68,7 @@ pub async fn set(
     })
     .exec_without_returning(&txn)
     .await?;
-    let details = Some(json!({ "purpose": purpose_name(purpose), "granted": granted }));
+    let details = Some(json!({ "purpose": purpose.to_value(), "granted": granted }));
     match by {
         RecordedBy::Customer => {
             audit::customer_did(&txn, customer_id, ActionKind::ConsentChange, details).await?
@@ -93,13 +93,6 @@ pub async fn set(
     Ok(())
 }
 
-fn purpose_name(purpose: ConsentPurpose) -> &'static str {
-    match purpose {
-        ConsentPurpose::EmailMarketing => "email_marketing",
-        ConsentPurpose::SmsMarketing => "sms_marketing",
-    }
-}
-
 /// Each customer's current consents: the latest record per purpose, by purpose.
 pub async fn current_of_customers(
     db: &impl ConnectionTrait,
@@ -120,7 +113,7 @@ pub async fn current_of_customers(
         current.entry(customer).or_default().push(row);
     }
     for rows in current.values_mut() {
-        rows.sort_by_key(|row| purpose_name(row.purpose));
+        rows.sort_by_key(|row| row.purpose.to_value());
     }
     Ok(current)
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use entity::order_transfer::TransferKind;
 use entity::{
     address, admin_action, customer, customer_consent, customer_group_customer, customer_note,
-    order, order_transfer,
+    order,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -223,22 +223,8 @@ pub(crate) async fn merge_in(
             Merger::Admin(admin) => Some(admin),
             Merger::Customer => None,
         };
-        let transfers = orders.iter().map(|order| order_transfer::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            order_id: Set(order.id),
-            from_customer_id: Set(from),
-            to_customer_id: Set(into),
-            kind: Set(TransferKind::Merge),
-            order_claim_id: Set(None),
-            admin_user_id: Set(admin_id),
-            created_at: Set(now),
-        });
-        let transfers: Vec<_> = transfers.collect();
-        for chunk in transfers.chunks(1_000) {
-            order_transfer::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(txn)
-                .await?;
-        }
+        super::orders::record_transfers(txn, &orders, into, TransferKind::Merge, None, admin_id)
+            .await?;
     }
     super::stats::refresh(txn, locked).await?;
 

@@ -460,9 +460,9 @@ pub async fn transfer(
     update.updated_at = Set(db::now());
     let moved = update.update(&txn).await?;
     super::stats::refresh(&txn, locked).await?;
-    record_transfer(
+    record_transfers(
         &txn,
-        &current,
+        std::slice::from_ref(&current),
         to_customer,
         TransferKind::AdminTransfer,
         None,
@@ -496,27 +496,35 @@ pub async fn transfer(
     Ok(moved)
 }
 
-/// Writes the history row of an order changing owner.
-pub(crate) async fn record_transfer(
+/// Writes the history rows of orders changing owner (each `order` as it was
+/// before), one statement per 1,000.
+pub(crate) async fn record_transfers(
     db: &impl ConnectionTrait,
-    order: &order::Model,
+    orders: &[order::Model],
     to_customer: Uuid,
     kind: TransferKind,
     claim_id: Option<Uuid>,
     admin_id: Option<Uuid>,
 ) -> DomainResult<()> {
-    order_transfer::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        order_id: Set(order.id),
-        from_customer_id: Set(order.customer_id),
-        to_customer_id: Set(to_customer),
-        kind: Set(kind),
-        order_claim_id: Set(claim_id),
-        admin_user_id: Set(admin_id),
-        created_at: Set(db::now()),
+    let now = db::now();
+    let rows: Vec<_> = orders
+        .iter()
+        .map(|order| order_transfer::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            order_id: Set(order.id),
+            from_customer_id: Set(order.customer_id),
+            to_customer_id: Set(to_customer),
+            kind: Set(kind),
+            order_claim_id: Set(claim_id),
+            admin_user_id: Set(admin_id),
+            created_at: Set(now),
+        })
+        .collect();
+    for chunk in rows.chunks(1_000) {
+        order_transfer::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
     }
-    .insert(db)
-    .await?;
     Ok(())
 }
 

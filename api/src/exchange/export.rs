@@ -8,7 +8,9 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use entity::{customer, line_item, order};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -158,7 +160,7 @@ pub async fn export_orders(db: &impl ConnectionTrait, out: impl Write) -> Domain
                     o.display_id.to_string(),
                     o.customer_id.to_string(),
                     o.email.clone(),
-                    status(o.status).to_owned(),
+                    o.status.to_value(),
                     o.currency_code.clone(),
                     o.subtotal.to_string(),
                     o.total.to_string(),
@@ -176,13 +178,5 @@ pub async fn export_orders(db: &impl ConnectionTrait, out: impl Write) -> Domain
             Some(last) if orders.len() as u64 == PAGE => after = Some(last.id),
             _ => return Ok(written),
         }
-    }
-}
-
-fn status(status: order::OrderStatus) -> &'static str {
-    match status {
-        order::OrderStatus::Pending => "pending",
-        order::OrderStatus::Completed => "completed",
-        order::OrderStatus::Canceled => "canceled",
     }
 }

@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::PeerAddress;
-use super::graphql::{bearer_token, client_of};
+use super::graphql::{bearer, bearer_token, client_of};
 use crate::app::App;
 use crate::auth::{Caller, Principal};
 
@@ -110,8 +110,5 @@ fn token_in(payload: &serde_json::Value) -> Option<String> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
         .and_then(|(_, value)| value.as_str())?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+    bearer(value).map(str::to_owned)
 }
