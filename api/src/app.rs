@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use futures_util::future::OptionFuture;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::passwords::Passwords;
 use crate::auth::sessions::{Lifetime, SessionPolicy};
+use crate::broker::Broker;
 use crate::config::Settings;
 use crate::db::{self, PoolOptions, StatementCounter};
 use crate::delivery::{Endpoints, Sink, Worker};
@@ -19,10 +20,12 @@ use crate::domain::counts::CountLimit;
 use crate::domain::housekeeping::Retention;
 use crate::domain::throttles::{Limit, Limits, Scope};
 use crate::error::DomainResult;
+use crate::graphql::context::Primary;
 use crate::graphql::limits::DocumentLimits;
 use crate::graphql::{self, ClienteleSchema, EngineLimits};
 use crate::live::LiveFeed;
 use crate::metrics::RequestMetrics;
+use crate::standbys::Standbys;
 
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -37,6 +40,8 @@ pub struct App {
     edge: Arc<Edge>,
     /// Committed events, for this instance's subscriptions.
     live: LiveFeed,
+    /// Hot standbys for query operations (none by default).
+    standbys: Arc<Standbys>,
 }
 
 /// The HTTP edge's limits and switches.
@@ -195,6 +200,7 @@ const LOGIN_ATTEMPTS_WITHOUT_DELAY: u32 = 3;
 #[derive(Clone)]
 struct BackgroundSetup {
     database_url: String,
+    pool: PoolOptions,
     sink: Sink,
     poll_interval: Duration,
     /// Whether this instance delivers at all (several may share the work).
@@ -202,6 +208,8 @@ struct BackgroundSetup {
     retention: Retention,
     /// Merchant systems' webhook endpoints, for events.
     endpoints: Endpoints,
+    /// The message broker events are published to, when one is configured.
+    broker: Option<Broker>,
 }
 
 impl App {
@@ -212,9 +220,21 @@ impl App {
             acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms),
             statement_timeout: Some(Duration::from_millis(settings.statement_timeout_ms)),
             memory_map: true,
+            statement_cache: settings.db_statement_cache,
         };
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;
+        if !settings.standby_urls.is_empty() && db.get_database_backend() != DbBackend::Postgres {
+            return Err("--standby-urls: standbys need a PostgreSQL primary".into());
+        }
+        let standbys = Standbys::open(
+            &settings.standby_urls,
+            pool,
+            Duration::from_millis(settings.standby_max_lag_ms),
+            Duration::from_millis(settings.standby_read_wait_ms),
+            Duration::from_millis(settings.standby_check_interval_ms),
+        )
+        .await?;
         let policy = account_policy(settings)?;
         let live = LiveFeed::new();
         let schema = graphql::schema_builder(EngineLimits {
@@ -223,6 +243,7 @@ impl App {
             introspection: settings.introspection,
         })
         .data(db.clone())
+        .data(Primary(db.clone()))
         .data(passwords())
         .data(policy)
         .data(CountLimit(settings.count_limit))
@@ -261,6 +282,12 @@ impl App {
             sessions: policy.sessions,
             count_limit: CountLimit(settings.count_limit),
         };
+        let broker = match &settings.nats_url {
+            Some(url) => Some(
+                Broker::connect(url, &settings.nats_stream, settings.nats_create_stream).await?,
+            ),
+            None => None,
+        };
         let sink = match &settings.outbox_webhook_url {
             Some(url) => Sink::webhook(url.clone())?,
             None => Sink::Log,
@@ -271,6 +298,7 @@ impl App {
             statements,
             background: BackgroundSetup {
                 database_url: settings.database_url.clone(),
+                pool: PoolOptions::small(2).with_statement_cache(settings.db_statement_cache),
                 sink,
                 poll_interval: Duration::from_millis(settings.outbox_poll_interval_ms),
                 worker: settings.outbox_worker,
@@ -278,10 +306,12 @@ impl App {
                     guest_months: settings.guest_retention_months,
                 },
                 endpoints: Endpoints::parse(settings.webhook_endpoints.as_deref())?,
+                broker,
             },
             limits: Arc::new(limits),
             edge: Arc::new(edge),
             live,
+            standbys: Arc::new(standbys),
         })
     }
 
@@ -305,6 +335,10 @@ impl App {
         &self.db
     }
 
+    pub fn standbys(&self) -> &Standbys {
+        &self.standbys
+    }
+
     /// SQL statements executed so far on this app's connection pool.
     pub fn statements(&self) -> StatementCounter {
         self.statements.clone()
@@ -323,6 +357,7 @@ impl App {
             self.db.clone(),
             self.background.sink.clone(),
             self.background.endpoints.clone(),
+            self.background.broker.clone(),
             self.background.poll_interval,
         )
         .deliver_due()
@@ -333,10 +368,15 @@ impl App {
     /// unless this instance leaves delivery to others. It gets a pool of its own.
     pub async fn start_background(&self) -> std::io::Result<Background> {
         let setup = self.background.clone();
-        let (background_db, _) = db::connect(&setup.database_url, PoolOptions::small(2))
+        let (background_db, _) = db::connect(&setup.database_url, setup.pool)
             .await
             .map_err(std::io::Error::other)?;
         let (stop, stopped) = watch::channel(false);
+        let checks = tokio::spawn(
+            self.standbys
+                .clone()
+                .watch(background_db.clone(), stopped.clone()),
+        );
         let sweeper = tokio::spawn(sweep_hourly(
             background_db.clone(),
             setup.retention,
@@ -354,12 +394,14 @@ impl App {
                 background_db,
                 setup.sink,
                 setup.endpoints,
+                setup.broker,
                 setup.poll_interval,
             );
             tokio::spawn(worker.run(stopped))
         });
         Ok(Background {
             stop,
+            checks,
             sweeper,
             worker,
             live: self.live.clone(),
@@ -371,6 +413,7 @@ impl App {
 /// The running background tasks of one instance.
 pub struct Background {
     stop: watch::Sender<bool>,
+    checks: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
     live: LiveFeed,
@@ -392,6 +435,9 @@ impl Background {
         }
         if let Err(error) = self.sweeper.await {
             tracing::error!(%error, "housekeeping failed");
+        }
+        if let Err(error) = self.checks.await {
+            tracing::error!(%error, "standby checks failed");
         }
     }
 }

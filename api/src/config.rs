@@ -299,6 +299,73 @@ pub struct Settings {
     /// Serve GraphiQL on `GET /graphql`.
     #[arg(long, env = "CLIENTELE_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub graphiql: bool,
+
+    /// PostgreSQL hot standbys that answer query operations, comma-separated URLs
+    /// (`postgres://user@standby1/db`). Mutations, sessions, the outbox, housekeeping
+    /// and migrations always use `DATABASE_URL` (the primary). None by default
+    /// (docs/scaling.md).
+    #[arg(
+        long,
+        env = "CLIENTELE_STANDBY_URLS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        global = true
+    )]
+    pub standby_urls: Vec<String>,
+
+    /// A standby further behind the primary than this, in milliseconds, is taken out
+    /// of rotation until it catches up.
+    #[arg(long, env = "CLIENTELE_STANDBY_MAX_LAG_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub standby_max_lag_ms: u64,
+
+    /// How long a query whose consistency token no standby has replayed yet waits for
+    /// one to catch up, in milliseconds, before the primary answers it.
+    #[arg(
+        long,
+        env = "CLIENTELE_STANDBY_READ_WAIT_MS",
+        default_value_t = 250,
+        global = true
+    )]
+    pub standby_read_wait_ms: u64,
+
+    /// How often each standby's health and lag are checked, in milliseconds.
+    #[arg(long, env = "CLIENTELE_STANDBY_CHECK_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..), global = true)]
+    pub standby_check_interval_ms: u64,
+
+    /// PostgreSQL only: prepared statements each connection keeps. Set 0 behind
+    /// PgBouncer in transaction pooling mode (docs/scaling.md says why).
+    #[arg(
+        long,
+        env = "CLIENTELE_DB_STATEMENT_CACHE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub db_statement_cache: usize,
+
+    /// NATS server to publish events to (`nats://127.0.0.1:4222`), through JetStream:
+    /// one subject per event type, at most once per event. Off unless set.
+    #[arg(
+        long,
+        env = "CLIENTELE_NATS_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub nats_url: Option<String>,
+
+    /// The JetStream stream that holds the events; subjects are
+    /// `<stream in lower case>.<event type>` (`clientele.customer.created`).
+    #[arg(
+        long,
+        env = "CLIENTELE_NATS_STREAM",
+        default_value = "CLIENTELE",
+        global = true
+    )]
+    pub nats_stream: String,
+
+    /// Create the stream at start-up when it does not exist (with a two-minute
+    /// duplicate window). Off: the stream must exist, and start-up fails otherwise.
+    #[arg(long, env = "CLIENTELE_NATS_CREATE_STREAM", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub nats_create_stream: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

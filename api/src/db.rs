@@ -37,6 +37,9 @@ pub struct PoolOptions {
     /// a tool that writes a whole database (the seed) would only see its RSS swell
     /// with the file's pages.
     pub memory_map: bool,
+    /// PostgreSQL only: prepared statements kept per connection (0: none, for
+    /// PgBouncer in transaction mode).
+    pub statement_cache: usize,
 }
 
 impl PoolOptions {
@@ -47,9 +50,21 @@ impl PoolOptions {
             acquire_timeout: Duration::from_secs(10),
             statement_timeout: None,
             memory_map: false,
+            statement_cache: DEFAULT_STATEMENT_CACHE,
+        }
+    }
+
+    /// The same pool with another statement cache.
+    pub fn with_statement_cache(self, statement_cache: usize) -> Self {
+        Self {
+            statement_cache,
+            ..self
         }
     }
 }
+
+/// sqlx's own default.
+pub const DEFAULT_STATEMENT_CACHE: usize = 100;
 
 /// How much of a SQLite database each connection reads through a memory map instead
 /// of `read()` into its own page cache (`PRAGMA mmap_size`): the pages are the
@@ -63,17 +78,36 @@ pub async fn connect(
     url: &str,
     pool: PoolOptions,
 ) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+    let db = Database::connect(options(url, pool)).await?;
+    Ok(counted(db))
+}
+
+/// A pool on `url` that connects only when a statement needs it: a server that is
+/// down now (a standby) does not stop start-up.
+pub async fn connect_lazy(
+    url: &str,
+    pool: PoolOptions,
+) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+    let mut options = options(url, pool);
+    options.connect_lazy(true);
+    Ok(counted(Database::connect(options).await?))
+}
+
+fn options(url: &str, pool: PoolOptions) -> ConnectOptions {
     let mut options = ConnectOptions::new(sqlite_create_if_missing(url));
     options
         .max_connections(pool.max_connections)
         .min_connections(0)
         .acquire_timeout(pool.acquire_timeout)
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(move |options| match pool.statement_timeout {
-            Some(timeout) => {
-                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+        .map_sqlx_postgres_opts(move |options| {
+            let options = options.statement_cache_capacity(pool.statement_cache);
+            match pool.statement_timeout {
+                Some(timeout) => {
+                    options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+                }
+                None => options,
             }
-            None => options,
         })
         // SQLite only: write-ahead logging lets readers run while one connection
         // writes (the default rollback journal blocks them), and NORMAL sync is safe
@@ -90,13 +124,16 @@ pub async fn connect(
                 .busy_timeout(Duration::from_secs(5))
                 .pragma("mmap_size", mmap.to_string())
         });
-    let mut db = Database::connect(options).await?;
+    options
+}
+
+fn counted(mut db: DatabaseConnection) -> (DatabaseConnection, StatementCounter) {
     let counter = StatementCounter::default();
     let handle = counter.0.clone();
     db.set_metric_callback(move |_| {
         handle.fetch_add(1, Ordering::Relaxed);
     });
-    Ok((db, counter))
+    (db, counter)
 }
 
 /// The request pool's connections, for `/metrics`.

@@ -6,8 +6,9 @@
 //! it is sent and marked after, so a crash in between sends it again, and the webhook's
 //! `Idempotency-Key` lets the receiver drop the duplicate.
 //!
-//! Two kinds of message share the outbox: mail to customers (to the [`Sink`]) and
-//! event deliveries to merchant systems (to their [`Endpoint`], signed).
+//! Three kinds of message share the outbox: mail to customers (to the [`Sink`]),
+//! event deliveries to merchant systems (to their [`Endpoint`], signed), and events
+//! for the message broker ([`Broker`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::watch;
 
-use crate::domain::events::{self, Subscriber, Wants};
+use crate::broker::{Broker, BrokerError};
+use crate::domain::events::{self, Recipient, Subscriber, Wants};
 use crate::domain::outbox;
 use crate::error::DomainResult;
 
@@ -35,6 +37,10 @@ pub enum DeliveryError {
     UnknownEndpoint(String),
     #[error("the message cannot be encoded: {0}")]
     Encoding(#[from] serde_json::Error),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("the message is for the broker, and no --nats-url is set")]
+    NoBroker,
 }
 
 /// Where messages go.
@@ -162,10 +168,7 @@ impl Endpoints {
                 ));
             }
             let endpoint = Endpoint {
-                subscriber: Subscriber {
-                    name: name.clone(),
-                    wants,
-                },
+                subscriber: Subscriber::endpoint(&name, wants),
                 url,
                 secret: setting.secret,
             };
@@ -181,7 +184,7 @@ impl Endpoints {
             .values()
             .map(|endpoint| endpoint.subscriber.clone())
             .collect();
-        subscribers.sort_by(|a, b| a.name.cmp(&b.name));
+        subscribers.sort_by(|a, b| a.recipient.cmp(&b.recipient));
         Ok(Self {
             by_name: Arc::new(by_name),
             subscribers: Arc::new(subscribers),
@@ -251,6 +254,9 @@ pub struct Worker {
     db: DatabaseConnection,
     sink: Sink,
     endpoints: Endpoints,
+    broker: Option<Broker>,
+    /// The endpoints, and the broker when there is one.
+    subscribers: Vec<Subscriber>,
     poll_interval: Duration,
 }
 
@@ -259,12 +265,19 @@ impl Worker {
         db: DatabaseConnection,
         sink: Sink,
         endpoints: Endpoints,
+        broker: Option<Broker>,
         poll_interval: Duration,
     ) -> Self {
+        let mut subscribers = endpoints.subscribers().to_vec();
+        if broker.is_some() {
+            subscribers.push(Subscriber::broker());
+        }
         Self {
             db,
             sink,
             endpoints,
+            broker,
+            subscribers,
             poll_interval,
         }
     }
@@ -288,7 +301,7 @@ impl Worker {
     /// One round: fans out new events to the endpoints, then takes up to a batch of
     /// due messages and tries each once. Returns how many messages it tried.
     pub async fn deliver_due(&self) -> DomainResult<usize> {
-        let subscribers = self.endpoints.subscribers();
+        let subscribers = &self.subscribers;
         // A burst of changes (a batch update) may leave many events: up to ten batches
         // a round, so delivery still gets its turn.
         for _ in 0..10 {
@@ -300,9 +313,13 @@ impl Worker {
         let count = due.len();
         for message in due {
             if outbox::lease(&self.db, &message).await? {
-                let sent = match events::endpoint_of(&message.recipient) {
-                    Some(name) => self.endpoints.send(name, &message).await,
-                    None => self.sink.send(&message).await,
+                let sent = match Recipient::of(&message.recipient) {
+                    Recipient::Endpoint(name) => self.endpoints.send(name, &message).await,
+                    Recipient::Broker => match &self.broker {
+                        Some(broker) => broker.publish(&message).await.map_err(Into::into),
+                        None => Err(DeliveryError::NoBroker),
+                    },
+                    Recipient::Customer => self.sink.send(&message).await,
                 };
                 let failure = sent.err().map(|e| e.to_string());
                 if failure.is_some() {

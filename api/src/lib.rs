@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod db;
 pub mod delivery;
@@ -16,4 +17,5 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod seed;
+pub mod standbys;
 pub mod telemetry;

@@ -46,7 +46,11 @@ async fn run(config: Config) -> Result<(), StartupError> {
             tracing::info!("stopped");
         }
         Command::Migrate => {
-            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            let (db, _) = db::connect(
+                &settings.database_url,
+                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+            )
+            .await?;
             db::migrate(&db).await?;
             tracing::info!("migrations applied");
         }
@@ -62,7 +66,11 @@ async fn run(config: Config) -> Result<(), StartupError> {
             tracing::info!(email = %admin.email, id = %admin.id, "admin user created");
         }
         Command::Backup { to } => {
-            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            let (db, _) = db::connect(
+                &settings.database_url,
+                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+            )
+            .await?;
             db::backup(&db, &to).await?;
             tracing::info!(to = %to.display(), "backup written");
         }
@@ -73,7 +81,11 @@ async fn run(config: Config) -> Result<(), StartupError> {
             report,
         } => import_customers(&settings.database_url, &file, &admin, report.as_deref()).await?,
         Command::Export { what } => {
-            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            let (db, _) = db::connect(
+                &settings.database_url,
+                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+            )
+            .await?;
             db::migrate(&db).await?;
             let out = std::io::BufWriter::new(std::io::stdout().lock());
             let written = match what {
@@ -85,7 +97,11 @@ async fn run(config: Config) -> Result<(), StartupError> {
         Command::Seed { customers } => {
             // Its own connection, without the serving statement timeout: renumbering
             // two million demo orders is one statement longer than any request's.
-            let (db, _) = db::connect(&settings.database_url, PoolOptions::small(1)).await?;
+            let (db, _) = db::connect(
+                &settings.database_url,
+                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+            )
+            .await?;
             db::migrate(&db).await?;
             let summary = seed::run(&db, customers).await?;
             tracing::info!(%summary, "demo data created");

@@ -168,8 +168,12 @@ fn operation_label(operation: Option<&str>) -> String {
 }
 
 /// The database pool and the outbox, as read at scrape time.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Gauges {
+    /// Each standby, when there are any.
+    pub standbys: Vec<crate::standbys::StandbyReport>,
+    /// Query operations the primary answered while standbys were configured.
+    pub primary_reads: u64,
     pub requests_in_progress: usize,
     pub pool_max: u32,
     pub pool_open: u32,
@@ -212,6 +216,9 @@ pub fn render(requests: &RequestMetrics, gauges: &Gauges) -> String {
         &[plain(gauges.sql_statements)],
     );
     render_pool(&mut out, gauges);
+    if !gauges.standbys.is_empty() {
+        render_standbys(&mut out, gauges);
+    }
     if let Some(outbox) = gauges.outbox {
         let failing = outbox.failing.min(outbox.pending);
         family(
@@ -297,6 +304,57 @@ fn render_requests(out: &mut String, requests: &RequestMetrics, gauges: &Gauges)
         "counter",
         "Errors in GraphQL responses, by code.",
         &errors,
+    );
+}
+
+fn render_standbys(out: &mut String, gauges: &Gauges) {
+    let each = |value: &dyn Fn(&crate::standbys::StandbyReport) -> String| {
+        gauges
+            .standbys
+            .iter()
+            .map(|s| (format!("standby=\"{}\"", s.name), value(s)))
+            .collect::<Vec<_>>()
+    };
+    let healthy = |s: &crate::standbys::StandbyReport| {
+        u8::from(s.state == crate::standbys::StandbyState::Healthy).to_string()
+    };
+    family(
+        out,
+        "clientele_standby_in_rotation",
+        "gauge",
+        "Whether the standby answers query operations now (1) or is out of rotation (0).",
+        &each(&healthy),
+    );
+    family(
+        out,
+        "clientele_standby_lag_seconds",
+        "gauge",
+        "How far behind the primary the standby was at its last check.",
+        &each(&|s| {
+            s.lag
+                .map_or_else(|| "NaN".to_owned(), |lag| lag.as_secs_f64().to_string())
+        }),
+    );
+    family(
+        out,
+        "clientele_standby_reads_total",
+        "counter",
+        "Query operations the standby answered.",
+        &each(&|s| s.reads.to_string()),
+    );
+    family(
+        out,
+        "clientele_standby_sql_statements_total",
+        "counter",
+        "SQL statements run on the standby's pool.",
+        &each(&|s| s.statements.to_string()),
+    );
+    family(
+        out,
+        "clientele_primary_reads_total",
+        "counter",
+        "Query operations the primary answered because no standby could.",
+        &[plain(gauges.primary_reads)],
     );
 }
 

@@ -29,6 +29,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 pub mod logs;
+pub mod processes;
 pub mod webhook;
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -60,6 +61,18 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
         logs::capture();
         Self::start(TestDatabase::create().await, configure).await
+    }
+
+    /// A server on a database the test made itself (on a cluster of its own), which
+    /// it leaves in place.
+    pub async fn spawn_on(url: &str, configure: impl FnOnce(&mut Settings)) -> Self {
+        logs::capture();
+        let database = TestDatabase {
+            url: url.to_owned(),
+            postgres: None,
+            sqlite_path: None,
+        };
+        Self::start(database, configure).await
     }
 
     /// A second server on this one's database, as a second instance behind a load
@@ -182,9 +195,14 @@ impl TestApp {
         self.database.postgres.is_some()
     }
 
-    /// SQL statements the server has executed so far.
+    /// SQL statements the server has executed so far (on the primary's request pool).
     pub fn statements(&self) -> u64 {
         self.app.statements().get()
+    }
+
+    /// The server's standbys as its checks and reads left them.
+    pub fn standbys(&self) -> Vec<api::standbys::StandbyReport> {
+        self.app.standbys().reports()
     }
 
     pub fn http(&self) -> &reqwest::Client {

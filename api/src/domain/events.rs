@@ -32,6 +32,9 @@ pub const NOTIFY_CHANNEL: &str = "clientele_events";
 /// The outbox recipient of a webhook endpoint's deliveries: `webhook:<name>`.
 pub const ENDPOINT_PREFIX: &str = "webhook:";
 
+/// The outbox recipient of the events published to the message broker (NATS).
+pub const BROKER_RECIPIENT: &str = "broker:nats";
+
 /// What happened. The dotted names are the API: receivers switch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -216,14 +219,31 @@ impl Wants {
     }
 }
 
-/// A webhook endpoint as the dispatcher sees it: a name and what it wants.
+/// A webhook endpoint or the broker, as the dispatcher sees it: the outbox
+/// recipient of its deliveries and what it wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscriber {
-    pub name: String,
+    pub recipient: String,
     pub wants: Vec<Wants>,
 }
 
 impl Subscriber {
+    /// The webhook endpoint called `name`.
+    pub fn endpoint(name: &str, wants: Vec<Wants>) -> Self {
+        Self {
+            recipient: format!("{ENDPOINT_PREFIX}{name}"),
+            wants,
+        }
+    }
+
+    /// The message broker, which takes every event.
+    pub fn broker() -> Self {
+        Self {
+            recipient: BROKER_RECIPIENT.to_owned(),
+            wants: vec![Wants::Every],
+        }
+    }
+
     fn wants(&self, kind: &str) -> bool {
         self.wants.iter().any(|wants| wants.matches(kind))
     }
@@ -275,7 +295,7 @@ pub async fn dispatch(db: &DatabaseConnection, subscribers: &[Subscriber]) -> Do
                 .filter(|subscriber| subscriber.wants(&event.kind))
                 .map(move |subscriber| outbox_message::ActiveModel {
                     id: Set(Uuid::now_v7()),
-                    recipient: Set(format!("{ENDPOINT_PREFIX}{}", subscriber.name)),
+                    recipient: Set(subscriber.recipient.clone()),
                     kind: Set(event.kind.clone()),
                     payload: Set(envelope(event)),
                     created_at: Set(now),
@@ -295,9 +315,25 @@ pub async fn dispatch(db: &DatabaseConnection, subscribers: &[Subscriber]) -> Do
     Ok(taken.len())
 }
 
-/// The endpoint an outbox message is addressed to, if it is a webhook delivery.
-pub fn endpoint_of(recipient: &str) -> Option<&str> {
-    recipient.strip_prefix(ENDPOINT_PREFIX)
+/// Who an outbox message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient<'a> {
+    /// A merchant system's webhook endpoint, by name.
+    Endpoint(&'a str),
+    /// The message broker.
+    Broker,
+    /// A customer's address: mail, to the sink.
+    Customer,
+}
+
+impl<'a> Recipient<'a> {
+    pub fn of(recipient: &'a str) -> Self {
+        match recipient.strip_prefix(ENDPOINT_PREFIX) {
+            Some(name) => Self::Endpoint(name),
+            None if recipient == BROKER_RECIPIENT => Self::Broker,
+            None => Self::Customer,
+        }
+    }
 }
 
 /// Checks an endpoint's name: 1 to 40 of `a-z 0-9 - _`.

@@ -188,8 +188,12 @@ pub async fn record_attempt(
             tracing::warn!(
                 message_id = %message.id,
                 kind = %message.kind,
-                // A webhook endpoint's name; never a customer's address.
-                endpoint = super::events::endpoint_of(&message.recipient).unwrap_or("-"),
+                // A webhook endpoint's name or the broker; never a customer's address.
+                endpoint = match super::events::Recipient::of(&message.recipient) {
+                    super::events::Recipient::Endpoint(name) => name,
+                    super::events::Recipient::Broker => super::events::BROKER_RECIPIENT,
+                    super::events::Recipient::Customer => "-",
+                },
                 attempts,
                 retry_in_seconds = wait.num_seconds(),
                 %error,

@@ -15,7 +15,15 @@ use crate::domain::counts::CountLimit;
 use crate::domain::fields::Change;
 use crate::error::{DomainError, DomainResult};
 
+/// The primary database, in the schema's data. `ContextExt::db` is where the
+/// request reads (a standby, for a query operation that one answers); sessions are
+/// always resolved here, so that a revoked session stops working at once on every
+/// instance and a new one works at once (docs/scaling.md).
+pub struct Primary(pub DatabaseConnection);
+
 pub trait ContextExt {
+    /// Where this request reads and writes: the primary, or for a query operation
+    /// the standby chosen to answer it.
     fn db(&self) -> &DatabaseConnection;
     /// The caller, from the request's bearer token; the session is looked up the
     /// first time a field asks, so a document refused by validation costs no SQL.
@@ -38,7 +46,7 @@ impl ContextExt for Context<'_> {
     /// in-process `execute` without one) is treated as anonymous.
     fn principal(&self) -> impl Future<Output = DomainResult<Principal>> + Send {
         let caller = self.data_opt::<Arc<Caller>>().cloned();
-        let db = self.db().clone();
+        let db = self.data_unchecked::<Primary>().0.clone();
         async move {
             match caller {
                 Some(caller) => caller.principal(&db).await,

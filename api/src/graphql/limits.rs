@@ -294,6 +294,8 @@ pub struct Prepared {
     variable_arguments: HashMap<Pos, String>,
     /// The name of the document's only operation, when it has one named operation.
     only_operation: Option<String>,
+    /// The names of its query operations (`None`: the one anonymous operation).
+    queries: Vec<Option<String>>,
 }
 
 impl Prepared {
@@ -301,6 +303,19 @@ impl Prepared {
     /// and metrics call a request that did not say `operationName`.
     pub fn only_operation(&self) -> Option<&str> {
         self.only_operation.as_deref()
+    }
+
+    /// Whether the operation the request runs is a query, which only reads (and so
+    /// may be answered by a standby). Anything else, or an operation the document
+    /// does not have, is not.
+    pub fn reads_only(&self, operation_name: Option<&str>) -> bool {
+        match operation_name {
+            Some(name) => self.queries.iter().any(|q| q.as_deref() == Some(name)),
+            None => match self.queries.as_slice() {
+                [only] => only.is_none() || self.only_operation.is_some(),
+                _ => false,
+            },
+        }
     }
 
     fn of(document: &ExecutableDocument) -> Self {
@@ -345,9 +360,21 @@ impl Prepared {
             }
             _ => None,
         };
+        let queries = match &document.operations {
+            DocumentOperations::Single(operation) => (operation.node.ty == OperationType::Query)
+                .then_some(None)
+                .into_iter()
+                .collect(),
+            DocumentOperations::Multiple(named) => named
+                .iter()
+                .filter(|(_, operation)| operation.node.ty == OperationType::Query)
+                .map(|(name, _)| Some(name.to_string()))
+                .collect(),
+        };
         Self {
             variable_arguments,
             only_operation,
+            queries,
         }
     }
 

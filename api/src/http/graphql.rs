@@ -25,7 +25,11 @@ use crate::error::ErrorCode;
 use crate::graphql::gate::Gate;
 use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
+use crate::standbys::Lsn;
+use sea_orm::DatabaseConnection;
 
+/// The consistency token's header, in requests and responses (docs/scaling.md).
+pub const CONSISTENCY_HEADER: &str = "clientele-consistency";
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 
@@ -86,7 +90,13 @@ async fn answer(
         client,
         app.edge().sessions,
     ));
+    let seen = match consistency_token(headers) {
+        Ok(seen) => seen,
+        Err(why) => return error_body(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why, None),
+    };
+    let deadline = tokio::time::Instant::now() + app.edge().request_timeout;
     let mut prepared = Prepared::default();
+    let mut token = None;
     let (mut response, refused) = match app.limits().prepare(&mut request) {
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
         Ok(document) => {
@@ -94,24 +104,45 @@ async fn answer(
             if outcome.operation.is_none() {
                 outcome.operation = prepared.only_operation().map(str::to_owned);
             }
-            let gate = Gate::default();
-            let request = request.data(caller.clone()).data(Loaders::new(
-                app.db(),
-                app.edge().sessions,
-                app.edge().count_limit,
-                &gate,
-            ));
-            // Dropping the execution at the deadline cancels it: its statements are
-            // abandoned and an open transaction rolls back.
-            let execution = gate.request(app.schema().execute(request));
-            match tokio::time::timeout(app.edge().request_timeout, execution).await {
-                Ok(response) => {
-                    let refused = response.data == Value::Null
-                        && response.errors.iter().all(|e| e.path.is_empty());
-                    (response, refused)
+            let standbys = app.standbys();
+            let reads_only = prepared.reads_only(request.operation_name.as_deref());
+            let standby = match reads_only && standbys.configured() {
+                true => standbys.pick(seen).await,
+                false => None,
+            };
+            let (response, answered_by) = match standby {
+                None => (run(app, request, &caller, app.db(), deadline).await, None),
+                Some(standby) => {
+                    // A copy to run again on the primary if the standby fails under it.
+                    let mut again = copy_of(&request);
+                    let response = run(app, request, &caller, standby.db(), deadline).await;
+                    // A read is safe to run twice; the primary answers it whatever
+                    // went wrong on the standby.
+                    if lost_database(&response) {
+                        if standby.db().ping().await.is_err() {
+                            standby.mark_down();
+                        }
+                        let _ = app.limits().prepare(&mut again);
+                        (run(app, again, &caller, app.db(), deadline).await, None)
+                    } else {
+                        (response, Some(standby))
+                    }
                 }
-                Err(_) => (timed_out(), false),
-            }
+            };
+            let refused = response.data == Value::Null
+                && response.errors.iter().all(|e| e.path.is_empty())
+                && !is_timeout(&response);
+            // A refused document ran nothing and costs no SQL: the client's own token
+            // still stands.
+            token = match standbys.configured() && !refused {
+                true => {
+                    standbys
+                        .token_after(app.db(), answered_by, reads_only, seen)
+                        .await
+                }
+                false => seen,
+            };
+            (response, refused)
         }
     };
     // A token that no field needed was never looked up.
@@ -121,6 +152,12 @@ async fn answer(
         "anonymous"
     };
     outcome.principal = caller.resolved().map_or(unresolved, principal_kind);
+    if let Some(token) = token.filter(|_| !refused) {
+        response.extensions.insert(
+            "consistencyToken".to_owned(),
+            Value::from(token.to_string()),
+        );
+    }
     for error in &mut response.errors {
         let code = classify(error, &prepared, request_id);
         outcome.codes.push(code.name());
@@ -159,8 +196,80 @@ async fn answer(
     for (name, value) in response.http_headers.iter() {
         http.headers_mut().insert(name.clone(), value.clone());
     }
+    let token = token.filter(|_| !refused);
+    if let Some(token) = token.and_then(|t| HeaderValue::from_str(&t.to_string()).ok()) {
+        http.headers_mut().insert(CONSISTENCY_HEADER, token);
+    }
     http.extensions_mut().insert(outcome);
     http
+}
+
+/// Executes a prepared request on `db` (the primary, or the standby answering a
+/// query) before `deadline`.
+async fn run(
+    app: &App,
+    request: async_graphql::Request,
+    caller: &Arc<Caller>,
+    db: &DatabaseConnection,
+    deadline: tokio::time::Instant,
+) -> async_graphql::Response {
+    let gate = Gate::default();
+    let request = request
+        .data(caller.clone())
+        .data(db.clone())
+        .data(Loaders::new(
+            db,
+            app.edge().sessions,
+            app.edge().count_limit,
+            &gate,
+        ));
+    // Dropping the execution at the deadline cancels it: its statements are
+    // abandoned and an open transaction rolls back.
+    let execution = gate.request(app.schema().execute(request));
+    tokio::time::timeout_at(deadline, execution)
+        .await
+        .unwrap_or_else(|_| timed_out())
+}
+
+/// The request again, to run a second time: what the client sent, without the data
+/// a run attaches.
+fn copy_of(request: &async_graphql::Request) -> async_graphql::Request {
+    let mut copy =
+        async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    copy.operation_name = request.operation_name.clone();
+    copy.extensions = request.extensions.clone();
+    copy
+}
+
+/// Whether a response failed for want of its database (which, on a standby, the
+/// primary may answer instead). The error policy makes every connection failure
+/// UNAVAILABLE.
+fn lost_database(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|error| {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        code.is_some_and(|code| code_of(code) == ErrorCode::Unavailable)
+    })
+}
+
+fn is_timeout(response: &async_graphql::Response) -> bool {
+    response.errors.iter().any(|error| {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
+        code.is_some_and(|code| code_of(code) == ErrorCode::Timeout)
+    })
+}
+
+/// The client's consistency token (`Clientele-Consistency`), when it sent one: the
+/// newest position it has seen. Anything else in the header is refused.
+fn consistency_token(headers: &HeaderMap) -> Result<Option<Lsn>, &'static str> {
+    match headers.get(CONSISTENCY_HEADER) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(Lsn::parse)
+            .map(Some)
+            .ok_or("the Clientele-Consistency header is not a token this server gave"),
+    }
 }
 
 fn principal_kind(principal: Principal) -> &'static str {

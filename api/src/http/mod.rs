@@ -280,6 +280,23 @@ async fn each_request(mut request: Request, next: Next) -> Response {
 /// Liveness and readiness: the process answers and the database does too.
 async fn health(State(app): State<App>) -> Response {
     match app.db().ping().await {
+        Ok(()) if app.standbys().configured() => {
+            // Standbys out of rotation leave the instance serving (the primary
+            // answers their reads), so they never fail the probe.
+            let standbys: Vec<_> = app
+                .standbys()
+                .reports()
+                .into_iter()
+                .map(|standby| {
+                    serde_json::json!({
+                        "name": standby.name,
+                        "state": standby.state.as_str(),
+                        "lagMs": standby.lag.map(|lag| lag.as_millis() as u64),
+                    })
+                })
+                .collect();
+            Json(serde_json::json!({ "status": "ok", "standbys": standbys })).into_response()
+        }
         Ok(()) => Json(serde_json::json!({ "status": "ok" })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check: database unreachable");
@@ -311,6 +328,8 @@ async fn metrics(State(app): State<App>) -> Response {
         pool_idle: pool.idle,
         sql_statements: app.statements().get(),
         outbox: backlog,
+        standbys: app.standbys().reports(),
+        primary_reads: app.standbys().primary_reads(),
     };
     (
         [(

@@ -405,6 +405,7 @@ async fn migrations_run_on_a_pool_of_several_connections() {
         acquire_timeout: std::time::Duration::from_secs(5),
         statement_timeout: None,
         memory_map: true,
+        statement_cache: api::db::DEFAULT_STATEMENT_CACHE,
     };
     let (db, _) = api::db::connect(database.url(), pool).await.unwrap();
     api::db::migrate(&db).await.unwrap();
