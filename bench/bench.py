@@ -115,8 +115,8 @@ class Server:
     """The release server on one database, with the throttles out of the way (the
     bench is one client address sending thousands of registrations)."""
 
-    def __init__(self, database_url, log):
-        env = dict(os.environ,
+    def __init__(self, database_url, log, **settings):
+        env = dict(os.environ, **settings,
                    DATABASE_URL=database_url,
                    CLIENTELE_BIND=f"127.0.0.1:{PORT}",
                    CLIENTELE_LOG="warn",
@@ -145,23 +145,26 @@ def wrk(script, seconds, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(server, script, env, database_pids):
+def measure(server, script, env, database_pids, standby_pids=lambda: []):
     """RUNS runs of wrk; the figures of the run with the median req/s."""
     wrk(script, 2, env)  # warm-up: caches, pool, the planner's statistics
     results = []
     for _ in range(RUNS):
         requests0, statements0 = metrics()
         server_cpu0, database_cpu0 = cpu_ms([server.process.pid]), cpu_ms(database_pids())
+        standby_cpu0 = cpu_ms(standby_pids())
         result = wrk(script, SECONDS, env)
         requests1, statements1 = metrics()
         server_cpu = cpu_since(server_cpu0, [server.process.pid])
         database_cpu = cpu_since(database_cpu0, database_pids())
+        standby_cpu = cpu_since(standby_cpu0, standby_pids())
         requests = max(requests1 - requests0, 1)
         result.update(
             rps=result["requests"] / result["seconds"],
             statements=(statements1 - statements0) / requests,
             server_cpu_ms=server_cpu / requests,
             database_cpu_ms=database_cpu / requests if database_pids() else None,
+            standby_cpu_ms=standby_cpu / requests,
             rss_mb=rss_mb(server.process.pid),
         )
         if result["socket_errors"] or result["non_2xx"] or result["graphql_errors"]:
@@ -300,7 +303,108 @@ def bench(backend, customers, workdir, log):
     return rows, seed_seconds, seed_rss
 
 
+# ---- Standby mode: the primary's CPU per read, with and without a standby ----
+
+PG_BIN = sorted(f"/usr/lib/postgresql/{v}/bin" for v in os.listdir("/usr/lib/postgresql"))[-1] \
+    if os.path.isdir("/usr/lib/postgresql") else ""
+
+
+def as_postgres(*args):
+    run("runuser", "-u", "postgres", "--", *args)
+
+
+class Cluster:
+    """A PostgreSQL cluster of the bench's own on a free port: a primary made with
+    initdb, or a streaming standby of one made with pg_basebackup -R."""
+
+    def __init__(self, workdir, name, port, standby_of=None):
+        self.dir = os.path.join(workdir, name)
+        os.makedirs(self.dir)
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.data, self.port = os.path.join(self.dir, "data"), port
+        if standby_of is None:
+            as_postgres(f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust", "-U", "postgres")
+        else:
+            as_postgres(f"{PG_BIN}/pg_basebackup", "-h", "127.0.0.1", "-p", str(standby_of.port),
+                        "-U", "postgres", "-D", self.data, "-R", "-X", "stream", "-c", "fast")
+        as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w",
+                    "-o", f"-p {port} -k {self.dir} -c listen_addresses=127.0.0.1", "start")
+
+    def url(self, db):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def pids(self):
+        """The postmaster and its children."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        out = subprocess.run(["pgrep", "-P", str(postmaster)], text=True, capture_output=True).stdout
+        return [postmaster] + [int(p) for p in out.split()]
+
+    def stop(self):
+        as_postgres(f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+
+
+def wait_for_standby():
+    for _ in range(600):
+        health = json.loads(post(None, path="/health"))
+        if all(s["state"] == "healthy" for s in health.get("standbys", [])):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the standby never joined the rotation: {health}")
+
+
+def standby_mode(customers, workdir, log):
+    """The read shapes twice on one primary: answered by it, then by a standby."""
+    primary = Cluster(workdir, "primary", PORT + 1)
+    standby = None
+    try:
+        db = "clientele_bench"
+        run("psql", primary.url("postgres"), "-qc", f"CREATE DATABASE {db}")
+        env = dict(os.environ, DATABASE_URL=primary.url(db), CLIENTELE_LOG="warn")
+        run(BIN, "seed", "--customers", str(customers), env=env)
+        run(BIN, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD, env=env)
+        standby = Cluster(workdir, "standby", PORT + 2, standby_of=primary)
+        rows = {}
+        for mode, settings in (("primary only", {}),
+                               ("with a standby", {"CLIENTELE_STANDBY_URLS": standby.url(db)})):
+            server = Server(primary.url(db), log, **settings)
+            try:
+                admin = gql("mutation($e: String!, $p: String!) { adminLogin(email: $e, password: $p) { token } }",
+                            {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["adminLogin"]["token"]
+                wait_for_standby()
+                customer_id = gql("{ customers(first: 1, filter: { hasAccount: true }, sort: { field: EMAIL, direction: ASC }) "
+                                  "{ nodes { id } } }", token=admin)["customers"]["nodes"][0]["id"]
+                for label, document, variables in SHAPES:
+                    variables = {k: (customer_id if v == "$customer" else v) for k, v in variables.items()}
+                    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as f:
+                        json.dump({"query": document, "variables": variables}, f)
+                    result = measure(server, "post.lua", {"BENCH_BODY": f.name, "BENCH_TOKEN": admin},
+                                     primary.pids, standby.pids if settings else (lambda: []))
+                    rows.setdefault(label, {})[mode] = result
+            finally:
+                server.stop()
+    finally:
+        if standby:
+            standby.stop()
+        primary.stop()
+    print(f"Standby mode, PostgreSQL, {customers:,} customers; wrk -t2 -c{CONNECTIONS}, "
+          f"{RUNS} runs of {SECONDS} s (median); CPU in ms per request\n")
+    print("| shape | req/s, primary only | primary CPU | req/s, with a standby | primary CPU | standby CPU |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, by_mode in rows.items():
+        alone, spread = by_mode["primary only"], by_mode["with a standby"]
+        print(f"| {label} | {alone['rps']:,.0f} | {alone['database_cpu_ms']:.2f} | "
+              f"{spread['rps']:,.0f} | {spread['database_cpu_ms']:.2f} | {spread['standby_cpu_ms']:.2f} |",
+              flush=True)
+
+
 def main():
+    if os.environ.get("BENCH_STANDBY"):
+        workdir = tempfile.mkdtemp(prefix="clientele-bench-")
+        shutil.chown(workdir, "postgres", "postgres")
+        with open(os.path.join(workdir, "server.log"), "w") as log:
+            standby_mode(CUSTOMERS[0], workdir, log)
+        return
     for tool in ("wrk", "pgbench", "psql"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: apt-get install wrk postgresql-client")

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use futures_util::future::OptionFuture;
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend};
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::passwords::Passwords;
 use crate::auth::sessions::{Lifetime, SessionPolicy};
 use crate::broker::Broker;
 use crate::config::Settings;
+use crate::db::Db;
 use crate::db::{self, PoolOptions, StatementCounter};
 use crate::delivery::{Endpoints, Sink, Worker};
 use crate::domain;
@@ -32,7 +33,7 @@ pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct App {
-    db: DatabaseConnection,
+    db: Db,
     schema: ClienteleSchema,
     statements: StatementCounter,
     background: BackgroundSetup,
@@ -201,6 +202,8 @@ const LOGIN_ATTEMPTS_WITHOUT_DELAY: u32 = 3;
 struct BackgroundSetup {
     database_url: String,
     pool: PoolOptions,
+    /// Where the live feed listens: PostgreSQL itself, past any pooler.
+    listen_url: String,
     sink: Sink,
     poll_interval: Duration,
     /// Whether this instance delivers at all (several may share the work).
@@ -221,7 +224,24 @@ impl App {
             statement_timeout: Some(Duration::from_millis(settings.statement_timeout_ms)),
             memory_map: true,
             statement_cache: settings.db_statement_cache,
+            transaction_pooler: settings.db_transaction_pooler,
         };
+        if settings.db_transaction_pooler {
+            if settings.db_statement_cache != 0 {
+                return Err(
+                    "--db-transaction-pooler needs --db-statement-cache 0: a statement \
+                            prepared in one transaction is gone in the next"
+                        .into(),
+                );
+            }
+            if settings.db_direct_url.is_none() {
+                return Err(
+                    "--db-transaction-pooler needs --db-direct-url: LISTEN, which \
+                            subscriptions need, cannot go through a transaction pooler"
+                        .into(),
+                );
+            }
+        }
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;
         if !settings.standby_urls.is_empty() && db.get_database_backend() != DbBackend::Postgres {
@@ -298,7 +318,11 @@ impl App {
             statements,
             background: BackgroundSetup {
                 database_url: settings.database_url.clone(),
-                pool: PoolOptions::small(2).with_statement_cache(settings.db_statement_cache),
+                pool: PoolOptions::small(2).behind(settings),
+                listen_url: settings
+                    .db_direct_url
+                    .clone()
+                    .unwrap_or_else(|| settings.database_url.clone()),
                 sink,
                 poll_interval: Duration::from_millis(settings.outbox_poll_interval_ms),
                 worker: settings.outbox_worker,
@@ -331,7 +355,7 @@ impl App {
         &self.edge
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 
@@ -387,7 +411,7 @@ impl App {
         let feed = tokio::spawn(
             self.live
                 .clone()
-                .run(background_db.clone(), setup.database_url.clone()),
+                .run(background_db.clone(), setup.listen_url.clone()),
         );
         let worker = setup.worker.then(|| {
             let worker = Worker::new(
@@ -444,11 +468,7 @@ impl Background {
 
 /// Removes expired sessions and tokens, and applies the retention rule, at start and
 /// then every hour, until `stop`.
-async fn sweep_hourly(
-    db: DatabaseConnection,
-    retention: Retention,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn sweep_hourly(db: Db, retention: Retention, mut stop: watch::Receiver<bool>) {
     loop {
         match domain::housekeeping::sweep(&db, retention).await {
             Ok(swept) if retention.guest_months.is_some() => tracing::info!(

@@ -332,8 +332,8 @@ pub struct Settings {
     #[arg(long, env = "CLIENTELE_STANDBY_CHECK_INTERVAL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..), global = true)]
     pub standby_check_interval_ms: u64,
 
-    /// PostgreSQL only: prepared statements each connection keeps. Set 0 behind
-    /// PgBouncer in transaction pooling mode (docs/scaling.md says why).
+    /// PostgreSQL only: prepared statements each connection keeps for reuse. Must be 0
+    /// behind a pooler in transaction mode (docs/scaling.md says why).
     #[arg(
         long,
         env = "CLIENTELE_DB_STATEMENT_CACHE",
@@ -341,6 +341,23 @@ pub struct Settings {
         global = true
     )]
     pub db_statement_cache: usize,
+
+    /// PostgreSQL only: `DATABASE_URL` (and the standby URLs) is a pooler in
+    /// transaction mode (PgBouncer), so a statement outside a transaction runs in one
+    /// of its own. Needs `--db-statement-cache 0` and `--db-direct-url`.
+    #[arg(long, env = "CLIENTELE_DB_TRANSACTION_POOLER", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub db_transaction_pooler: bool,
+
+    /// PostgreSQL itself, not through a pooler: subscriptions' live feed `LISTEN`s on
+    /// it (a pooler in transaction mode cannot pass notifications on). Default:
+    /// `DATABASE_URL`.
+    #[arg(
+        long,
+        env = "CLIENTELE_DB_DIRECT_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub db_direct_url: Option<String>,
 
     /// NATS server to publish events to (`nats://127.0.0.1:4222`), through JetStream:
     /// one subject per event type, at most once per event. Off unless set.

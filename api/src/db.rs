@@ -9,9 +9,13 @@ use migration::{Migrator, MigratorTrait};
 
 use crate::error::{DomainError, DomainResult};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use std::future::Future;
+use std::pin::Pin;
+
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, ExecResult, IsolationLevel, QueryResult, SqliteTransactionMode, Statement,
+    TransactionError, TransactionOptions, TransactionTrait,
 };
 
 /// Counts every SQL statement the connection executes. Benchmarks and the N+1 tests
@@ -40,6 +44,9 @@ pub struct PoolOptions {
     /// PostgreSQL only: prepared statements kept per connection (0: none, for
     /// PgBouncer in transaction mode).
     pub statement_cache: usize,
+    /// PostgreSQL only: the URL is a pooler in transaction mode (PgBouncer), so a
+    /// statement outside a transaction gets one of its own ([`Db`]).
+    pub transaction_pooler: bool,
 }
 
 impl PoolOptions {
@@ -51,13 +58,15 @@ impl PoolOptions {
             statement_timeout: None,
             memory_map: false,
             statement_cache: DEFAULT_STATEMENT_CACHE,
+            transaction_pooler: false,
         }
     }
 
-    /// The same pool with another statement cache.
-    pub fn with_statement_cache(self, statement_cache: usize) -> Self {
+    /// The same pool with the statement cache and pooler of the settings.
+    pub fn behind(self, settings: &crate::config::Settings) -> Self {
         Self {
-            statement_cache,
+            statement_cache: settings.db_statement_cache,
+            transaction_pooler: settings.db_transaction_pooler,
             ..self
         }
     }
@@ -74,23 +83,183 @@ pub const DEFAULT_STATEMENT_CACHE: usize = 100;
 pub const SQLITE_MMAP_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Opens a pool on `url`, creating the SQLite file if it does not exist.
-pub async fn connect(
-    url: &str,
-    pool: PoolOptions,
-) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+pub async fn connect(url: &str, pool: PoolOptions) -> Result<(Db, StatementCounter), DbErr> {
     let db = Database::connect(options(url, pool)).await?;
-    Ok(counted(db))
+    Ok(counted(db, pool))
 }
 
 /// A pool on `url` that connects only when a statement needs it: a server that is
 /// down now (a standby) does not stop start-up.
-pub async fn connect_lazy(
-    url: &str,
-    pool: PoolOptions,
-) -> Result<(DatabaseConnection, StatementCounter), DbErr> {
+pub async fn connect_lazy(url: &str, pool: PoolOptions) -> Result<(Db, StatementCounter), DbErr> {
     let mut options = options(url, pool);
     options.connect_lazy(true);
-    Ok(counted(Database::connect(options).await?))
+    Ok(counted(Database::connect(options).await?, pool))
+}
+
+/// The database as the whole server uses it: a pool of connections, and behind a
+/// pooler in transaction mode (PgBouncer 1.18) a transaction around every statement
+/// that runs outside one.
+///
+/// Why: sqlx runs a statement as a prepared statement in two exchanges, each ending
+/// with a `Sync`. Outside a transaction each `Sync` ends a transaction as PgBouncer
+/// counts them, and it may give the server to another client in between: the second
+/// exchange then finds no statement, or another client's of the same name (every
+/// connection counts `sqlx_s_1`, `sqlx_s_2`… from one). In a transaction both reach
+/// the same server, and PgBouncer's `DEALLOCATE ALL` after it clears the names. The
+/// transaction is committed before the statement's result is returned, as autocommit
+/// would (a pool hook that commits on return would commit after the caller went on).
+/// docs/scaling.md has the PgBouncer settings and the cost.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: DatabaseConnection,
+    transaction_per_statement: bool,
+    /// Behind the pooler, set in each transaction (`SET LOCAL`): PgBouncer refuses the
+    /// start-up parameter that carries it otherwise.
+    statement_timeout: Option<Duration>,
+}
+
+impl Db {
+    /// The pool itself, for what needs the driver's own API (COPY, pool figures).
+    pub fn pool(&self) -> &DatabaseConnection {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.pool.ping().await
+    }
+
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.pool.close().await
+    }
+
+    /// The statement in a transaction of its own (behind a transaction pooler).
+    async fn alone(&self) -> Result<Option<DatabaseTransaction>, DbErr> {
+        match self.transaction_per_statement {
+            true => Ok(Some(self.timed(self.pool.begin().await?).await?)),
+            false => Ok(None),
+        }
+    }
+
+    /// A transaction just begun, with the statement timeout behind the pooler.
+    async fn timed(&self, txn: DatabaseTransaction) -> Result<DatabaseTransaction, DbErr> {
+        if let (true, Some(timeout)) = (self.transaction_per_statement, self.statement_timeout) {
+            let set = format!("SET LOCAL statement_timeout = {}", timeout.as_millis());
+            txn.execute_unprepared(&set).await?;
+        }
+        Ok(txn)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DbBackend {
+        self.pool.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self.alone().await? {
+            None => self.pool.execute_raw(stmt).await,
+            Some(txn) => {
+                let result = txn.execute_raw(stmt).await?;
+                txn.commit().await?;
+                Ok(result)
+            }
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self.alone().await? {
+            None => self.pool.execute_unprepared(sql).await,
+            Some(txn) => {
+                let result = txn.execute_unprepared(sql).await?;
+                txn.commit().await?;
+                Ok(result)
+            }
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self.alone().await? {
+            None => self.pool.query_one_raw(stmt).await,
+            Some(txn) => {
+                let result = txn.query_one_raw(stmt).await?;
+                txn.commit().await?;
+                Ok(result)
+            }
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self.alone().await? {
+            None => self.pool.query_all_raw(stmt).await,
+            Some(txn) => {
+                let result = txn.query_all_raw(stmt).await?;
+                txn.commit().await?;
+                Ok(result)
+            }
+        }
+    }
+
+    fn support_returning(&self) -> bool {
+        self.pool.support_returning()
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionTrait for Db {
+    type Transaction = DatabaseTransaction;
+
+    async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.timed(self.pool.begin().await?).await
+    }
+
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.pool.begin_with_config(isolation_level, access_mode);
+        self.timed(txn.await?).await
+    }
+
+    async fn begin_with_options(
+        &self,
+        options: TransactionOptions,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        self.timed(self.pool.begin_with_options(options).await?)
+            .await
+    }
+
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            ) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        self.pool.transaction(callback).await
+    }
+
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            ) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        self.pool
+            .transaction_with_config(callback, isolation_level, access_mode)
+            .await
+    }
 }
 
 fn options(url: &str, pool: PoolOptions) -> ConnectOptions {
@@ -102,11 +271,14 @@ fn options(url: &str, pool: PoolOptions) -> ConnectOptions {
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |options| {
             let options = options.statement_cache_capacity(pool.statement_cache);
-            match pool.statement_timeout {
-                Some(timeout) => {
+            match (pool.transaction_pooler, pool.statement_timeout) {
+                // PgBouncer refuses start-up parameters it does not know; behind it
+                // the timeout is set in each transaction ([`Db`]).
+                (true, _) => options.extra_float_digits(None),
+                (false, Some(timeout)) => {
                     options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
                 }
-                None => options,
+                (false, None) => options,
             }
         })
         // SQLite only: write-ahead logging lets readers run while one connection
@@ -127,12 +299,19 @@ fn options(url: &str, pool: PoolOptions) -> ConnectOptions {
     options
 }
 
-fn counted(mut db: DatabaseConnection) -> (DatabaseConnection, StatementCounter) {
+fn counted(mut db: DatabaseConnection, pool: PoolOptions) -> (Db, StatementCounter) {
     let counter = StatementCounter::default();
     let handle = counter.0.clone();
     db.set_metric_callback(move |_| {
         handle.fetch_add(1, Ordering::Relaxed);
     });
+    let transaction_per_statement =
+        pool.transaction_pooler && db.get_database_backend() == DbBackend::Postgres;
+    let db = Db {
+        pool: db,
+        transaction_per_statement,
+        statement_timeout: pool.statement_timeout,
+    };
     (db, counter)
 }
 
@@ -144,7 +323,8 @@ pub struct PoolState {
     pub idle: usize,
 }
 
-pub fn pool_state(db: &DatabaseConnection) -> PoolState {
+pub fn pool_state(db: &Db) -> PoolState {
+    let db = db.pool();
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let pool = db.get_postgres_connection_pool();
@@ -169,7 +349,7 @@ pub fn pool_state(db: &DatabaseConnection) -> PoolState {
 /// (`BEGIN IMMEDIATE`), so the busy timeout queues it behind other writers; a
 /// deferred transaction that reads first would instead fail at once when it tries to
 /// write after another connection committed. PostgreSQL ignores the option.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub async fn begin_write(db: &Db) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
@@ -177,16 +357,23 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-/// Brings the schema up to date. Safe to run on every start.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+/// Brings the schema up to date. Safe to run on every start. Behind a transaction
+/// pooler all of it runs in one transaction (PostgreSQL's DDL is transactional), so
+/// the migrator's own statements keep to one server ([`Db`]).
+pub async fn migrate(db: &Db) -> Result<(), DbErr> {
+    if !db.transaction_per_statement {
+        return Migrator::up(db.pool(), None).await;
+    }
+    let txn = db.begin().await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Writes an online, consistent copy of a SQLite database to `to` (`VACUUM INTO`:
 /// one read transaction, so writers carry on and the copy is a single point in
 /// time, compacted). PostgreSQL has its own tools (`pg_dump`, `pg_basebackup`), and
 /// asking for a backup of it here is an error that says so.
-pub async fn backup(db: &DatabaseConnection, to: &std::path::Path) -> Result<(), BackupError> {
+pub async fn backup(db: &Db, to: &std::path::Path) -> Result<(), BackupError> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Err(BackupError::NotSqlite);
     }

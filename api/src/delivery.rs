@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use entity::outbox_message;
 use hmac::{Hmac, KeyInit, Mac};
-use sea_orm::DatabaseConnection;
 use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::watch;
 
 use crate::broker::{Broker, BrokerError};
+use crate::db::Db;
 use crate::domain::events::{self, Recipient, Subscriber, Wants};
 use crate::domain::outbox;
 use crate::error::DomainResult;
@@ -251,7 +251,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 
 /// Delivers pending messages until shut down.
 pub struct Worker {
-    db: DatabaseConnection,
+    db: Db,
     sink: Sink,
     endpoints: Endpoints,
     broker: Option<Broker>,
@@ -262,7 +262,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(
-        db: DatabaseConnection,
+        db: Db,
         sink: Sink,
         endpoints: Endpoints,
         broker: Option<Broker>,

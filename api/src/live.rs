@@ -17,11 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entity::event;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, Statement,
-};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Statement};
 use tokio::sync::{broadcast, watch};
 
+use crate::db::Db;
 use crate::domain::events::NOTIFY_CHANNEL;
 
 /// Events a slow subscription may fall behind by before it misses some.
@@ -69,14 +68,14 @@ impl LiveFeed {
     }
 
     /// Feeds the broadcast until [`stop`](Self::stop).
-    pub async fn run(self, db: DatabaseConnection, database_url: String) {
+    pub async fn run(self, db: Db, database_url: String) {
         match db.get_database_backend() {
             DbBackend::Postgres => self.listen(db, &database_url).await,
             _ => self.poll(db).await,
         }
     }
 
-    async fn listen(&self, db: DatabaseConnection, database_url: &str) {
+    async fn listen(&self, db: Db, database_url: &str) {
         use sea_orm::sqlx::postgres::PgListener;
         let mut stopping = self.stopping();
         loop {
@@ -128,7 +127,7 @@ impl LiveFeed {
         }
     }
 
-    async fn poll(&self, db: DatabaseConnection) {
+    async fn poll(&self, db: Db) {
         #[derive(FromQueryResult)]
         struct Last {
             last: Option<i64>,

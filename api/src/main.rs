@@ -48,7 +48,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
         Command::Migrate => {
             let (db, _) = db::connect(
                 &settings.database_url,
-                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+                PoolOptions::small(1).behind(&settings),
             )
             .await?;
             db::migrate(&db).await?;
@@ -68,7 +68,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
         Command::Backup { to } => {
             let (db, _) = db::connect(
                 &settings.database_url,
-                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+                PoolOptions::small(1).behind(&settings),
             )
             .await?;
             db::backup(&db, &to).await?;
@@ -83,7 +83,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
         Command::Export { what } => {
             let (db, _) = db::connect(
                 &settings.database_url,
-                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+                PoolOptions::small(1).behind(&settings),
             )
             .await?;
             db::migrate(&db).await?;
@@ -99,7 +99,7 @@ async fn run(config: Config) -> Result<(), StartupError> {
             // two million demo orders is one statement longer than any request's.
             let (db, _) = db::connect(
                 &settings.database_url,
-                PoolOptions::small(1).with_statement_cache(settings.db_statement_cache),
+                PoolOptions::small(1).behind(&settings),
             )
             .await?;
             db::migrate(&db).await?;

@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use tokio::sync::watch;
 
+use crate::db::Db;
 use crate::db::{self, PoolOptions, StatementCounter};
 
 /// A position in the primary's write-ahead log (`pg_lsn`), which only grows: a
@@ -91,7 +92,7 @@ pub struct StandbyReport {
 /// One standby: its pool and what the checks learnt of it.
 pub struct Standby {
     name: String,
-    db: DatabaseConnection,
+    db: Db,
     statements: StatementCounter,
     health: Mutex<Health>,
     /// The highest position it was seen to have replayed (0: unknown).
@@ -106,7 +107,7 @@ struct Health {
 }
 
 impl Standby {
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 
@@ -263,7 +264,7 @@ impl Standbys {
     /// One statement.
     pub async fn token_after(
         &self,
-        primary: &DatabaseConnection,
+        primary: &Db,
         answered_by: Option<Arc<Standby>>,
         reads_only: bool,
         seen: Option<Lsn>,
@@ -316,7 +317,7 @@ impl Standbys {
     /// Checks every standby each interval until `stop`: whether it answers, is still
     /// a standby, and how far behind the primary it is. `primary` is a pool of the
     /// background work, so the checks stay out of the request pool and its counter.
-    pub async fn watch(self: Arc<Self>, primary: DatabaseConnection, stop: watch::Receiver<bool>) {
+    pub async fn watch(self: Arc<Self>, primary: Db, stop: watch::Receiver<bool>) {
         if self.members.is_empty() {
             return;
         }
@@ -425,11 +426,11 @@ impl PrimaryHistory {
 
 /// The primary's current insert position: at or past every commit that has
 /// returned, and every row any standby shows. One statement.
-pub async fn primary_position(primary: &DatabaseConnection) -> Result<Lsn, DbErr> {
+pub async fn primary_position(primary: &Db) -> Result<Lsn, DbErr> {
     lsn_of(primary, "SELECT pg_current_wal_insert_lsn()::text AS lsn").await
 }
 
-async fn lsn_of(db: &DatabaseConnection, sql: &str) -> Result<Lsn, DbErr> {
+async fn lsn_of(db: &Db, sql: &str) -> Result<Lsn, DbErr> {
     let row = db
         .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await?

@@ -4,7 +4,9 @@
 //!
 //! Every test runs on SQLite (a temporary file) unless `TEST_DATABASE_URL` names a
 //! PostgreSQL server; then each test gets a database of its own on that server and
-//! drops it afterwards, so tests run in parallel on either backend. Migrations run
+//! drops it afterwards, so tests run in parallel on either backend. With
+//! `TEST_POOLER_URL` too (PgBouncer in transaction mode, in front of that server), the
+//! servers under test reach their databases through it. Migrations run
 //! once per test run, into a template that each test's database is copied from (a file
 //! copy on SQLite, `CREATE DATABASE .. TEMPLATE` on PostgreSQL).
 //!
@@ -101,6 +103,17 @@ impl TestApp {
         settings.mails_per_recipient = 10_000;
         settings.login_attempts_per_account = 20;
         settings.login_lock_minutes = 60;
+        let pooler = std::env::var("TEST_POOLER_URL")
+            .ok()
+            .filter(|url| !url.is_empty());
+        if let (Some(pooler), Some(name)) = (pooler, database_name(&database.url)) {
+            // Through PgBouncer in transaction mode (CI's "pooler" step); the harness
+            // itself and LISTEN go to PostgreSQL directly.
+            settings.database_url = with_database(&pooler, name);
+            settings.db_direct_url = Some(database.url.clone());
+            settings.db_transaction_pooler = true;
+            settings.db_statement_cache = 0;
+        }
         configure(&mut settings);
         let app = App::build(&settings).await.expect("app starts");
         let max_concurrent_requests = settings.max_concurrent_requests as usize;
@@ -187,7 +200,7 @@ impl TestApp {
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &api::db::Db {
         self.app.db()
     }
 
@@ -845,6 +858,13 @@ impl Drop for TestDatabase {
 }
 
 /// `server_url` with its database name replaced by `name`.
+/// The database a PostgreSQL URL names (`None` for SQLite).
+fn database_name(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("postgres://")?;
+    let path = rest.split('?').next()?;
+    path.split_once('/').map(|(_, name)| name)
+}
+
 fn with_database(server_url: &str, name: &str) -> String {
     let (base, query) = match server_url.split_once('?') {
         Some((base, query)) => (base, Some(query)),

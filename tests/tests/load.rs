@@ -212,10 +212,10 @@ const SQLITE_PAGE_CACHE_KIB: u64 = 2_000;
 fn checked_out(app: &TestApp) -> (u32, usize) {
     let db = app.db();
     if app.is_postgres() {
-        let pool = db.get_postgres_connection_pool();
+        let pool = db.pool().get_postgres_connection_pool();
         (pool.size(), pool.num_idle())
     } else {
-        let pool = db.get_sqlite_connection_pool();
+        let pool = db.pool().get_sqlite_connection_pool();
         (pool.size(), pool.num_idle())
     }
 }

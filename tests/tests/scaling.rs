@@ -460,7 +460,7 @@ async fn stream_messages(stream: &str) -> Vec<(String, Value)> {
     seen
 }
 
-async fn query_one(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+async fn query_one(db: &api::db::Db, sql: &str) -> i64 {
     let row = db
         .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await
@@ -470,7 +470,7 @@ async fn query_one(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
 }
 
 /// Waits until the outbox has sent every event to the broker.
-async fn wait_published(db: &sea_orm::DatabaseConnection) {
+async fn wait_published(db: &api::db::Db) {
     let until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < until {
         let pending = query_one(

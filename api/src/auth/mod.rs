@@ -5,10 +5,10 @@ pub mod passwords;
 pub mod sessions;
 pub mod tokens;
 
-use sea_orm::DatabaseConnection;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use sessions::SessionPolicy;
 
@@ -42,7 +42,7 @@ impl Caller {
         }
     }
 
-    pub async fn principal(&self, db: &DatabaseConnection) -> DomainResult<Principal> {
+    pub async fn principal(&self, db: &Db) -> DomainResult<Principal> {
         let Some(token) = self.token.as_deref() else {
             return Ok(Principal::Anonymous);
         };
@@ -54,7 +54,7 @@ impl Caller {
 
     /// The principal as the session stands now, not as it was first resolved: for a
     /// subscription, which lives on after its request.
-    pub async fn recheck(&self, db: &DatabaseConnection) -> DomainResult<Principal> {
+    pub async fn recheck(&self, db: &Db) -> DomainResult<Principal> {
         match self.token.as_deref() {
             Some(token) => sessions::resolve(db, token, &self.sessions).await,
             None => Ok(Principal::Anonymous),

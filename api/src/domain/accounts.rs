@@ -11,8 +11,7 @@ use entity::customer_token::{self, TokenPurpose};
 use entity::{customer, customer_credential};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -27,6 +26,7 @@ use super::throttles::{self, Limit, Limits};
 use crate::auth::passwords::{self, Passwords};
 use crate::auth::sessions::{self, Holder, IssuedSession, SessionPolicy};
 use crate::auth::{Client, Principal, events, tokens};
+use crate::db::Db;
 use crate::db::{self, OnUnique, UniqueKey};
 use crate::error::{DomainError, DomainResult, TokenProblem};
 
@@ -144,7 +144,7 @@ pub struct Registration {
 
 /// Creates a registered customer and logs them in.
 pub async fn register(
-    db: &DatabaseConnection,
+    db: &Db,
     passwords: &Passwords,
     policy: &AccountPolicy,
     client: &Client,
@@ -236,7 +236,7 @@ async fn send_verification(
 /// Marks the customer's email verified with a token from a verification mail. A
 /// customer whose email is already verified stays as they are (the token is spent
 /// all the same). Needs no session: the link may be opened on another device.
-pub async fn verify_email(db: &DatabaseConnection, token: &str) -> DomainResult<customer::Model> {
+pub async fn verify_email(db: &Db, token: &str) -> DomainResult<customer::Model> {
     let txn = db::begin_write(db).await?;
     let spent = spend_token(&txn, token, TokenPurpose::EmailVerification).await?;
     let customer = me(&txn, spent.customer_id)
@@ -266,11 +266,7 @@ pub async fn verify_email(db: &DatabaseConnection, token: &str) -> DomainResult<
 /// Sends a new verification link. Answers the same whatever the email is (unknown,
 /// a guest's, already verified), so it reveals nothing; mails only to a registered,
 /// unverified customer, within the per-recipient mail limit.
-pub async fn resend_verification(
-    db: &DatabaseConnection,
-    policy: &AccountPolicy,
-    email: &str,
-) -> DomainResult<()> {
+pub async fn resend_verification(db: &Db, policy: &AccountPolicy, email: &str) -> DomainResult<()> {
     let Ok(email) = Email::parse(email, "email") else {
         return Ok(());
     };
@@ -366,7 +362,7 @@ pub async fn me(db: &impl ConnectionTrait, customer_id: Uuid) -> DomainResult<cu
 
 /// Changes the logged-in customer's details.
 pub async fn update_profile(
-    db: &DatabaseConnection,
+    db: &Db,
     customer_id: Uuid,
     change: ProfileChange,
 ) -> DomainResult<customer::Model> {
@@ -417,7 +413,7 @@ async fn require_password(
 /// the customer (a thief's included) and tells the customer's address, all in one
 /// transaction.
 pub async fn change_password(
-    db: &DatabaseConnection,
+    db: &Db,
     passwords: &Passwords,
     policy: &AccountPolicy,
     customer_id: Uuid,
@@ -482,7 +478,7 @@ async fn set_password_hash(
 /// account, so it cannot be used to find out; when it does, a single-use token goes
 /// to that address through the outbox.
 pub async fn request_password_reset(
-    db: &DatabaseConnection,
+    db: &Db,
     policy: &AccountPolicy,
     email: &str,
 ) -> DomainResult<()> {
@@ -518,7 +514,7 @@ pub async fn request_password_reset(
 
 /// Sets a new password with a reset token and ends every session of the customer.
 pub async fn reset_password(
-    db: &DatabaseConnection,
+    db: &Db,
     passwords: &Passwords,
     policy: &AccountPolicy,
     token: &str,
@@ -545,7 +541,7 @@ pub async fn reset_password(
 /// Whether another account already uses the address is not said here (that would
 /// reveal who has an account); confirming checks it.
 pub async fn request_email_change(
-    db: &DatabaseConnection,
+    db: &Db,
     passwords: &Passwords,
     policy: &AccountPolicy,
     customer_id: Uuid,
@@ -592,7 +588,7 @@ pub async fn request_email_change(
 /// registered customer took that address meanwhile (the unique index decides); the
 /// token then stays unspent, since the transaction rolls back.
 pub async fn confirm_email_change(
-    db: &DatabaseConnection,
+    db: &Db,
     token: &str,
     keep: Option<Principal>,
 ) -> DomainResult<customer::Model> {
@@ -648,7 +644,7 @@ pub async fn confirm_email_change(
 /// goes to the customer's email, so a stolen session alone cannot delete the account.
 /// Within the per-recipient mail limit; past it, answered as if sent.
 pub async fn request_account_deletion(
-    db: &DatabaseConnection,
+    db: &Db,
     passwords: &Passwords,
     policy: &AccountPolicy,
     customer_id: Uuid,
@@ -683,7 +679,7 @@ pub async fn request_account_deletion(
 /// Deletes the account the token was mailed for, as an admin's `deleteCustomer` does
 /// (a soft delete: sessions end, the email is free again, orders stay), and tells
 /// the address. Needs no session: the link may be opened anywhere.
-pub async fn confirm_account_deletion(db: &DatabaseConnection, token: &str) -> DomainResult<()> {
+pub async fn confirm_account_deletion(db: &Db, token: &str) -> DomainResult<()> {
     let txn = db::begin_write(db).await?;
     let spent = spend_token(&txn, token, TokenPurpose::AccountDeletion).await?;
     let customer = me(&txn, spent.customer_id)

@@ -7,8 +7,8 @@ use entity::order::AddressSnapshot;
 use entity::{address, customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ use super::country::CountryCode;
 use super::events::{DomainEvent, EventType};
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// Most addresses in one customer's book. It bounds `Customer.shippingAddresses`, so
@@ -158,7 +159,7 @@ impl BookDefault {
 /// Adds an address to the customer's book, and makes it each default in `use_as`, in
 /// the same transaction.
 pub async fn add(
-    db: &DatabaseConnection,
+    db: &Db,
     customer_id: Uuid,
     input: AddressInput,
     use_as: &[BookDefault],
@@ -228,7 +229,7 @@ async fn owned(
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     customer_id: Uuid,
     address_id: Uuid,
     change: AddressChange,
@@ -258,11 +259,7 @@ async fn happened(
 /// Removes an address from the book; if it was the billing or the default shipping
 /// address, the customer then has none. Orders keep their own copies, so history is
 /// untouched.
-pub async fn delete(
-    db: &DatabaseConnection,
-    customer_id: Uuid,
-    address_id: Uuid,
-) -> DomainResult<()> {
+pub async fn delete(db: &Db, customer_id: Uuid, address_id: Uuid) -> DomainResult<()> {
     let txn = db::begin_write(db).await?;
     for default in [BookDefault::Billing, BookDefault::Shipping] {
         customer::Entity::update_many()
@@ -291,7 +288,7 @@ pub async fn delete(
 /// Makes an address of the customer's own book their billing or default shipping
 /// address.
 pub async fn set_default(
-    db: &DatabaseConnection,
+    db: &Db,
     customer_id: Uuid,
     address_id: Uuid,
     default: BookDefault,

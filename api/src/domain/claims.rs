@@ -15,8 +15,7 @@ use entity::order_transfer::TransferKind;
 use entity::{customer, order, order_claim, order_claim_order};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -31,6 +30,7 @@ use super::outbox::{self, Kind, SECRET_KEY};
 use super::throttles;
 use crate::auth::tokens;
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult, TokenProblem};
 
 /// Most order ids one request may name.
@@ -50,7 +50,7 @@ pub struct ClaimRequest {
 /// At most `mail_limit` tokens go to one address per hour: past it the address is
 /// skipped and the answer is the same, so the caller learns nothing.
 pub async fn request(
-    db: &DatabaseConnection,
+    db: &Db,
     policy: &AccountPolicy,
     customer_id: Uuid,
     order_ids: &[Uuid],
@@ -137,7 +137,7 @@ fn token_error(reason: TokenProblem) -> DomainError {
 /// transaction: the token proved the customer receives mail at their email, and only
 /// guest records of exactly that email are merged.
 pub async fn confirm(
-    db: &DatabaseConnection,
+    db: &Db,
     policy: &AccountPolicy,
     customer_id: Uuid,
     token: &str,
@@ -263,11 +263,7 @@ pub async fn confirm(
 /// Withdraws the pending claims of one request of the customer's; their tokens stop
 /// working. Idempotent, and silent about requests that found nothing or are not the
 /// caller's.
-pub async fn cancel(
-    db: &DatabaseConnection,
-    customer_id: Uuid,
-    request_id: Uuid,
-) -> DomainResult<()> {
+pub async fn cancel(db: &Db, customer_id: Uuid, request_id: Uuid) -> DomainResult<()> {
     order_claim::Entity::update_many()
         .col_expr(order_claim::Column::CanceledAt, Expr::val(db::now()))
         .filter(order_claim::Column::RequestId.eq(request_id))

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use entity::customer;
 use entity::customer_consent::{self, ConsentPurpose, ConsentSource};
 use sea_orm::{
-    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveEnum, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::audit::{self, Action, ActionKind, Subject};
 use super::events::{DomainEvent, EventType};
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// Who records a change.
@@ -29,7 +30,7 @@ pub enum RecordedBy {
 /// in one transaction with its timeline event. Stating what is already recorded
 /// changes and records nothing. NOT_FOUND for a customer that is not live.
 pub async fn set(
-    db: &DatabaseConnection,
+    db: &Db,
     by: RecordedBy,
     customer_id: Uuid,
     purpose: ConsentPurpose,

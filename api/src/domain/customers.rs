@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    EntityTrait, QueryFilter, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use super::events::{DomainEvent, EventType};
 use super::fields::{self, Change, MAX_PHONE_CHARS, MAX_TEXT_CHARS};
 use super::pagination::{KeyKind, Keyset, Page, PageRequest, time_key};
 use super::search::{SearchText, contains_pattern};
+use crate::db::Db;
 use crate::db::{self, UniqueKey};
 use crate::error::{DomainError, DomainResult};
 
@@ -541,11 +542,7 @@ pub fn external_id(value: Option<String>, field: &str) -> DomainResult<Option<St
     fields::optional_text(value, field, MAX_EXTERNAL_ID_CHARS)
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    admin_id: Uuid,
-    input: NewCustomer,
-) -> DomainResult<customer::Model> {
+pub async fn create(db: &Db, admin_id: Uuid, input: NewCustomer) -> DomainResult<customer::Model> {
     let email = Email::parse(&input.email, "email")?;
     let external = external_id(input.external_id.clone(), "externalId")?;
     let now = db::now();
@@ -616,7 +613,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     id: Uuid,
     change: CustomerChange,
@@ -723,11 +720,7 @@ async fn set_groups(
 /// Soft delete: the record, its addresses and orders stay for history; it leaves
 /// every normal read, its sessions end, and its email is free again. Deleting a
 /// customer that is already deleted (or never existed) is NOT_FOUND.
-pub async fn delete(
-    db: &DatabaseConnection,
-    admin_id: Uuid,
-    id: Uuid,
-) -> DomainResult<customer::Model> {
+pub async fn delete(db: &Db, admin_id: Uuid, id: Uuid) -> DomainResult<customer::Model> {
     let txn = db::begin_write(db).await?;
     soft_delete(&txn, id).await?;
     audit::record(
@@ -753,7 +746,7 @@ pub async fn delete(
 /// admin enables the account again. Setting the state it already has changes and
 /// records nothing.
 pub async fn set_active(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     id: Uuid,
     active: bool,
@@ -826,11 +819,7 @@ pub async fn soft_delete(db: &impl ConnectionTrait, id: Uuid) -> DomainResult<()
 
 /// Ends every session of a live customer (an admin action, audited); returns how many
 /// ended. The customer logs in again; nothing else changes.
-pub async fn revoke_sessions(
-    db: &DatabaseConnection,
-    admin_id: Uuid,
-    id: Uuid,
-) -> DomainResult<u64> {
+pub async fn revoke_sessions(db: &Db, admin_id: Uuid, id: Uuid) -> DomainResult<u64> {
     let txn = db::begin_write(db).await?;
     get(&txn, id, false).await?;
     let ended = crate::auth::sessions::revoke_customer_sessions(&txn, id, None).await?;
@@ -851,11 +840,7 @@ pub async fn revoke_sessions(
 /// Undoes a soft delete, unless a live customer now holds the same (email,
 /// hasAccount): then EMAIL_TAKEN names that customer and nothing changes. A customer
 /// that is not deleted is NOT_FOUND; an erased one is CUSTOMER_ERASED.
-pub async fn restore(
-    db: &DatabaseConnection,
-    admin_id: Uuid,
-    id: Uuid,
-) -> DomainResult<customer::Model> {
+pub async fn restore(db: &Db, admin_id: Uuid, id: Uuid) -> DomainResult<customer::Model> {
     let txn = db::begin_write(db).await?;
     let current = get(&txn, id, true).await?;
     if current.erased_at.is_some() {

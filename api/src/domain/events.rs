@@ -14,13 +14,14 @@
 use entity::{event, outbox_message};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// Events fanned out per transaction.
@@ -263,7 +264,7 @@ fn envelope(event: &event::Model) -> Value {
 /// becomes one outbox message per endpoint that wants its type, and is marked
 /// dispatched. Of two workers, each event goes to the one whose update marked it
 /// (the other's update finds it dispatched). Returns how many events it took.
-pub async fn dispatch(db: &DatabaseConnection, subscribers: &[Subscriber]) -> DomainResult<usize> {
+pub async fn dispatch(db: &Db, subscribers: &[Subscriber]) -> DomainResult<usize> {
     // Read first, outside a write transaction: most rounds find nothing, and on
     // SQLite a write transaction holds the one writer's lock.
     let pending: Vec<Uuid> = event::Entity::find()

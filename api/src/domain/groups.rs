@@ -5,9 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, TryInsertResult,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    FromQueryResult, Iterable, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TryInsertResult,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -16,6 +15,7 @@ use super::audit::{self, Action, ActionKind, Subject};
 use super::counts::{self, Count, CountLimit};
 use super::events::DomainEvent;
 use super::fields::{self, Change, MAX_TEXT_CHARS};
+use crate::db::Db;
 use crate::db::{self, OnUnique, UniqueKey};
 
 use super::pagination::{
@@ -220,7 +220,7 @@ fn group_name(name: &str) -> DomainResult<String> {
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     name: &str,
     metadata: Option<serde_json::Value>,
@@ -256,7 +256,7 @@ pub async fn create(
 
 /// Renames a group (NAME_TAKEN onto a live group's name) and merges its metadata.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     id: Uuid,
     name: Option<&str>,
@@ -295,11 +295,7 @@ pub async fn update(
 
 /// Soft delete: the group leaves every read, its memberships stop counting, and a new
 /// group may take its name. Deleting it again is NOT_FOUND.
-pub async fn delete(
-    db: &DatabaseConnection,
-    admin_id: Uuid,
-    id: Uuid,
-) -> DomainResult<customer_group::Model> {
+pub async fn delete(db: &Db, admin_id: Uuid, id: Uuid) -> DomainResult<customer_group::Model> {
     let now = db::now();
     let txn = db::begin_write(db).await?;
     let deleted = customer_group::Entity::update_many()
@@ -411,7 +407,7 @@ fn batch(ids: &[Uuid]) -> DomainResult<BTreeSet<Uuid>> {
 /// all-or-nothing: if any id is not a live customer, NOT_FOUND names it and nothing
 /// changes.
 pub async fn add_customers(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     group_id: Uuid,
     customer_ids: &[Uuid],
@@ -429,7 +425,7 @@ pub async fn add_customers(
 /// Removes customers from a live group. Idempotent (removing a non-member is fine),
 /// all-or-nothing on unknown ids like [`add_customers`].
 pub async fn remove_customers(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     group_id: Uuid,
     customer_ids: &[Uuid],

@@ -13,9 +13,10 @@
 
 use chrono::TimeDelta;
 use entity::{customer_token, event, session, throttle};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::db;
+use crate::db::Db;
 use crate::error::DomainResult;
 
 /// How long after expiry a token row is kept (so "expired" can still be said).
@@ -43,7 +44,7 @@ pub struct Retention {
     pub guest_months: Option<u32>,
 }
 
-pub async fn sweep(db: &DatabaseConnection, retention: Retention) -> DomainResult<Swept> {
+pub async fn sweep(db: &Db, retention: Retention) -> DomainResult<Swept> {
     let now = db::now();
     let sessions = session::Entity::delete_many()
         .filter(session::Column::ExpiresAt.lte(now))

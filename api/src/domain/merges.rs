@@ -16,8 +16,8 @@ use entity::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -26,6 +26,7 @@ use super::addresses::MAX_ADDRESSES_PER_CUSTOMER;
 use super::audit::{self, Action, ActionKind, Actor, Event, Subject};
 use super::events::DomainEvent;
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// Candidates listed per reason at most.
@@ -150,7 +151,7 @@ pub struct Merged {
 /// Merges `from` into `into` (an admin action), or previews it: the same work in a
 /// transaction that is rolled back.
 pub async fn merge(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     into: Uuid,
     from: Uuid,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use entity::customer_note;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, FromQueryResult, Iterable, QueryFilter, QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    Iterable, QueryFilter, QuerySelect, QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -18,6 +18,7 @@ use super::pagination::{
     Keyset, PARTITION_COLUMN, Page, PageRequest, pages_by_parent, per_parent_pages_queries,
 };
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// Longest note, in characters.
@@ -50,7 +51,7 @@ fn body(text: &str) -> DomainResult<String> {
 
 /// Adds a note to a live customer.
 pub async fn add(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     customer_id: Uuid,
     text: &str,
@@ -77,7 +78,7 @@ pub async fn add(
 
 /// Replaces a note's text and records who changed it.
 pub async fn edit(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     note_id: Uuid,
     text: &str,
@@ -100,7 +101,7 @@ pub async fn edit(
 }
 
 /// Deletes a note for good (the audit trail keeps that it existed, not its text).
-pub async fn delete(db: &DatabaseConnection, admin_id: Uuid, note_id: Uuid) -> DomainResult<()> {
+pub async fn delete(db: &Db, admin_id: Uuid, note_id: Uuid) -> DomainResult<()> {
     let txn = db::begin_write(db).await?;
     let note = found(&txn, note_id).await?;
     customer_note::Entity::delete_by_id(note.id)

@@ -10,8 +10,8 @@ use entity::{customer, line_item, order};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait,
-    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, Iterable,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, Iterable, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Statement, TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -25,6 +25,7 @@ use super::email::Email;
 use super::events::{DomainEvent, EventType};
 use super::fields::{self, MAX_TEXT_CHARS};
 use super::throttles::{self, Limit};
+use crate::db::Db;
 use crate::db::{self, UniqueKey};
 
 use super::pagination::{
@@ -260,11 +261,7 @@ fn priced_lines(lines: Vec<LineInput>) -> DomainResult<(Vec<(LineInput, i64)>, i
 
 /// Places an order: validates everything, then writes the order, its lines and (for
 /// a new guest) the guest customer in one transaction.
-pub async fn place(
-    db: &DatabaseConnection,
-    buyer: Buyer,
-    input: OrderInput,
-) -> DomainResult<order::Model> {
+pub async fn place(db: &Db, buyer: Buyer, input: OrderInput) -> DomainResult<order::Model> {
     let currency = CurrencyCode::parse(&input.currency_code, "currencyCode")?;
     let (lines, subtotal) = priced_lines(input.line_items)?;
     let shipping = addresses::snapshot(input.shipping_address, "shippingAddress")?;
@@ -428,7 +425,7 @@ pub async fn get_for_customer(
 /// Moves an order to another live customer (when a customer cannot reach the old
 /// mailbox to claim it), recorded as a transfer and in the audit trail.
 pub async fn transfer(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     order_id: Uuid,
     to_customer: Uuid,

@@ -23,8 +23,8 @@ use entity::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -33,6 +33,7 @@ use uuid::Uuid;
 use super::audit::{self, Action, ActionKind, Actor, Event, STAFF_ONLY, Subject};
 use super::events::{DomainEvent, EventType};
 use crate::db;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// The export's `format`: a receiver checks it before reading the rest.
@@ -143,7 +144,7 @@ struct Message {
 
 /// Everything stored about one customer record, deleted or not, read in one snapshot.
 /// A fixed number of statements, whatever the customer has.
-pub async fn export(db: &DatabaseConnection, id: Uuid, reader: Reader) -> DomainResult<Value> {
+pub async fn export(db: &Db, id: Uuid, reader: Reader) -> DomainResult<Value> {
     // One snapshot, so an order placed meanwhile is in every section or in none. A
     // SQLite transaction reads one snapshot from its first read.
     let txn = match db.get_database_backend() {
@@ -392,11 +393,7 @@ pub fn erased_email(id: Uuid) -> String {
 
 /// Erases a customer (an admin action, audited, one transaction). Erasing an erased
 /// customer again changes and records nothing.
-pub async fn erase(
-    db: &DatabaseConnection,
-    admin_id: Uuid,
-    id: Uuid,
-) -> DomainResult<customer::Model> {
+pub async fn erase(db: &Db, admin_id: Uuid, id: Uuid) -> DomainResult<customer::Model> {
     let txn = db::begin_write(db).await?;
     if let Some(erased) = anonymise(&txn, id).await? {
         audit::record(
@@ -641,11 +638,7 @@ async fn remove_messages(
 /// retention period are erased, at most `batch` per call, each in its own
 /// transaction, on their timelines as the store's own housekeeping. Registered
 /// customers are never erased by this rule. Returns how many were erased.
-pub async fn erase_expired_guests(
-    db: &DatabaseConnection,
-    retention_months: u32,
-    batch: u64,
-) -> DomainResult<u64> {
+pub async fn erase_expired_guests(db: &Db, retention_months: u32, batch: u64) -> DomainResult<u64> {
     let cutoff = db::now() - TimeDelta::days(i64::from(retention_months) * 30);
     let due: Vec<Uuid> = customer::Entity::find()
         .select_only()

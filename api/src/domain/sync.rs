@@ -4,12 +4,12 @@
 //! exactly as if it had been sent alone.
 
 use entity::customer;
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::customers::{self, CustomerChange, NewCustomer, ProfileChange};
 use super::email::Email;
 use super::fields::Change;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 
 /// Most rows one bulk call takes.
@@ -51,7 +51,7 @@ const RACE_RETRIES: usize = 3;
 /// Returns the customer and what was done. Of concurrent upserts of one new customer
 /// the unique indexes let one create it; the others then update it.
 pub async fn upsert(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     upsert: Upsert,
 ) -> DomainResult<(customer::Model, Upserted)> {
@@ -113,7 +113,7 @@ pub async fn upsert(
 /// external id first; else by email (a registered customer before a guest record),
 /// which then gets the external id, unless it already has another one.
 async fn matching(
-    db: &DatabaseConnection,
+    db: &Db,
     id: Option<Uuid>,
     external_id: Option<&str>,
     email: &Email,
@@ -201,7 +201,7 @@ fn given<T: Clone>(change: &Change<T>) -> Option<T> {
 
 /// Each update on its own, in order: a row that fails leaves the others alone.
 pub async fn update_each(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     rows: Vec<(Uuid, CustomerChange)>,
 ) -> DomainResult<Vec<(Uuid, DomainResult<customer::Model>)>> {
@@ -215,7 +215,7 @@ pub async fn update_each(
 
 /// Each soft delete on its own, in order.
 pub async fn delete_each(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     ids: Vec<Uuid>,
 ) -> DomainResult<Vec<(Uuid, DomainResult<customer::Model>)>> {

@@ -5,11 +5,11 @@
 use std::fmt;
 use std::io::Read;
 
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::Progress;
 use super::export::CUSTOMER_COLUMNS;
+use crate::db::Db;
 use crate::domain::fields::Change;
 use crate::domain::sync::{self, Upsert, Upserted};
 use crate::error::DomainError;
@@ -85,7 +85,7 @@ pub enum ImportError {
 /// Imports the customers of a CSV file, read as a stream from `input`, as upserts
 /// recorded under `admin_id`. Each rejected row is passed to `rejected`.
 pub async fn import_customers(
-    db: &DatabaseConnection,
+    db: &Db,
     admin_id: Uuid,
     input: impl Read,
     progress: &mut Progress,

@@ -4,12 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, MaybeUndefined};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::loaders::Loaders;
 use crate::auth::passwords::Passwords;
 use crate::auth::{Caller, Client, Principal};
+use crate::db::Db;
 use crate::domain::accounts::AccountPolicy;
 use crate::domain::counts::CountLimit;
 use crate::domain::fields::Change;
@@ -19,12 +19,12 @@ use crate::error::{DomainError, DomainResult};
 /// request reads (a standby, for a query operation that one answers); sessions are
 /// always resolved here, so that a revoked session stops working at once on every
 /// instance and a new one works at once (docs/scaling.md).
-pub struct Primary(pub DatabaseConnection);
+pub struct Primary(pub Db);
 
 pub trait ContextExt {
     /// Where this request reads and writes: the primary, or for a query operation
     /// the standby chosen to answer it.
-    fn db(&self) -> &DatabaseConnection;
+    fn db(&self) -> &Db;
     /// The caller, from the request's bearer token; the session is looked up the
     /// first time a field asks, so a document refused by validation costs no SQL.
     fn principal(&self) -> impl Future<Output = DomainResult<Principal>> + Send;
@@ -38,8 +38,8 @@ pub trait ContextExt {
 }
 
 impl ContextExt for Context<'_> {
-    fn db(&self) -> &DatabaseConnection {
-        self.data_unchecked::<DatabaseConnection>()
+    fn db(&self) -> &Db {
+        self.data_unchecked::<Db>()
     }
 
     /// Requests built by the HTTP handler always carry a caller; anything else (an

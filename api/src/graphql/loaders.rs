@@ -10,12 +10,12 @@ use entity::{
     address, admin_action, admin_user, customer, customer_consent, customer_group, customer_note,
     customer_spend, line_item, order, order_transfer, session,
 };
-use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::gate::Gate;
 use crate::auth::sessions::{self, SessionPolicy};
+use crate::db::Db;
 use crate::domain::audit::TrailSubject;
 use crate::domain::counts::CountLimit;
 use crate::domain::orders::OrderFilter;
@@ -65,12 +65,7 @@ where
 
 impl Loaders {
     /// Loaders for one request, whose execution runs behind `gate`.
-    pub fn new(
-        db: &DatabaseConnection,
-        sessions: SessionPolicy,
-        count_limit: CountLimit,
-        gate: &Gate,
-    ) -> Self {
+    pub fn new(db: &Db, sessions: SessionPolicy, count_limit: CountLimit, gate: &Gate) -> Self {
         Self {
             node: loader(NodeById(db.clone()), gate),
             customer: loader(CustomerById(db.clone()), gate),
@@ -95,7 +90,7 @@ impl Loaders {
 }
 
 /// `node`, `nodes`: any object by id (visibility is the resolver's).
-pub struct NodeById(DatabaseConnection);
+pub struct NodeById(Db);
 
 impl Loader<Uuid> for NodeById {
     type Value = crate::domain::nodes::Found;
@@ -107,7 +102,7 @@ impl Loader<Uuid> for NodeById {
 }
 
 /// `order.customer`, `address.customer`: soft-deleted customers included (history).
-pub struct CustomerById(DatabaseConnection);
+pub struct CustomerById(Db);
 
 impl Loader<Uuid> for CustomerById {
     type Value = customer::Model;
@@ -119,7 +114,7 @@ impl Loader<Uuid> for CustomerById {
 }
 
 /// `customer.sessions`.
-pub struct SessionsOfCustomer(DatabaseConnection, SessionPolicy);
+pub struct SessionsOfCustomer(Db, SessionPolicy);
 
 impl Loader<Uuid> for SessionsOfCustomer {
     type Value = Vec<session::Model>;
@@ -131,7 +126,7 @@ impl Loader<Uuid> for SessionsOfCustomer {
 }
 
 /// `customer.groups`.
-pub struct GroupsOfCustomer(DatabaseConnection);
+pub struct GroupsOfCustomer(Db);
 
 impl Loader<Uuid> for GroupsOfCustomer {
     type Value = Vec<customer_group::Model>;
@@ -143,7 +138,7 @@ impl Loader<Uuid> for GroupsOfCustomer {
 }
 
 /// `customer.shippingAddresses` and `customer.billingAddress`.
-pub struct AddressesOfCustomer(DatabaseConnection);
+pub struct AddressesOfCustomer(Db);
 
 impl Loader<Uuid> for AddressesOfCustomer {
     type Value = Vec<address::Model>;
@@ -185,7 +180,7 @@ where
 }
 
 /// `customer.orders`, keyed by customer, page and filter.
-pub struct OrdersOfCustomer(DatabaseConnection);
+pub struct OrdersOfCustomer(Db);
 
 impl Loader<(Uuid, (PageRequest, OrderFilter))> for OrdersOfCustomer {
     type Value = Page<order::Model>;
@@ -203,7 +198,7 @@ impl Loader<(Uuid, (PageRequest, OrderFilter))> for OrdersOfCustomer {
 }
 
 /// `customer.orders.totalCount`, keyed by customer and filter.
-pub struct OrderCountOfCustomer(DatabaseConnection);
+pub struct OrderCountOfCustomer(Db);
 
 impl Loader<(Uuid, OrderFilter)> for OrderCountOfCustomer {
     type Value = u64;
@@ -226,7 +221,7 @@ impl Loader<(Uuid, OrderFilter)> for OrderCountOfCustomer {
 }
 
 /// `order.lineItems`.
-pub struct LineItemsOfOrder(DatabaseConnection);
+pub struct LineItemsOfOrder(Db);
 
 impl Loader<Uuid> for LineItemsOfOrder {
     type Value = Vec<line_item::Model>;
@@ -238,7 +233,7 @@ impl Loader<Uuid> for LineItemsOfOrder {
 }
 
 /// `customerGroup.customers`.
-pub struct MembersOfGroup(DatabaseConnection);
+pub struct MembersOfGroup(Db);
 
 impl Loader<(Uuid, PageRequest)> for MembersOfGroup {
     type Value = Page<customer::Model>;
@@ -256,7 +251,7 @@ impl Loader<(Uuid, PageRequest)> for MembersOfGroup {
 }
 
 /// `customerGroup.customers.totalCount`.
-pub struct MemberCountOfGroup(DatabaseConnection, CountLimit);
+pub struct MemberCountOfGroup(Db, CountLimit);
 
 impl Loader<Uuid> for MemberCountOfGroup {
     type Value = crate::domain::counts::Count;
@@ -268,7 +263,7 @@ impl Loader<Uuid> for MemberCountOfGroup {
 }
 
 /// `adminAction.admin`.
-pub struct AdminUserById(DatabaseConnection);
+pub struct AdminUserById(Db);
 
 impl Loader<Uuid> for AdminUserById {
     type Value = admin_user::Model;
@@ -280,7 +275,7 @@ impl Loader<Uuid> for AdminUserById {
 }
 
 /// `customer.events`, keyed by customer, page and view (the staff's or the customer's).
-pub struct EventsOfCustomer(DatabaseConnection);
+pub struct EventsOfCustomer(Db);
 
 impl Loader<(Uuid, (PageRequest, TrailSubject))> for EventsOfCustomer {
     type Value = Page<admin_action::Model>;
@@ -298,7 +293,7 @@ impl Loader<(Uuid, (PageRequest, TrailSubject))> for EventsOfCustomer {
 }
 
 /// `customer.amountSpent`.
-pub struct SpendOfCustomer(DatabaseConnection);
+pub struct SpendOfCustomer(Db);
 
 impl Loader<Uuid> for SpendOfCustomer {
     type Value = Vec<customer_spend::Model>;
@@ -310,7 +305,7 @@ impl Loader<Uuid> for SpendOfCustomer {
 }
 
 /// `customer.consents`.
-pub struct ConsentsOfCustomer(DatabaseConnection);
+pub struct ConsentsOfCustomer(Db);
 
 impl Loader<Uuid> for ConsentsOfCustomer {
     type Value = Vec<customer_consent::Model>;
@@ -322,10 +317,10 @@ impl Loader<Uuid> for ConsentsOfCustomer {
 }
 
 /// `customer.notes`, keyed by customer and page.
-pub struct NotesOfCustomer(DatabaseConnection);
+pub struct NotesOfCustomer(Db);
 
 /// `customer.adminActions`.
-pub struct ActionsOfCustomer(DatabaseConnection);
+pub struct ActionsOfCustomer(Db);
 
 impl Loader<(Uuid, PageRequest)> for NotesOfCustomer {
     type Value = Page<customer_note::Model>;
@@ -358,7 +353,7 @@ impl Loader<(Uuid, PageRequest)> for ActionsOfCustomer {
 }
 
 /// `customerGroup.adminActions`.
-pub struct ActionsOfGroup(DatabaseConnection);
+pub struct ActionsOfGroup(Db);
 
 impl Loader<(Uuid, PageRequest)> for ActionsOfGroup {
     type Value = Page<admin_action::Model>;
@@ -376,7 +371,7 @@ impl Loader<(Uuid, PageRequest)> for ActionsOfGroup {
 }
 
 /// `order.transfers`.
-pub struct TransfersOfOrder(DatabaseConnection);
+pub struct TransfersOfOrder(Db);
 
 impl Loader<Uuid> for TransfersOfOrder {
     type Value = Vec<order_transfer::Model>;

@@ -13,6 +13,7 @@ use axum::http::{HeaderName, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::REQUEST_ID_HEADER;
+use super::graphql::CONSISTENCY_HEADER;
 use crate::app::CorsOrigins;
 
 /// How long a browser may cache a preflight's answer.
@@ -28,10 +29,16 @@ pub fn layer(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                HeaderName::from_static(CONSISTENCY_HEADER),
+            ])
             .expose_headers([
                 HeaderName::from_static(REQUEST_ID_HEADER),
                 header::RETRY_AFTER,
+                HeaderName::from_static(CONSISTENCY_HEADER),
             ])
             .max_age(PREFLIGHT_MAX_AGE),
     )

@@ -21,12 +21,12 @@ use uuid::Uuid;
 use super::{GraphqlOutcome, PeerAddress, RequestId};
 use crate::app::App;
 use crate::auth::{Caller, Client, Principal};
+use crate::db::Db;
 use crate::error::ErrorCode;
 use crate::graphql::gate::Gate;
 use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
 use crate::standbys::Lsn;
-use sea_orm::DatabaseConnection;
 
 /// The consistency token's header, in requests and responses (docs/scaling.md).
 pub const CONSISTENCY_HEADER: &str = "clientele-consistency";
@@ -132,16 +132,13 @@ async fn answer(
             let refused = response.data == Value::Null
                 && response.errors.iter().all(|e| e.path.is_empty())
                 && !is_timeout(&response);
-            // A refused document ran nothing and costs no SQL: the client's own token
-            // still stands.
-            token = match standbys.configured() && !refused {
-                true => {
-                    standbys
-                        .token_after(app.db(), answered_by, reads_only, seen)
-                        .await
-                }
-                false => seen,
-            };
+            // A refused document ran nothing and costs no SQL, and without standbys
+            // a token would buy nothing: neither gets one.
+            if standbys.configured() && !refused {
+                token = standbys
+                    .token_after(app.db(), answered_by, reads_only, seen)
+                    .await;
+            }
             (response, refused)
         }
     };
@@ -152,7 +149,7 @@ async fn answer(
         "anonymous"
     };
     outcome.principal = caller.resolved().map_or(unresolved, principal_kind);
-    if let Some(token) = token.filter(|_| !refused) {
+    if let Some(token) = token {
         response.extensions.insert(
             "consistencyToken".to_owned(),
             Value::from(token.to_string()),
@@ -196,7 +193,6 @@ async fn answer(
     for (name, value) in response.http_headers.iter() {
         http.headers_mut().insert(name.clone(), value.clone());
     }
-    let token = token.filter(|_| !refused);
     if let Some(token) = token.and_then(|t| HeaderValue::from_str(&t.to_string()).ok()) {
         http.headers_mut().insert(CONSISTENCY_HEADER, token);
     }
@@ -210,7 +206,7 @@ async fn run(
     app: &App,
     request: async_graphql::Request,
     caller: &Arc<Caller>,
-    db: &DatabaseConnection,
+    db: &Db,
     deadline: tokio::time::Instant,
 ) -> async_graphql::Response {
     let gate = Gate::default();

@@ -18,11 +18,12 @@ use std::sync::Arc;
 
 use sea_orm::sqlx::{self, Postgres};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityName, EntityTrait, IdenStatic, Iterable, QueryTrait, RuntimeErr, Value,
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityName,
+    EntityTrait, IdenStatic, Iterable, QueryTrait, RuntimeErr, Value,
 };
 use tokio::sync::mpsc::Receiver;
 
+use crate::db::Db;
 use crate::error::DomainResult;
 
 /// One transaction the seed writes through.
@@ -41,7 +42,7 @@ pub(super) enum Loader {
 impl Loader {
     /// Opens the seed's transaction on one of `db`'s connections; on PostgreSQL, with
     /// the foreign keys and secondary indexes of `tables` set aside.
-    pub(super) async fn begin(db: &DatabaseConnection, tables: &[&str]) -> DomainResult<Self> {
+    pub(super) async fn begin(db: &Db, tables: &[&str]) -> DomainResult<Self> {
         if db.get_database_backend() != DbBackend::Postgres {
             let txn = crate::db::begin_write(db).await?;
             txn.execute_unprepared("PRAGMA defer_foreign_keys = ON")
@@ -49,6 +50,7 @@ impl Loader {
             return Ok(Self::Insert(txn));
         }
         let mut txn = db
+            .pool()
             .get_postgres_connection_pool()
             .begin()
             .await

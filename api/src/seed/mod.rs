@@ -15,9 +15,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use entity::{customer, customer_group};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 
 use crate::auth::passwords::Passwords;
+use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
 use bulk::Loader;
 use generator::{Chunk, Generator};
@@ -68,7 +69,7 @@ const CUSTOMERS_PER_CHUNK: usize = 2_000;
 
 /// Writes the demo data. Refuses a database that already has customers, so it never
 /// mixes with real data.
-pub async fn run(db: &DatabaseConnection, customers: u32) -> DomainResult<Summary> {
+pub async fn run(db: &Db, customers: u32) -> DomainResult<Summary> {
     if customer::Entity::find().count(db).await? > 0 {
         return Err(DomainError::bad_input(
             "customers",

@@ -14,15 +14,23 @@ export class GraphQLError extends Error {
 
 type NoVariables = Record<string, never>;
 
+/**
+ * The newest consistency token the server gave (`Clientele-Consistency`), sent back
+ * with every request so that a standby never answers with older data than this
+ * client has seen. Shared by a client and those `as()` makes from it.
+ */
+type Consistency = { token?: string };
+
 export class Clientele {
   constructor(
     private readonly url: string,
     private token?: string,
+    private readonly seen: Consistency = {},
   ) {}
 
   /** A client that sends `token` as its bearer token from now on. */
   as(token: string): Clientele {
-    return new Clientele(this.url, token);
+    return new Clientele(this.url, token, this.seen);
   }
 
   async run<TResult, TVariables>(
@@ -34,11 +42,13 @@ export class Clientele {
       accept: 'application/graphql-response+json',
     };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (this.seen.token) headers['clientele-consistency'] = this.seen.token;
     const response = await fetch(this.url, {
       method: 'POST',
       headers,
       body: JSON.stringify({ query: document.toString(), variables: variables ?? {} }),
     });
+    this.seen.token = response.headers.get('clientele-consistency') ?? this.seen.token;
     const body = (await response.json()) as {
       data?: TResult | null;
       errors?: { message: string; extensions?: { code?: string } }[];

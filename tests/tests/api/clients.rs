@@ -148,6 +148,9 @@ async fn cors_allows_the_listed_origins_only_and_never_credentials() {
     let headers = header(&answer, "access-control-allow-headers").unwrap();
     assert!(headers.contains("authorization"), "{headers}");
     assert!(headers.contains("content-type"), "{headers}");
+    // A storefront on a site of its own sends the consistency token back and reads
+    // the new one (docs/scaling.md).
+    assert!(headers.contains("clientele-consistency"), "{headers}");
     assert_eq!(header(&answer, "access-control-max-age"), Some("600"));
     assert_eq!(header(&answer, "access-control-allow-credentials"), None);
 
@@ -155,6 +158,7 @@ async fn cors_allows_the_listed_origins_only_and_never_credentials() {
     assert_eq!(header(&post, "access-control-allow-origin"), Some(SHOP));
     let exposed = header(&post, "access-control-expose-headers").unwrap();
     assert!(exposed.contains("x-request-id"), "{exposed}");
+    assert!(exposed.contains("clientele-consistency"), "{exposed}");
     assert!(header(&post, "vary").unwrap().contains("origin"));
     let body: Value = post.json().await.unwrap();
     assert_eq!(body["data"]["__typename"], "Query");

@@ -29,6 +29,7 @@ mod pagination;
 mod privacy;
 mod protection;
 mod relations;
+mod scale_out;
 mod schema;
 mod seed;
 mod shutdown;

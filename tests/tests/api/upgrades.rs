@@ -81,7 +81,7 @@ async fn the_session_activity_migration_keeps_sessions_written_before_it() {
         .await
         .unwrap();
     let before = migrations_before("m20261201_000009_add_session_activity_and_throttles");
-    Migrator::up(&db, Some(before)).await.unwrap();
+    Migrator::up(db.pool(), Some(before)).await.unwrap();
 
     let admin = Uuid::now_v7();
     let session_id = Uuid::now_v7();
@@ -124,7 +124,7 @@ async fn the_session_activity_migration_keeps_sessions_written_before_it() {
         .await
         .unwrap();
 
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.pool(), None).await.unwrap();
     assert!(
         Migrator::get_pending_migrations(&db)
             .await
@@ -153,7 +153,7 @@ async fn the_search_migration_indexes_customers_written_before_it() {
         .await
         .unwrap();
     let before = migrations_before("m20261201_000010_add_customer_search");
-    Migrator::up(&db, Some(before)).await.unwrap();
+    Migrator::up(db.pool(), Some(before)).await.unwrap();
     let created = api::db::now();
     let backend = db.get_database_backend();
     for (email, last_name, deleted) in [
@@ -187,7 +187,7 @@ async fn the_search_migration_indexes_customers_written_before_it() {
             .to_owned();
         db.execute_raw(backend.build(&insert)).await.unwrap();
     }
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.pool(), None).await.unwrap();
 
     // Soft-deleted customers stay out of a search unless asked for (SQLite's search
     // rows carry the flag since migration 18).
@@ -220,7 +220,7 @@ async fn the_search_migration_indexes_customers_written_before_it() {
 
     // Migration 18 rolls back to migration 10's index (SQLite; nothing to undo on
     // PostgreSQL) and forward again, finding the same customers each way.
-    Migrator::down(&db, Some(1)).await.unwrap();
+    Migrator::down(db.pool(), Some(1)).await.unwrap();
     if backend == sea_orm::DbBackend::Sqlite {
         let found = db
             .query_one_raw(sea_orm::Statement::from_string(
@@ -234,7 +234,7 @@ async fn the_search_migration_indexes_customers_written_before_it() {
             .unwrap();
         assert_eq!(found, 2, "migration 10's index holds deleted customers too");
     }
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.pool(), None).await.unwrap();
     let page = api::domain::customers::list(&db, &search("lovelace"), Default::default(), &request)
         .await
         .unwrap();
@@ -251,7 +251,7 @@ async fn the_order_numbers_migration_counts_orders_written_before_it() {
         .await
         .unwrap();
     let before = migrations_before("m20261201_000015_add_customer_order_stats");
-    Migrator::up(&db, Some(before)).await.unwrap();
+    Migrator::up(db.pool(), Some(before)).await.unwrap();
     let backend = db.get_database_backend();
     let customer = Uuid::now_v7();
     let created = api::db::now() - TimeDelta::days(3);
@@ -305,7 +305,7 @@ async fn the_order_numbers_migration_counts_orders_written_before_it() {
             .to_owned();
         db.execute_raw(backend.build(&insert)).await.unwrap();
     }
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.pool(), None).await.unwrap();
     let after = entity::customer::Entity::find_by_id(customer)
         .one(&db)
         .await
@@ -337,7 +337,7 @@ async fn the_timeline_migration_keeps_the_audit_trail() {
         .await
         .unwrap();
     let before = migrations_before("m20261201_000017_open_admin_action_to_customer_events");
-    Migrator::up(&db, Some(before)).await.unwrap();
+    Migrator::up(db.pool(), Some(before)).await.unwrap();
     let backend = db.get_database_backend();
     let (id, admin, customer) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let insert = Query::insert()
@@ -363,7 +363,7 @@ async fn the_timeline_migration_keeps_the_audit_trail() {
         ])
         .to_owned();
     db.execute_raw(backend.build(&insert)).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
+    Migrator::up(db.pool(), None).await.unwrap();
     let kept = entity::admin_action::Entity::find_by_id(id)
         .one(&db)
         .await
@@ -406,6 +406,7 @@ async fn migrations_run_on_a_pool_of_several_connections() {
         statement_timeout: None,
         memory_map: true,
         statement_cache: api::db::DEFAULT_STATEMENT_CACHE,
+        transaction_pooler: false,
     };
     let (db, _) = api::db::connect(database.url(), pool).await.unwrap();
     api::db::migrate(&db).await.unwrap();
