@@ -104,41 +104,10 @@ async fn answer(
             if outcome.operation.is_none() {
                 outcome.operation = prepared.only_operation().map(str::to_owned);
             }
-            let standbys = app.standbys();
             let reads_only = prepared.reads_only(request.operation_name.as_deref());
-            let standby = match reads_only && standbys.configured() {
-                true => standbys.pick(seen).await,
-                false => None,
-            };
-            let (response, answered_by) = match standby {
-                None => (run(app, request, &caller, app.db(), deadline).await, None),
-                Some(standby) => {
-                    // A copy to run again on the primary if the standby fails under it.
-                    let mut again = copy_of(&request);
-                    let response = run(app, request, &caller, standby.db(), deadline).await;
-                    // A read is safe to run twice; the primary answers it whatever
-                    // went wrong on the standby.
-                    if lost_database(&response) {
-                        if standby.db().ping().await.is_err() {
-                            standby.mark_down();
-                        }
-                        let _ = app.limits().prepare(&mut again);
-                        (run(app, again, &caller, app.db(), deadline).await, None)
-                    } else {
-                        (response, Some(standby))
-                    }
-                }
-            };
-            let refused = response.data == Value::Null
-                && response.errors.iter().all(|e| e.path.is_empty())
-                && !is_timeout(&response);
-            // A refused document ran nothing and costs no SQL, and without standbys
-            // a token would buy nothing: neither gets one.
-            if standbys.configured() && !refused {
-                token = standbys
-                    .token_after(app.db(), answered_by, reads_only, seen)
-                    .await;
-            }
+            let (response, refused, next) =
+                run_routed(app, request, &caller, reads_only, seen, deadline).await;
+            token = next;
             (response, refused)
         }
     };
@@ -198,6 +167,57 @@ async fn answer(
     }
     http.extensions_mut().insert(outcome);
     http
+}
+
+/// Runs a prepared request where it belongs: a query on a standby that has replayed
+/// up to the client's token (and again on the primary if that standby fails under
+/// it), anything else on the primary. Returns the response, whether the document was
+/// refused before it ran, and the client's next consistency token.
+async fn run_routed(
+    app: &App,
+    request: async_graphql::Request,
+    caller: &Arc<Caller>,
+    reads_only: bool,
+    seen: Option<Lsn>,
+    deadline: tokio::time::Instant,
+) -> (async_graphql::Response, bool, Option<Lsn>) {
+    let standbys = app.standbys();
+    let standby = match reads_only && standbys.configured() {
+        true => standbys.pick(seen).await,
+        false => None,
+    };
+    let (response, answered_by) = match standby {
+        None => (run(app, request, caller, app.db(), deadline).await, None),
+        Some(standby) => {
+            let mut again = copy_of(&request);
+            let response = run(app, request, caller, standby.db(), deadline).await;
+            // A read is safe to run twice: the primary answers it whatever went
+            // wrong on the standby.
+            if lost_database(&response) {
+                if standby.db().ping().await.is_err() {
+                    standby.mark_down();
+                }
+                let _ = app.limits().prepare(&mut again);
+                (run(app, again, caller, app.db(), deadline).await, None)
+            } else {
+                (response, Some(standby))
+            }
+        }
+    };
+    let refused = response.data == Value::Null
+        && response.errors.iter().all(|e| e.path.is_empty())
+        && !is_timeout(&response);
+    // A refused document ran nothing and costs no SQL, and without standbys a token
+    // would buy nothing: neither gets one.
+    let token = match standbys.configured() && !refused {
+        true => {
+            standbys
+                .token_after(app.db(), answered_by, reads_only, seen)
+                .await
+        }
+        false => None,
+    };
+    (response, refused, token)
 }
 
 /// Executes a prepared request on `db` (the primary, or the standby answering a
