@@ -150,6 +150,13 @@ impl Db {
     }
 }
 
+/// The statement's result once its own transaction has committed.
+async fn committed<T>(txn: DatabaseTransaction, result: Result<T, DbErr>) -> Result<T, DbErr> {
+    let value = result?;
+    txn.commit().await?;
+    Ok(value)
+}
+
 #[async_trait::async_trait]
 impl ConnectionTrait for Db {
     fn get_database_backend(&self) -> DbBackend {
@@ -160,9 +167,8 @@ impl ConnectionTrait for Db {
         match self.alone().await? {
             None => self.pool.execute_raw(stmt).await,
             Some(txn) => {
-                let result = txn.execute_raw(stmt).await?;
-                txn.commit().await?;
-                Ok(result)
+                let result = txn.execute_raw(stmt).await;
+                committed(txn, result).await
             }
         }
     }
@@ -171,9 +177,8 @@ impl ConnectionTrait for Db {
         match self.alone().await? {
             None => self.pool.execute_unprepared(sql).await,
             Some(txn) => {
-                let result = txn.execute_unprepared(sql).await?;
-                txn.commit().await?;
-                Ok(result)
+                let result = txn.execute_unprepared(sql).await;
+                committed(txn, result).await
             }
         }
     }
@@ -182,9 +187,8 @@ impl ConnectionTrait for Db {
         match self.alone().await? {
             None => self.pool.query_one_raw(stmt).await,
             Some(txn) => {
-                let result = txn.query_one_raw(stmt).await?;
-                txn.commit().await?;
-                Ok(result)
+                let result = txn.query_one_raw(stmt).await;
+                committed(txn, result).await
             }
         }
     }
@@ -193,9 +197,8 @@ impl ConnectionTrait for Db {
         match self.alone().await? {
             None => self.pool.query_all_raw(stmt).await,
             Some(txn) => {
-                let result = txn.query_all_raw(stmt).await?;
-                txn.commit().await?;
-                Ok(result)
+                let result = txn.query_all_raw(stmt).await;
+                committed(txn, result).await
             }
         }
     }

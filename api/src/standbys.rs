@@ -119,6 +119,10 @@ impl Standby {
     }
 
     fn set_health(&self, health: Health) {
+        if health.state == StandbyState::Down {
+            // Started again, it may show less than it did; the next check says what.
+            self.replayed.store(0, Ordering::Relaxed);
+        }
         let mut current = self.health.lock().unwrap_or_else(|p| p.into_inner());
         if current.state != health.state {
             tracing::warn!(
@@ -381,7 +385,9 @@ async fn check(standby: &Standby) -> Result<Lsn, String> {
         .as_deref()
         .and_then(Lsn::parse)
         .ok_or("no replay position yet")?;
-    standby.replayed.fetch_max(lsn.0, Ordering::Relaxed);
+    // Stored, not maxed: a standby that restarted may replay from an earlier point
+    // again, and must not be taken for further along than it is.
+    standby.replayed.store(lsn.0, Ordering::Relaxed);
     Ok(lsn)
 }
 

@@ -86,6 +86,11 @@ async fn wait_for_state(app: &TestApp, state: StandbyState, within: Duration) {
     panic!("the standby never became {state:?}: {:?}", app.standbys());
 }
 
+async fn metrics_of(app: &TestApp) -> String {
+    let url = format!("{}/metrics", app.base_url);
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 /// A client that keeps the newest consistency token it was given and sends it with
 /// every request, as the typed clients do.
 #[derive(Default)]
@@ -197,12 +202,7 @@ async fn queries_are_answered_by_the_standby_and_mutations_by_the_primary() {
         health["standbys"][0]["lagMs"].as_u64().is_some(),
         "{health}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", app.base_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&app).await;
     let name = &report.name;
     assert!(metrics.contains(&format!(
         "clientele_standby_in_rotation{{standby=\"{name}\"}} 1"
@@ -361,12 +361,7 @@ async fn a_standby_stopped_under_load_loses_no_request_and_comes_back() {
         app.standbys()[0].reads > back,
         "reads came back to the standby"
     );
-    let metrics = reqwest::get(format!("{}/metrics", app.base_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&app).await;
     let primary_reads: u64 = metrics
         .lines()
         .find_map(|line| line.strip_prefix("clientele_primary_reads_total "))
@@ -597,4 +592,37 @@ async fn every_committed_event_reaches_jetstream_once_even_after_a_kill() {
         .delete_stream(&stream)
         .await
         .unwrap();
+}
+
+#[tokio::test]
+#[ignore = "needs NATS; CI runs it (.ci/run, step scaling)"]
+async fn a_missing_stream_is_created_or_refused_as_the_setting_says() {
+    let stream = format!("CLIENTELE_T{}", uuid::Uuid::now_v7().simple());
+    let settings = |create: bool| {
+        let mut settings = api::config::Settings::defaults().unwrap();
+        settings.database_url = "sqlite::memory:".to_owned();
+        settings.nats_url = Some(NATS_URL.to_owned());
+        settings.nats_stream = stream.clone();
+        settings.nats_create_stream = create;
+        settings
+    };
+    let error = api::app::App::build(&settings(false))
+        .await
+        .err()
+        .expect("a missing stream stops start-up")
+        .to_string();
+    assert!(error.contains("is missing"), "{error}");
+    api::app::App::build(&settings(true)).await.unwrap();
+    let client = async_nats::connect(NATS_URL).await.unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let mut created = jetstream.get_stream(&stream).await.unwrap();
+    let config = created.info().await.unwrap().config.clone();
+    assert_eq!(
+        config.subjects,
+        vec![format!("{}.>", stream.to_lowercase())]
+    );
+    assert_eq!(config.duplicate_window, api::broker::DUPLICATE_WINDOW);
+    // Now that it exists, start-up without creating it succeeds.
+    api::app::App::build(&settings(false)).await.unwrap();
+    jetstream.delete_stream(&stream).await.unwrap();
 }

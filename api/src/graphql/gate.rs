@@ -38,20 +38,29 @@ struct State {
 impl Gate {
     /// Wraps the request's execution.
     pub fn request<F: Future>(&self, future: F) -> Gated<F, Execution> {
-        self.wrap(future)
+        self.wrap(future, true)
     }
 
     /// Wraps one dataloader batch task.
     pub fn batch<F: Future>(&self, future: F) -> Gated<F, Batch> {
-        self.wrap(future)
+        self.wrap(future, false)
     }
 
-    fn wrap<F: Future, R>(&self, future: F) -> Gated<F, R> {
+    fn wrap<F: Future, R>(&self, future: F, is_execution: bool) -> Gated<F, R> {
         Gated {
             inner: Box::pin(future),
             gate: self.clone(),
+            is_execution,
             role: std::marker::PhantomData,
         }
+    }
+
+    /// The execution is gone (finished, or dropped at the deadline or when the
+    /// client left): batches run on, to the end, and give back their connections.
+    fn release(&self) {
+        let mut state = self.lock();
+        state.request_idle = true;
+        state.waiting_batches.drain(..).for_each(Waker::wake);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -69,6 +78,8 @@ pub struct Batch;
 pub struct Gated<F, R> {
     inner: Pin<Box<F>>,
     gate: Gate,
+    /// The execution's wrapper, whose end opens the gate for good.
+    is_execution: bool,
     role: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -111,6 +122,17 @@ impl<F: Future> Future for Gated<F, Batch> {
     }
 }
 
+impl<F, R> Drop for Gated<F, R> {
+    fn drop(&mut self) {
+        // A batch left waiting behind a dropped execution would wait for ever, with
+        // the pool connection it holds mid-query: a standby's pool ran dry this way
+        // under wrk, whose runs end by dropping the requests in flight.
+        if self.is_execution {
+            self.gate.release();
+        }
+    }
+}
+
 /// Forwards wake-ups and remembers that one happened.
 struct WakeFlag {
     woken: AtomicBool,
@@ -125,5 +147,38 @@ impl Wake for WakeFlag {
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
         self.waker.wake_by_ref();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A future that asks to be polled again at once, every time: an execution
+    /// that yielded midway, so its gate stays closed.
+    struct Busy;
+
+    impl Future for Busy {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_dropped_execution_lets_its_batches_finish() {
+        let gate = Gate::default();
+        let mut execution = Box::pin(gate.request(Busy));
+        let mut batch = Box::pin(gate.batch(std::future::ready(7)));
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(execution.as_mut().poll(&mut cx).is_pending());
+        assert!(
+            batch.as_mut().poll(&mut cx).is_pending(),
+            "the gate is closed"
+        );
+        drop(execution);
+        assert_eq!(batch.as_mut().poll(&mut cx), Poll::Ready(7));
     }
 }

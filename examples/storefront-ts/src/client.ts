@@ -48,7 +48,8 @@ export class Clientele {
       headers,
       body: JSON.stringify({ query: document.toString(), variables: variables ?? {} }),
     });
-    this.seen.token = response.headers.get('clientele-consistency') ?? this.seen.token;
+    const token = response.headers.get('clientele-consistency');
+    if (token) this.seen.token = token;
     const body = (await response.json()) as {
       data?: TResult | null;
       errors?: { message: string; extensions?: { code?: string } }[];
