@@ -15,8 +15,6 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream};
 use entity::outbox_message;
 
-use crate::app::StartupError;
-
 /// How long JetStream remembers a message id to drop a second publish of it. Longer
 /// than a restart takes; a message that waits longer (a broker down for minutes)
 /// is still published once more at most once per attempt, and its event id lets a
@@ -43,7 +41,7 @@ pub struct Broker {
 impl Broker {
     /// Connects to `url` and makes sure the stream exists: created when missing if
     /// `create`, else start-up fails, rather than publish into nothing.
-    pub async fn connect(url: &str, stream_name: &str, create: bool) -> Result<Self, StartupError> {
+    pub async fn connect(url: &str, stream_name: &str, create: bool) -> Result<Self, String> {
         let valid = !stream_name.is_empty()
             && stream_name
                 .chars()
@@ -51,8 +49,7 @@ impl Broker {
         if !valid {
             return Err(format!(
                 "--nats-stream: {stream_name:?} is not a stream name (letters, digits, - and _)"
-            )
-            .into());
+            ));
         }
         let client = async_nats::ConnectOptions::new()
             .name("clientele")

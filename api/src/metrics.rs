@@ -171,7 +171,7 @@ fn operation_label(operation: Option<&str>) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
     /// Each standby, when there are any.
-    pub standbys: Vec<crate::standbys::StandbyReport>,
+    pub standbys: Vec<StandbyGauge>,
     /// Query operations the primary answered while standbys were configured.
     pub primary_reads: u64,
     pub requests_in_progress: usize,
@@ -181,6 +181,18 @@ pub struct Gauges {
     pub sql_statements: u64,
     /// `None` when the database could not be read.
     pub outbox: Option<OutboxBacklog>,
+}
+
+/// One standby as the scrape shows it.
+#[derive(Debug, Clone)]
+pub struct StandbyGauge {
+    /// `host:port/db`.
+    pub name: String,
+    pub in_rotation: bool,
+    /// `None` before its first check answered.
+    pub lag: Option<Duration>,
+    pub reads: u64,
+    pub statements: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -308,16 +320,14 @@ fn render_requests(out: &mut String, requests: &RequestMetrics, gauges: &Gauges)
 }
 
 fn render_standbys(out: &mut String, gauges: &Gauges) {
-    let each = |value: &dyn Fn(&crate::standbys::StandbyReport) -> String| {
+    let each = |value: &dyn Fn(&StandbyGauge) -> String| {
         gauges
             .standbys
             .iter()
             .map(|s| (format!("standby=\"{}\"", s.name), value(s)))
             .collect::<Vec<_>>()
     };
-    let healthy = |s: &crate::standbys::StandbyReport| {
-        u8::from(s.state == crate::standbys::StandbyState::Healthy).to_string()
-    };
+    let healthy = |s: &StandbyGauge| u8::from(s.in_rotation).to_string();
     family(
         out,
         "clientele_standby_in_rotation",

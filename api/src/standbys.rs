@@ -188,7 +188,7 @@ impl Standbys {
         max_lag: Duration,
         read_wait: Duration,
         check_interval: Duration,
-    ) -> Result<Self, crate::app::StartupError> {
+    ) -> Result<Self, String> {
         let mut members = Vec::new();
         for url in urls
             .iter()
@@ -196,9 +196,13 @@ impl Standbys {
             .filter(|url| !url.is_empty())
         {
             if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-                return Err("--standby-urls: standbys are PostgreSQL URLs (postgres://…)".into());
+                return Err(
+                    "--standby-urls: standbys are PostgreSQL URLs (postgres://…)".to_owned(),
+                );
             }
-            let (db, statements) = db::connect_lazy(url, pool).await?;
+            let (db, statements) = db::connect_lazy(url, pool)
+                .await
+                .map_err(|error| format!("--standby-urls: {}: {error}", display_name(url)))?;
             members.push(Arc::new(Standby {
                 name: display_name(url),
                 db,

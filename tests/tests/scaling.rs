@@ -581,6 +581,10 @@ async fn every_committed_event_reaches_jetstream_once_even_after_a_kill() {
         "one message per committed event"
     );
     assert!(by_event.values().all(|&n| n == 1), "{by_event:?}");
+    println!(
+        "{events} committed events, {} messages in the stream, none twice",
+        messages.len()
+    );
     let types: Vec<&str> = messages
         .iter()
         .map(|(_, b)| b["type"].as_str().unwrap())

@@ -328,7 +328,18 @@ async fn metrics(State(app): State<App>) -> Response {
         pool_idle: pool.idle,
         sql_statements: app.statements().get(),
         outbox: backlog,
-        standbys: app.standbys().reports(),
+        standbys: app
+            .standbys()
+            .reports()
+            .into_iter()
+            .map(|standby| crate::metrics::StandbyGauge {
+                in_rotation: standby.state == crate::standbys::StandbyState::Healthy,
+                name: standby.name,
+                lag: standby.lag,
+                reads: standby.reads,
+                statements: standby.statements,
+            })
+            .collect(),
         primary_reads: app.standbys().primary_reads(),
     };
     (
