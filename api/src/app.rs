@@ -12,8 +12,7 @@ use crate::auth::passwords::Passwords;
 use crate::auth::sessions::{Lifetime, SessionPolicy};
 use crate::broker::Broker;
 use crate::config::Settings;
-use crate::db::Db;
-use crate::db::{self, PoolOptions, StatementCounter};
+use crate::db::{self, Db, PoolOptions, StatementCounter};
 use crate::delivery::{Endpoints, Sink, Worker};
 use crate::domain;
 use crate::domain::accounts::{AccountPolicy, TokenLifetimes};
@@ -190,6 +189,29 @@ fn account_policy(settings: &Settings) -> Result<AccountPolicy, StartupError> {
     })
 }
 
+/// Settings of the pooler that cannot work together (docs/scaling.md), refused before
+/// anything connects.
+fn check_scaling_settings(settings: &Settings) -> Result<(), StartupError> {
+    if !settings.db_transaction_pooler {
+        return Ok(());
+    }
+    if settings.db_statement_cache != 0 {
+        return Err(
+            "--db-transaction-pooler needs --db-statement-cache 0: a statement \
+             prepared in one transaction is gone in the next"
+                .into(),
+        );
+    }
+    if settings.db_direct_url.is_none() {
+        return Err(
+            "--db-transaction-pooler needs --db-direct-url: LISTEN, which \
+             subscriptions need, cannot go through a transaction pooler"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Login attempts per account and window that need no waiting; the ones after
 /// wait 1, 2, 4... seconds each.
 const LOGIN_ATTEMPTS_WITHOUT_DELAY: u32 = 3;
@@ -226,22 +248,7 @@ impl App {
             statement_cache: settings.db_statement_cache,
             transaction_pooler: settings.db_transaction_pooler,
         };
-        if settings.db_transaction_pooler {
-            if settings.db_statement_cache != 0 {
-                return Err(
-                    "--db-transaction-pooler needs --db-statement-cache 0: a statement \
-                            prepared in one transaction is gone in the next"
-                        .into(),
-                );
-            }
-            if settings.db_direct_url.is_none() {
-                return Err(
-                    "--db-transaction-pooler needs --db-direct-url: LISTEN, which \
-                            subscriptions need, cannot go through a transaction pooler"
-                        .into(),
-                );
-            }
-        }
+        check_scaling_settings(settings)?;
         let (db, statements) = db::connect(&settings.database_url, pool).await?;
         db::migrate(&db).await?;
         if !settings.standby_urls.is_empty() && db.get_database_backend() != DbBackend::Postgres {
