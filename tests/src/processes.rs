@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::PASSWORD;
 
 pub fn server_binary() -> PathBuf {
     let path = std::env::var("CLIENTELE_BIN")
@@ -255,4 +258,45 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Posts a GraphQL request to a server at `base`; a transport failure (a server that
+/// is gone) is an `Err`, not a panic.
+pub async fn gql(
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut request = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+pub const REGISTER: &str = "mutation($email: String!, $password: String!) {
+    registerCustomer(email: $email, password: $password) { token customer { id } } }";
+
+/// Registers a customer through the API; returns their session token.
+pub async fn register(base: &str, email: &str) -> String {
+    let session = gql(
+        base,
+        None,
+        REGISTER,
+        json!({ "email": email, "password": PASSWORD }),
+    )
+    .await
+    .unwrap();
+    session["data"]["registerCustomer"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not registered: {session}"))
+        .to_owned()
 }

@@ -14,56 +14,18 @@ use std::time::{Duration, Instant};
 
 use entity::{customer, customer_token, line_item, order, outbox_message};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
-use tests::processes::{Cluster, Server};
+use serde_json::json;
+use tests::processes::{Cluster, REGISTER, Server, gql, register};
 use tests::webhook::Webhook;
 use uuid::Uuid;
 
-const PASSWORD: &str = "a fine password";
-
-async fn gql(
-    base: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> Result<Value, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let mut request = client
-        .post(format!("{base}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    response.json().await.map_err(|e| e.to_string())
-}
+use tests::PASSWORD;
 
 const ORDER: &str = r#"mutation($email: String!) { placeOrder(input: { email: $email, currencyCode: "EUR",
     lineItems: [{ title: "Tea", quantity: 2, unitPrice: 450 }, { title: "Cup", quantity: 1, unitPrice: 1200 }],
     shippingAddress: { city: "Lyon", countryCode: "FR" } }) { id } }"#;
-const REGISTER: &str = "mutation($email: String!, $password: String!) {
-    registerCustomer(email: $email, password: $password) { token customer { id } } }";
 const RESET: &str = "mutation($email: String!) { requestPasswordReset(email: $email) }";
 const ME: &str = "{ me { email } }";
-
-/// Registers a customer through the API; returns their session token.
-async fn register(base: &str, email: &str) -> String {
-    let session = gql(
-        base,
-        None,
-        REGISTER,
-        json!({ "email": email, "password": PASSWORD }),
-    )
-    .await
-    .unwrap();
-    session["data"]["registerCustomer"]["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not registered: {session}"))
-        .to_owned()
-}
 
 /// What the clients were told had happened before the crash.
 #[derive(Default)]

@@ -16,7 +16,7 @@ use api::standbys::StandbyState;
 use futures_util::StreamExt;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
-use tests::processes::{Cluster, Server};
+use tests::processes::{Cluster, REGISTER, Server, register};
 use tests::{PASSWORD, TestApp};
 
 /// A primary and a standby of it, and the database the servers use on both.
@@ -215,8 +215,6 @@ async fn queries_are_answered_by_the_standby_and_mutations_by_the_primary() {
     )));
 }
 
-const REGISTER: &str = "mutation($email: String!, $password: String!) {
-    registerCustomer(email: $email, password: $password) { token customer { id } } }";
 const ME: &str = "{ me { email shippingAddresses { city } orders(first: 10) { nodes { id } } } }";
 const ADD_ADDRESS: &str = "mutation($city: String!) {
     addShippingAddress(input: { city: $city, countryCode: \"GB\" }) { id } }";
@@ -502,20 +500,8 @@ async fn every_committed_event_reaches_jetstream_once_even_after_a_kill() {
     let (db, _) = api::db::connect(&url, api::db::PoolOptions::small(1))
         .await
         .unwrap();
-    let register = |base: String, email: String| async move {
-        let body: Value = reqwest::Client::new()
-            .post(format!("{base}/graphql"))
-            .json(&json!({ "query": REGISTER, "variables": { "email": email, "password": PASSWORD } }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(body.get("errors").is_none(), "{body}");
-    };
     for n in 0..10 {
-        register(server.base.clone(), format!("before{n}@example.com")).await;
+        register(&server.base, &format!("before{n}@example.com")).await;
     }
     wait_published(&db).await;
     // Hold the marking of broker messages: the publish happens, the mark waits.
@@ -530,7 +516,7 @@ async fn every_committed_event_reaches_jetstream_once_even_after_a_kill() {
     .await
     .unwrap();
     let published_before = stream_messages(&stream).await.len();
-    register(server.base.clone(), "during@example.com".to_owned()).await;
+    register(&server.base, "during@example.com").await;
     let until = Instant::now() + Duration::from_secs(30);
     while stream_messages(&stream).await.len() == published_before {
         assert!(Instant::now() < until, "the event never reached JetStream");
@@ -564,7 +550,7 @@ async fn every_committed_event_reaches_jetstream_once_even_after_a_kill() {
     .unwrap();
     let server = Server::start(&url, &env).await;
     for n in 0..5 {
-        register(server.base.clone(), format!("after{n}@example.com")).await;
+        register(&server.base, &format!("after{n}@example.com")).await;
     }
     wait_published(&db).await;
     let events = query_one(&db, "SELECT count(*) FROM event").await;

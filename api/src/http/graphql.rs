@@ -193,7 +193,7 @@ async fn run_routed(
             let response = run(app, request, caller, standby.db(), deadline).await;
             // A read is safe to run twice: the primary answers it whatever went
             // wrong on the standby.
-            if lost_database(&response) {
+            if has_code(&response, ErrorCode::Unavailable) {
                 if standby.db().ping().await.is_err() {
                     standby.mark_down();
                 }
@@ -206,7 +206,7 @@ async fn run_routed(
     };
     let refused = response.data == Value::Null
         && response.errors.iter().all(|e| e.path.is_empty())
-        && !is_timeout(&response);
+        && !has_code(&response, ErrorCode::Timeout);
     // A refused document ran nothing and costs no SQL, and without standbys a token
     // would buy nothing: neither gets one.
     let token = match standbys.configured() && !refused {
@@ -257,20 +257,13 @@ fn copy_of(request: &async_graphql::Request) -> async_graphql::Request {
     copy
 }
 
-/// Whether a response failed for want of its database (which, on a standby, the
-/// primary may answer instead). The error policy makes every connection failure
-/// UNAVAILABLE.
-fn lost_database(response: &async_graphql::Response) -> bool {
+/// Whether any error of the response carries `code`. A response that failed for want
+/// of its database is UNAVAILABLE (the error policy makes every connection failure
+/// that), which on a standby the primary may answer instead.
+fn has_code(response: &async_graphql::Response, code: ErrorCode) -> bool {
     response.errors.iter().any(|error| {
-        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
-        code.is_some_and(|code| code_of(code) == ErrorCode::Unavailable)
-    })
-}
-
-fn is_timeout(response: &async_graphql::Response) -> bool {
-    response.errors.iter().any(|error| {
-        let code = error.extensions.as_ref().and_then(|e| e.get("code"));
-        code.is_some_and(|code| code_of(code) == ErrorCode::Timeout)
+        let found = error.extensions.as_ref().and_then(|e| e.get("code"));
+        found.is_some_and(|found| code_of(found) == code)
     })
 }
 
