@@ -22,6 +22,7 @@ pub mod order_claim;
 pub mod order_claim_order;
 pub mod order_transfer;
 pub mod outbox_message;
+pub mod rows;
 pub mod session;
 pub mod stored_json;
 pub mod throttle;

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use entity::rows;
 use entity::{customer, session};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -112,11 +113,13 @@ pub async fn resolve(
     if !token.starts_with(tokens::SESSION) {
         return Ok(Principal::Anonymous);
     }
-    let found = session::Entity::find()
+    let select = session::Entity::find()
         .find_also_related(customer::Entity)
-        .filter(session::Column::TokenHash.eq(tokens::hash(token)))
-        .one(db)
-        .await?;
+        .filter(session::Column::TokenHash.eq(tokens::hash(token)));
+    // The token hash is unique: one row at most.
+    let found = rows::all::<(session::Model, Option<customer::Model>)>(db, &select)
+        .await?
+        .pop();
     let now = Utc::now();
     let Some((found, customer)) = found else {
         return Ok(Principal::Anonymous);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use entity::order::AddressSnapshot;
+use entity::rows;
 use entity::{address, customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -30,12 +31,11 @@ pub async fn of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
 ) -> DomainResult<HashMap<Uuid, Vec<address::Model>>> {
-    let rows = address::Entity::find()
+    let select = address::Entity::find()
         .filter(address::Column::CustomerId.is_in(customer_ids.iter().copied()))
         .order_by_asc(address::Column::CreatedAt)
-        .order_by_asc(address::Column::Id)
-        .all(db)
-        .await?;
+        .order_by_asc(address::Column::Id);
+    let rows: Vec<address::Model> = rows::all(db, &select).await?;
     let mut book: HashMap<Uuid, Vec<address::Model>> = HashMap::new();
     for address in rows {
         book.entry(address.customer_id).or_default().push(address);

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use entity::rows;
 use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
@@ -355,7 +356,7 @@ pub async fn list(
     };
     let mut select = customer::Entity::find().filter(condition);
     keyset.apply(QueryTrait::query(&mut select), request)?;
-    let rows = select.all(db).await?;
+    let rows = rows::all(db, &select).await?;
     Ok(Page::from_rows(rows, request, |c| {
         keyset.cursor(order.key_of(c), c.id)
     }))
@@ -385,9 +386,9 @@ pub async fn get(
     id: Uuid,
     include_deleted: bool,
 ) -> DomainResult<customer::Model> {
-    customer::Entity::find_by_id(id)
-        .one(db)
+    rows::all::<customer::Model>(db, &customer::Entity::find_by_id(id))
         .await?
+        .pop()
         .filter(|c| include_deleted || c.deleted_at.is_none())
         .ok_or(DomainError::NotFound("customer"))
 }
@@ -398,9 +399,8 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> DomainResult<HashMap<Uuid, customer::Model>> {
-    Ok(customer::Entity::find()
-        .filter(customer::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
+    let select = customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().copied()));
+    Ok(rows::all::<customer::Model>(db, &select)
         .await?
         .into_iter()
         .map(|c| (c.id, c))

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use entity::rows;
 use entity::{customer, customer_group, customer_group_customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
@@ -116,13 +117,16 @@ pub async fn of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
 ) -> DomainResult<HashMap<Uuid, Vec<customer_group::Model>>> {
-    let rows = customer_group_customer::Entity::find()
+    let select = customer_group_customer::Entity::find()
         .find_also_related(customer_group::Entity)
         .filter(customer_group_customer::Column::CustomerId.is_in(customer_ids.iter().copied()))
         .filter(customer_group::Column::DeletedAt.is_null())
-        .order_by_asc(customer_group::Column::Name)
-        .all(db)
-        .await?;
+        .order_by_asc(customer_group::Column::Name);
+    type Membership = (
+        customer_group_customer::Model,
+        Option<customer_group::Model>,
+    );
+    let rows: Vec<Membership> = rows::all(db, &select).await?;
     let mut groups: HashMap<Uuid, Vec<customer_group::Model>> = HashMap::new();
     for (membership, group) in rows {
         if let Some(group) = group {
