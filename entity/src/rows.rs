@@ -16,12 +16,12 @@ use sea_orm::{ConnectionTrait, DbErr, QueryResult, QueryTrait, RuntimeErr};
 
 use crate::stored_json::StoredJson;
 
-/// A model that can be read from a row by column position.
+/// What can be read from a row by column position: a model, or a pair of them.
 pub trait ByPosition: Sized {
-    /// The columns, in the order the entity selects them.
-    const COLUMNS: &'static [&'static str];
+    /// How many columns it takes.
+    const WIDTH: usize;
 
-    /// The model whose columns start at `first`.
+    /// The value whose columns start at `first`.
     fn from_row(row: &QueryResult, first: usize) -> Result<Self, DbErr>;
 }
 
@@ -85,11 +85,11 @@ impl Cell for Option<StoredJson> {
 /// A row of `find_also_related`: the first entity's columns, then the second's, which
 /// are all NULL when no related row matched (its key is read first to tell).
 impl<A: ByPosition, B: ByPosition> ByPosition for (A, Option<B>) {
-    const COLUMNS: &'static [&'static str] = &[];
+    const WIDTH: usize = A::WIDTH + B::WIDTH;
 
     fn from_row(row: &QueryResult, first: usize) -> Result<Self, DbErr> {
         let a = A::from_row(row, first)?;
-        let second = first + A::COLUMNS.len();
+        let second = first + A::WIDTH;
         let related = match row.try_as_pg_row() {
             Some(pg) => !pg.try_get_raw(second).map_err(sqlx_error)?.is_null(),
             None => match row.try_as_sqlite_row() {
@@ -118,11 +118,16 @@ pub async fn all<T: ByPosition>(
         .collect()
 }
 
-/// Reads `$model` by position: its fields, listed in the entity's column order.
+/// Reads `$model` by position: its fields, listed in the entity's column order
+/// (which `$model::COLUMNS` keeps for the test).
 macro_rules! by_position {
     ($model:path { $($field:ident),+ $(,)? }) => {
+        impl $model {
+            pub const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
+        }
+
         impl $crate::rows::ByPosition for $model {
-            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),+];
+            const WIDTH: usize = Self::COLUMNS.len();
 
             fn from_row(
                 row: &sea_orm::QueryResult,
@@ -210,7 +215,6 @@ by_position!(crate::customer_group_customer::Model {
 mod tests {
     use sea_orm::{EntityTrait, Iterable};
 
-    use super::ByPosition;
     use crate::{address, customer, customer_group, customer_group_customer, session};
 
     fn columns<E: EntityTrait>() -> Vec<String> {
