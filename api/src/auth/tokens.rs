@@ -33,6 +33,23 @@ pub fn generate(prefix: &str) -> DomainResult<String> {
 
 /// What is stored in place of the token: its SHA-256, hex-encoded.
 pub fn hash(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    use std::fmt::Write as _;
+    // Every authenticated request hashes its token: one string, not one per byte.
+    let mut hex = String::with_capacity(64);
+    for byte in Sha256::digest(token.as_bytes()) {
+        let _ = write!(hex, "{byte:02x}"); // writing to a String cannot fail
+    }
+    hex
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_token_is_stored_as_its_sha256_in_lower_case_hex() {
+        // FIPS 180-2's example for "abc".
+        assert_eq!(
+            super::hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }
