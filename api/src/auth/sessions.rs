@@ -109,16 +109,17 @@ fn lookup_sql(backend: DbBackend) -> String {
     static SQL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
     let slot = match backend {
         DbBackend::Postgres => &SQL[0],
-        _ => &SQL[1],
+        _ => &SQL[1], // SQLite
     };
-    slot.get_or_init(|| {
-        session::Entity::find()
-            .find_also_related(customer::Entity)
-            .filter(session::Column::TokenHash.eq(""))
-            .build(backend)
-            .sql
-    })
-    .clone()
+    slot.get_or_init(|| lookup(backend).sql).clone()
+}
+
+/// The lookup with an empty hash, whose one bound value the request's hash replaces.
+fn lookup(backend: DbBackend) -> Statement {
+    session::Entity::find()
+        .find_also_related(customer::Entity)
+        .filter(session::Column::TokenHash.eq(""))
+        .build(backend)
 }
 
 /// Resolves a bearer token to its principal. Unknown, malformed, expired and idle
@@ -249,4 +250,17 @@ pub async fn revoke_customer_sessions(
         delete = delete.filter(session::Column::Id.ne(keep));
     }
     Ok(delete.exec(db).await?.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbBackend;
+
+    #[test]
+    fn the_session_lookup_binds_the_token_hash_and_nothing_else() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let values = super::lookup(backend).values.map(|v| v.0);
+            assert_eq!(values.map(|v| v.len()), Some(1), "{backend:?}");
+        }
+    }
 }
