@@ -224,33 +224,19 @@ mod tests {
 
     use crate::{address, customer, customer_group, customer_group_customer, session};
 
-    fn columns<E: EntityTrait>() -> Vec<String> {
+    /// `listed` is `E`'s columns, in the order `E::find()` selects them.
+    fn in_order<E: EntityTrait>(listed: &[&str]) {
         use sea_orm::IdenStatic;
-        E::Column::iter().map(|c| c.as_str().to_owned()).collect()
+        let columns: Vec<&str> = E::Column::iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, columns, "{}", std::any::type_name::<E>());
     }
 
     #[test]
     fn every_model_read_by_position_lists_its_entitys_columns_in_order() {
-        let listed = |columns: &[&str]| columns.iter().map(|c| c.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            listed(customer::Model::COLUMNS),
-            columns::<customer::Entity>()
-        );
-        assert_eq!(
-            listed(address::Model::COLUMNS),
-            columns::<address::Entity>()
-        );
-        assert_eq!(
-            listed(customer_group::Model::COLUMNS),
-            columns::<customer_group::Entity>()
-        );
-        assert_eq!(
-            listed(session::Model::COLUMNS),
-            columns::<session::Entity>()
-        );
-        assert_eq!(
-            listed(customer_group_customer::Model::COLUMNS),
-            columns::<customer_group_customer::Entity>()
-        );
+        in_order::<customer::Entity>(customer::Model::COLUMNS);
+        in_order::<address::Entity>(address::Model::COLUMNS);
+        in_order::<customer_group::Entity>(customer_group::Model::COLUMNS);
+        in_order::<session::Entity>(session::Model::COLUMNS);
+        in_order::<customer_group_customer::Entity>(customer_group_customer::Model::COLUMNS);
     }
 }
