@@ -105,6 +105,20 @@ def gql(query, variables=None, token=None):
     return answer["data"]
 
 
+def admin_token():
+    """A session of the bench's admin (`prepare` creates it)."""
+    return gql("mutation($e: String!, $p: String!) { adminLogin(email: $e, password: $p) { token } }",
+               {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["adminLogin"]["token"]
+
+
+def seeded_shapes(admin):
+    """SHAPES with `$customer` replaced by the id of a seeded registered customer."""
+    customer_id = gql("{ customers(first: 1, filter: { hasAccount: true }, sort: { field: EMAIL, direction: ASC }) "
+                      "{ nodes { id } } }", token=admin)["customers"]["nodes"][0]["id"]
+    return [(label, document, {k: (customer_id if v == "$customer" else v) for k, v in variables.items()})
+            for label, document, variables in SHAPES]
+
+
 def metrics():
     text = post(None, path="/metrics")
     values = dict(re.findall(r"^(clientele_\w+) (\d+)$", text, re.M))
@@ -265,14 +279,10 @@ def bench(backend, customers, workdir, log):
     server = Server(url, log)
     rows = []
     try:
-        admin = gql("mutation($e: String!, $p: String!) { adminLogin(email: $e, password: $p) { token } }",
-                    {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["adminLogin"]["token"]
-        customer_id = gql("{ customers(first: 1, filter: { hasAccount: true }, sort: { field: EMAIL, direction: ASC }) "
-                          "{ nodes { id } } }", token=admin)["customers"]["nodes"][0]["id"]
+        admin = admin_token()
         database_pids = postgres_pids if backend == "postgres" else (lambda: [])
         bodies = []
-        for label, document, variables in SHAPES:
-            variables = {k: (customer_id if v == "$customer" else v) for k, v in variables.items()}
+        for label, document, variables in seeded_shapes(admin):
             body = {"query": document, "variables": variables}
             gql(document, variables, admin)  # fails loudly if the shape is wrong
             with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as f:
@@ -369,13 +379,9 @@ def standby_mode(customers, workdir, log):
                                ("with a standby", {"CLIENTELE_STANDBY_URLS": standby.url(db)})):
             server = Server(primary.url(db), log, **settings)
             try:
-                admin = gql("mutation($e: String!, $p: String!) { adminLogin(email: $e, password: $p) { token } }",
-                            {"e": ADMIN_EMAIL, "p": ADMIN_PASSWORD})["adminLogin"]["token"]
+                admin = admin_token()
                 wait_for_standby()
-                customer_id = gql("{ customers(first: 1, filter: { hasAccount: true }, sort: { field: EMAIL, direction: ASC }) "
-                                  "{ nodes { id } } }", token=admin)["customers"]["nodes"][0]["id"]
-                for label, document, variables in SHAPES:
-                    variables = {k: (customer_id if v == "$customer" else v) for k, v in variables.items()}
+                for label, document, variables in seeded_shapes(admin):
                     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as f:
                         json.dump({"query": document, "variables": variables}, f)
                     result = measure(server, "post.lua", {"BENCH_BODY": f.name, "BENCH_TOKEN": admin},

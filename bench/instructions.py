@@ -42,13 +42,9 @@ def main():
                 break
             except OSError:
                 time.sleep(0.2)
-        admin = bench.gql("mutation($e: String!, $p: String!) { adminLogin(email: $e, password: $p) { token } }",
-                          {"e": bench.ADMIN_EMAIL, "p": bench.ADMIN_PASSWORD})["adminLogin"]["token"]
-        customer_id = bench.gql("{ customers(first: 1, filter: { hasAccount: true }, sort: { field: EMAIL, direction: ASC }) "
-                                "{ nodes { id } } }", token=admin)["customers"]["nodes"][0]["id"]
+        admin = bench.admin_token()
         print("| shape | instructions per request |\n| --- | --- |")
-        for label, document, variables in bench.SHAPES:
-            variables = {k: (customer_id if v == "$customer" else v) for k, v in variables.items()}
+        for label, document, variables in bench.seeded_shapes(admin):
             for _ in range(10):
                 bench.gql(document, variables, admin)
             control("-z", server.pid)
