@@ -33,7 +33,7 @@ pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 pub struct App {
     db: Db,
-    schema: ClienteleSchema,
+    engine: graphql::Engine,
     statements: StatementCounter,
     background: BackgroundSetup,
     limits: Arc<DocumentLimits>,
@@ -264,20 +264,23 @@ impl App {
         .await?;
         let policy = account_policy(settings)?;
         let live = LiveFeed::new();
-        let schema = graphql::schema_builder(EngineLimits {
-            max_complexity: settings.max_query_complexity,
-            max_directives: settings.max_directives,
-            introspection: settings.introspection,
-        })
-        .data(db.clone())
-        .data(Primary(db.clone()))
-        .data(passwords())
-        .data(policy)
-        .data(CountLimit(settings.count_limit))
-        .data(live.clone())
-        .finish();
+        // One set of data for both schemas: the bound on concurrent hashing is shared.
+        let passwords = passwords();
+        let engine = graphql::Engine::new(|| {
+            graphql::schema_builder(EngineLimits {
+                max_complexity: settings.max_query_complexity,
+                max_directives: settings.max_directives,
+                introspection: settings.introspection,
+            })
+            .data(db.clone())
+            .data(Primary(db.clone()))
+            .data(passwords.clone())
+            .data(policy)
+            .data(CountLimit(settings.count_limit))
+            .data(live.clone())
+        });
         let limits = DocumentLimits::new(
-            &schema.sdl(),
+            &engine.schema().sdl(),
             settings.max_document_chars,
             settings.max_query_depth,
             settings.max_aliases,
@@ -321,7 +324,7 @@ impl App {
         };
         Ok(Self {
             db,
-            schema,
+            engine,
             statements,
             background: BackgroundSetup {
                 database_url: settings.database_url.clone(),
@@ -347,7 +350,11 @@ impl App {
     }
 
     pub fn schema(&self) -> &ClienteleSchema {
-        &self.schema
+        self.engine.schema()
+    }
+
+    pub fn engine(&self) -> &graphql::Engine {
+        &self.engine
     }
 
     pub fn limits(&self) -> &DocumentLimits {

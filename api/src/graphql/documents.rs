@@ -6,12 +6,16 @@
 //! under wrk; a document found here skips both and is cloned instead (its names are
 //! shared `Arc<str>`s). The variables are still coerced on every request.
 //!
+//! A kept document also remembers whether the engine's full validation has passed it
+//! ([`Checked::engine_validated`]): from then on it runs on the engine's quick mode.
+//!
 //! Only documents that passed the limits are kept, at most [`MAX_DOCUMENTS`] and
 //! [`MAX_TEXT_BYTES`] of text in all; when full, the least recently used goes. A
 //! client that sends endless distinct documents only evicts others: it costs them a
 //! parse, never correctness.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::ExecutableDocument;
@@ -28,6 +32,35 @@ pub const MAX_TEXT_BYTES: usize = 1 << 20;
 pub struct Checked {
     pub document: ExecutableDocument,
     pub prepared: Prepared,
+    engine_validated: AtomicBool,
+}
+
+impl Checked {
+    pub fn new(document: ExecutableDocument, prepared: Prepared) -> Self {
+        Self {
+            document,
+            prepared,
+            engine_validated: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the engine's full validation has passed this document once.
+    ///
+    /// That validation is a fifth of the CPU of a customer by id (callgrind), and all
+    /// of it but one rule depends on the text and the schema alone, which do not
+    /// change: the exception is the variables' values, which
+    /// [`super::limits::DocumentLimits::prepare`] checks against their declared types
+    /// on every request before the engine sees them. So a document validated once
+    /// runs on the schema built with the engine's quick validation mode (which still
+    /// computes the complexity budget and the depth) and loses nothing.
+    pub fn engine_validated(&self) -> bool {
+        self.engine_validated.load(Ordering::Relaxed)
+    }
+
+    /// Records that the engine's full validation passed this document.
+    pub fn mark_engine_validated(&self) {
+        self.engine_validated.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -102,10 +135,10 @@ mod tests {
     use super::*;
 
     fn checked(text: &str) -> Arc<Checked> {
-        Arc::new(Checked {
-            document: async_graphql::parser::parse_query(text).unwrap(),
-            prepared: Prepared::default(),
-        })
+        Arc::new(Checked::new(
+            async_graphql::parser::parse_query(text).unwrap(),
+            Prepared::default(),
+        ))
     }
 
     #[test]

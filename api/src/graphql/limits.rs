@@ -143,7 +143,10 @@ impl DocumentLimits {
 
     /// Parses and checks the request's document (or finds it parsed and checked
     /// before), coerces the variables, and leaves the document parsed in the request.
-    pub fn prepare(&self, request: &mut async_graphql::Request) -> Result<Prepared, ServerError> {
+    pub fn prepare(
+        &self,
+        request: &mut async_graphql::Request,
+    ) -> Result<Arc<Checked>, ServerError> {
         let checked = match self.documents.get(&request.query) {
             Some(checked) => checked,
             None => {
@@ -158,7 +161,7 @@ impl DocumentLimits {
             &request.variables,
         )?;
         request.set_parsed_query(checked.document.clone());
-        Ok(checked.prepared.clone())
+        Ok(checked)
     }
 
     fn parse_and_check(&self, query: &str) -> Result<Checked, ServerError> {
@@ -182,10 +185,8 @@ impl DocumentLimits {
             error
         })?;
         self.check(&document)?;
-        Ok(Checked {
-            prepared: Prepared::of(&document),
-            document,
-        })
+        let prepared = Prepared::of(&document);
+        Ok(Checked::new(document, prepared))
     }
 
     fn check(&self, document: &ExecutableDocument) -> Result<(), ServerError> {

@@ -24,7 +24,9 @@ pub mod sessions;
 pub mod sync;
 
 use async_graphql::resolver_utils::EnumType;
-use async_graphql::{MergedObject, Object, Schema, SchemaBuilder};
+use async_graphql::{
+    MergedObject, Object, Request, Response, Schema, SchemaBuilder, ValidationMode, Value,
+};
 
 use crate::error::ErrorCode;
 
@@ -57,6 +59,47 @@ pub struct Mutation(
 );
 
 pub type ClienteleSchema = Schema<Query, Mutation, live::LiveSubscription>;
+
+/// The schema built twice, alike but for how much of a document the engine validates:
+/// fully while the document is new, quickly once it has passed
+/// ([`documents::Checked::engine_validated`] says why that loses nothing).
+#[derive(Clone)]
+pub struct Engine {
+    full: ClienteleSchema,
+    quick: ClienteleSchema,
+}
+
+impl Engine {
+    /// Both schemas from one recipe, so that they cannot differ in anything else.
+    pub fn new(build: impl Fn() -> SchemaBuilder<Query, Mutation, live::LiveSubscription>) -> Self {
+        Self {
+            full: build().finish(),
+            quick: build().validation_mode(ValidationMode::Fast).finish(),
+        }
+    }
+
+    /// The schema with the engine's full validation: what subscriptions run on and
+    /// what the SDL is printed from.
+    pub fn schema(&self) -> &ClienteleSchema {
+        &self.full
+    }
+
+    /// Executes a request whose document `checked` holds, on the schema that
+    /// document has earned.
+    pub async fn execute(&self, request: Request, checked: &documents::Checked) -> Response {
+        if checked.engine_validated() {
+            return self.quick.execute(request).await;
+        }
+        let response = self.full.execute(request).await;
+        // A document the engine's validation refuses is answered with no data at all;
+        // any data means it passed. (No data for another reason, such as a failed
+        // non-null root field, only leaves the document to be validated again.)
+        if response.data != Value::Null {
+            checked.mark_engine_validated();
+        }
+        response
+    }
+}
 
 /// Lists the error codes, so that they are part of the schema that introspection
 /// shows and clients generated from it know them.
@@ -126,4 +169,60 @@ pub fn sdl() -> String {
     .finish()
     // `@specifiedBy` tells clients that DateTime is RFC 3339, as introspection does.
     .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use documents::Checked;
+    use limits::Prepared;
+
+    fn engine() -> Engine {
+        Engine::new(|| {
+            schema_builder(EngineLimits {
+                max_complexity: 1000,
+                max_directives: 10,
+                introspection: true,
+            })
+        })
+    }
+
+    async fn run(engine: &Engine, text: &str, checked: &Checked) -> Response {
+        let mut request = Request::new(text);
+        request.set_parsed_query(checked.document.clone());
+        engine.execute(request, checked).await
+    }
+
+    fn checked(text: &str) -> Checked {
+        Checked::new(
+            async_graphql::parser::parse_query(text).unwrap(),
+            Prepared::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_document_the_full_validation_passed_runs_on_the_quick_one_after() {
+        let engine = engine();
+        let good = checked("{ errorCodes }");
+        let response = run(&engine, "{ errorCodes }", &good).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        assert!(good.engine_validated());
+
+        // Refused by the full validation: never marked, refused every time.
+        let text = "{ errorCodes(unknown: 1) }";
+        let bad = checked(text);
+        for _ in 0..2 {
+            let response = run(&engine, text, &bad).await;
+            assert_eq!(response.data, Value::Null);
+            assert!(response.errors[0].message.contains("Unknown argument"));
+            assert!(!bad.engine_validated());
+        }
+
+        // The quick mode skips that rule, so a document marked by mistake would run:
+        // this is what the mark changes, and why only the full validation sets it.
+        bad.mark_engine_validated();
+        let response = run(&engine, text, &bad).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        assert_ne!(response.data, Value::Null);
+    }
 }

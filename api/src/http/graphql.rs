@@ -23,6 +23,7 @@ use crate::app::App;
 use crate::auth::{Caller, Client, Principal};
 use crate::db::Db;
 use crate::error::ErrorCode;
+use crate::graphql::documents::Checked;
 use crate::graphql::gate::Gate;
 use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
@@ -95,22 +96,25 @@ async fn answer(
         Err(why) => return error_body(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, why, None),
     };
     let deadline = tokio::time::Instant::now() + app.edge().request_timeout;
-    let mut prepared = Prepared::default();
+    let mut checked = None;
     let mut token = None;
     let (mut response, refused) = match app.limits().prepare(&mut request) {
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
         Ok(document) => {
-            prepared = document;
+            let prepared = &document.prepared;
             if outcome.operation.is_none() {
                 outcome.operation = prepared.only_operation().map(str::to_owned);
             }
             let reads_only = prepared.reads_only(request.operation_name.as_deref());
             let (response, refused, next) =
-                run_routed(app, request, &caller, reads_only, seen, deadline).await;
+                run_routed(app, request, &document, &caller, reads_only, seen, deadline).await;
             token = next;
+            checked = Some(document);
             (response, refused)
         }
     };
+    let no_document = Prepared::default();
+    let prepared = checked.as_ref().map_or(&no_document, |c| &c.prepared);
     // A token that no field needed was never looked up.
     let unresolved = if caller.has_token() {
         "unchecked"
@@ -125,7 +129,7 @@ async fn answer(
         );
     }
     for error in &mut response.errors {
-        let code = classify(error, &prepared, request_id);
+        let code = classify(error, prepared, request_id);
         outcome.codes.push(code.name());
     }
     let status = if refused && media == ResponseMedia::GraphqlResponseJson {
@@ -176,6 +180,7 @@ async fn answer(
 async fn run_routed(
     app: &App,
     request: async_graphql::Request,
+    checked: &Checked,
     caller: &Arc<Caller>,
     reads_only: bool,
     seen: Option<Lsn>,
@@ -187,10 +192,13 @@ async fn run_routed(
         false => None,
     };
     let (response, answered_by) = match standby {
-        None => (run(app, request, caller, app.db(), deadline).await, None),
+        None => (
+            run(app, request, checked, caller, app.db(), deadline).await,
+            None,
+        ),
         Some(standby) => {
             let mut again = copy_of(&request);
-            let response = run(app, request, caller, standby.db(), deadline).await;
+            let response = run(app, request, checked, caller, standby.db(), deadline).await;
             // A read is safe to run twice: the primary answers it whatever went
             // wrong on the standby.
             if has_code(&response, ErrorCode::Unavailable) {
@@ -198,7 +206,10 @@ async fn run_routed(
                     standby.mark_down();
                 }
                 let _ = app.limits().prepare(&mut again);
-                (run(app, again, caller, app.db(), deadline).await, None)
+                (
+                    run(app, again, checked, caller, app.db(), deadline).await,
+                    None,
+                )
             } else {
                 (response, Some(standby))
             }
@@ -225,6 +236,7 @@ async fn run_routed(
 async fn run(
     app: &App,
     request: async_graphql::Request,
+    checked: &Checked,
     caller: &Arc<Caller>,
     db: &Db,
     deadline: tokio::time::Instant,
@@ -241,7 +253,7 @@ async fn run(
         ));
     // Dropping the execution at the deadline cancels it: its statements are
     // abandoned and an open transaction rolls back.
-    let execution = gate.request(app.schema().execute(request));
+    let execution = gate.request(app.engine().execute(request, checked));
     tokio::time::timeout_at(deadline, execution)
         .await
         .unwrap_or_else(|_| timed_out())
