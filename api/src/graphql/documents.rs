@@ -46,7 +46,7 @@ impl Checked {
 
     /// Whether the engine's full validation has passed this document once.
     ///
-    /// That validation is a fifth of the CPU of a customer by id (callgrind), and all
+    /// That validation is a fifth of the instructions of a customer by id (callgrind), and all
     /// of it but one rule depends on the text and the schema alone, which do not
     /// change: the exception is the variables' values, which
     /// [`super::limits::DocumentLimits::prepare`] checks against their declared types

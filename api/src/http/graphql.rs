@@ -101,13 +101,11 @@ async fn answer(
     let (mut response, refused) = match app.limits().prepare(&mut request) {
         Err(error) => (async_graphql::Response::from_errors(vec![error]), true),
         Ok(document) => {
-            let prepared = &document.prepared;
             if outcome.operation.is_none() {
-                outcome.operation = prepared.only_operation().map(str::to_owned);
+                outcome.operation = document.prepared.only_operation().map(str::to_owned);
             }
-            let reads_only = prepared.reads_only(request.operation_name.as_deref());
             let (response, refused, next) =
-                run_routed(app, request, &document, &caller, reads_only, seen, deadline).await;
+                run_routed(app, request, &document, &caller, seen, deadline).await;
             token = next;
             checked = Some(document);
             (response, refused)
@@ -182,10 +180,12 @@ async fn run_routed(
     request: async_graphql::Request,
     checked: &Checked,
     caller: &Arc<Caller>,
-    reads_only: bool,
     seen: Option<Lsn>,
     deadline: tokio::time::Instant,
 ) -> (async_graphql::Response, bool, Option<Lsn>) {
+    let reads_only = checked
+        .prepared
+        .reads_only(request.operation_name.as_deref());
     let standbys = app.standbys();
     let standby = match reads_only && standbys.configured() {
         true => standbys.pick(seen).await,
