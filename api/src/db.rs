@@ -75,6 +75,9 @@ impl PoolOptions {
 /// sqlx's own default.
 pub const DEFAULT_STATEMENT_CACHE: usize = 100;
 
+/// A pooled connection idle for this long is pinged before it is handed out.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// How much of a SQLite database each connection reads through a memory map instead
 /// of `read()` into its own page cache (`PRAGMA mmap_size`): the pages are the
 /// operating system's, shared by every connection, with no copy per read. A search
@@ -271,6 +274,11 @@ fn options(url: &str, pool: PoolOptions) -> ConnectOptions {
         .max_connections(pool.max_connections)
         .min_connections(0)
         .acquire_timeout(pool.acquire_timeout)
+        // sqlx pings a connection (a `Sync` and its answer) every time the pool hands
+        // it out, by default: a round trip more per statement, in the request's path.
+        // A connection used within the last second is alive; one idle for longer
+        // (a quiet pool, a database restarted meanwhile) is still tested first.
+        .test_before_acquire_if_idle_for(PING_AFTER_IDLE)
         .sqlx_logging(false)
         .map_sqlx_postgres_opts(move |options| {
             let options = options.statement_cache_capacity(pool.statement_cache);
@@ -486,5 +494,22 @@ pub trait OnUnique<T> {
 impl<T> OnUnique<T> for Result<T, DbErr> {
     fn on_unique(self, key: UniqueKey, error: DomainError) -> DomainResult<T> {
         self.map_err(|db| if key.refused(&db) { error } else { db.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The benchmark measures what this buys (docs/performance.md); the outage test
+    /// (tests/tests/faults.rs) that a pool outliving its database still recovers.
+    #[test]
+    fn a_pooled_connection_is_pinged_only_after_it_was_idle() {
+        let options = options("postgres://127.0.0.1/test", PoolOptions::small(4));
+        assert!(!options.get_test_before_acquire());
+        assert_eq!(
+            options.get_test_before_acquire_if_idle_for(),
+            Some(PING_AFTER_IDLE)
+        );
     }
 }
