@@ -61,7 +61,7 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(json.to_string())
     }
 
-    fn decode(text: &str, field: &str) -> DomainResult<Self> {
+    pub fn decode(text: &str, field: &str) -> DomainResult<Self> {
         URL_SAFE_NO_PAD
             .decode(text)
             .ok()

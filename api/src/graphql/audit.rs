@@ -12,7 +12,7 @@ use super::connection::{from_page, page_args};
 use super::context::{ContextExt, to_id};
 use crate::auth::Principal;
 use crate::domain::audit::{ActionKind, TrailSubject};
-use crate::domain::pagination::Page;
+use crate::domain::pagination::{Cursor, Page};
 use crate::error::DomainError;
 
 /// One change an admin made.
@@ -123,7 +123,7 @@ impl AdminAction {
     }
 }
 
-pub type AdminActionConnection = Connection<String, AdminAction, EmptyFields>;
+pub type AdminActionConnection = Connection<Cursor, AdminAction, EmptyFields>;
 
 /// Who made a change on a customer's timeline.
 #[derive(Enum, Copy, Clone, PartialEq, Eq)]
@@ -194,7 +194,7 @@ impl CustomerEvent {
     }
 }
 
-pub type CustomerEventConnection = Connection<String, CustomerEvent, EmptyFields>;
+pub type CustomerEventConnection = Connection<Cursor, CustomerEvent, EmptyFields>;
 
 /// A page of a customer's timeline, newest first: every event for admins; for the
 /// customer, their own timeline without staff notes and without admins' identities.

@@ -22,6 +22,7 @@ use crate::domain::counts::Count;
 use crate::domain::customers::{self, CustomerFilter, CustomerOrder};
 use crate::domain::groups::MAX_GROUPS_LISTED;
 use crate::domain::orders::OrderFilter;
+use crate::domain::pagination::Cursor;
 use crate::domain::search::SearchText;
 use crate::error::Doing;
 use crate::error::DomainError;
@@ -355,7 +356,7 @@ impl CustomerConnectionFields {
     }
 }
 
-pub type CustomerConnection = Connection<String, Customer, CustomerConnectionFields>;
+pub type CustomerConnection = Connection<Cursor, Customer, CustomerConnectionFields>;
 
 /// Narrows the customer list. All given fields must match.
 #[derive(InputObject, Default)]

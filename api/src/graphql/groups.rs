@@ -12,7 +12,7 @@ use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
 use crate::domain::counts::Count;
 use crate::domain::groups::{self, GroupFilter};
-use crate::domain::pagination::Page;
+use crate::domain::pagination::{Cursor, Page};
 use crate::domain::search::SearchText;
 use crate::error::Doing;
 
@@ -200,7 +200,7 @@ impl CustomerGroupConnectionFields {
     }
 }
 
-pub type CustomerGroupConnection = Connection<String, CustomerGroup, CustomerGroupConnectionFields>;
+pub type CustomerGroupConnection = Connection<Cursor, CustomerGroup, CustomerGroupConnectionFields>;
 
 #[derive(InputObject, Default)]
 pub struct CustomerGroupFilterInput {

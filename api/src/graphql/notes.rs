@@ -10,7 +10,7 @@ use super::admins::AdminUser;
 use super::connection::{from_page, page_args};
 use super::context::{ContextExt, parse_id, to_id};
 use crate::domain::notes;
-use crate::domain::pagination::Page;
+use crate::domain::pagination::{Cursor, Page};
 use crate::error::Doing;
 
 /// What the store's staff noted about a customer. Admins only.
@@ -46,7 +46,7 @@ impl CustomerNote {
     }
 }
 
-pub type CustomerNoteConnection = Connection<String, CustomerNote, EmptyFields>;
+pub type CustomerNoteConnection = Connection<Cursor, CustomerNote, EmptyFields>;
 
 /// A page of a customer's notes, newest first (admin only), through the loader.
 pub async fn of_customer(

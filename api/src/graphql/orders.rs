@@ -21,6 +21,7 @@ use crate::domain::claims::MAX_ORDERS_PER_REQUEST;
 use crate::domain::counts::Count;
 use crate::domain::orders::{self, Buyer, LineInput, OrderFilter, OrderInput};
 use crate::domain::orders::{MAX_LINE_ITEMS, MAX_TRANSFERS_LISTED};
+use crate::domain::pagination::Cursor;
 use crate::error::Doing;
 use crate::error::DomainError;
 
@@ -295,7 +296,7 @@ impl OrderConnectionFields {
     }
 }
 
-pub type OrderConnection = Connection<String, Order, OrderConnectionFields>;
+pub type OrderConnection = Connection<Cursor, Order, OrderConnectionFields>;
 
 #[derive(InputObject, Default)]
 pub struct OrderFilterInput {
