@@ -10,7 +10,6 @@
 //! needs minutes, not a write on every request.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::rows;
@@ -102,17 +101,9 @@ pub async fn issue(
     Ok(IssuedSession { token, expires_at })
 }
 
-/// The SQL of the session lookup, with its customer, by token hash: the same for every
-/// request but for the hash, so it is built once per backend (building it, column
-/// aliases and all, was a twentieth of the instructions of a customer by id).
-fn lookup_sql(backend: DbBackend) -> String {
-    static SQL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
-    let slot = match backend {
-        DbBackend::Postgres => &SQL[0],
-        _ => &SQL[1], // SQLite
-    };
-    slot.get_or_init(|| lookup(backend).sql).clone()
-}
+/// The session lookup, with its customer, by token hash: the same SQL for every
+/// request but for the hash.
+static LOOKUP: db::Prebuilt = db::Prebuilt::new(lookup);
 
 /// The lookup with an empty hash, whose one bound value the request's hash replaces.
 fn lookup(backend: DbBackend) -> Statement {
@@ -134,11 +125,7 @@ pub async fn resolve(
     if !token.starts_with(tokens::SESSION) {
         return Ok(Principal::Anonymous);
     }
-    let lookup = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        lookup_sql(db.get_database_backend()),
-        [tokens::hash(token).into()],
-    );
+    let lookup = LOOKUP.bind(db.get_database_backend(), [tokens::hash(token).into()]);
     // The token hash is unique: one row at most.
     let found = rows::read::<(session::Model, Option<customer::Model>)>(db, lookup)
         .await?

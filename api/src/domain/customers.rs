@@ -386,7 +386,10 @@ pub async fn get(
     id: Uuid,
     include_deleted: bool,
 ) -> DomainResult<customer::Model> {
-    rows::all::<customer::Model>(db, &customer::Entity::find_by_id(id))
+    static BY_ID: db::Prebuilt =
+        db::Prebuilt::new(|backend| customer::Entity::find_by_id(Uuid::nil()).build(backend));
+    let by_id = BY_ID.bind(db.get_database_backend(), [id.into()]);
+    rows::read::<customer::Model>(db, by_id)
         .await?
         .pop()
         .filter(|c| include_deleted || c.deleted_at.is_none())
