@@ -12,6 +12,8 @@ use crate::domain::pagination::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, 
 impl CursorType for Cursor {
     type Error = crate::error::DomainError;
 
+    /// async-graphql's `connection::query` helper reads cursors with this; the
+    /// resolvers read `after` and `before` through the domain ([`PageArgs`]) instead.
     fn decode_cursor(text: &str) -> Result<Self, Self::Error> {
         Cursor::decode(text, "after")
     }
