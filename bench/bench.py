@@ -229,12 +229,12 @@ def in_every_window(windows):
     kept = []
     counts = [collections.Counter(map(shape, window)) for window in windows[1:]]
     for statement in windows[0]:
-        if re.match(r"(UN)?LISTEN\b", statement.strip()):
+        key = shape(statement)
+        if re.match(r"(UN)?LISTEN\b", statement.strip()) or not all(count[key] > 0 for count in counts):
             continue
-        if all(count[shape(statement)] > 0 for count in counts):
-            kept.append(statement)
-            for count in counts:
-                count[shape(statement)] -= 1
+        kept.append(statement)
+        for count in counts:
+            count[key] -= 1
     return kept
 
 
@@ -317,16 +317,14 @@ def bench(backend, customers, workdir, log):
             result = measure(server, "post.lua", {"BENCH_BODY": f.name, "BENCH_TOKEN": admin},
                              database_pids)
             rows.append((label, result))
-            bodies.append((label, body))
+            bodies.append(body)
     finally:
         server.stop()
     # The ceilings before the writes, on the rows the reads ran on: the write mix
     # adds thousands of customers, which become the newest page.
     if backend == "postgres":
-        for (label, body), (_, result) in zip(bodies, rows):
-            statements = captured_statements(db, url, log, body, admin)
-            result["ceiling"] = pgbench_ceiling(db, statements)
-            result["captured"] = len(statements)
+        for body, (_, result) in zip(bodies, rows):
+            result["ceiling"] = pgbench_ceiling(db, captured_statements(db, url, log, body, admin))
     server = Server(url, log)
     try:
         # The write mix: customers to add addresses to, 50 addresses each at most.
