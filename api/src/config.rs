@@ -38,7 +38,10 @@ pub struct Settings {
     )]
     pub database_url: String,
 
-    /// Largest number of pooled database connections.
+    /// Largest number of pooled database connections. A request's statements take
+    /// turns on one connection and a transaction takes its own, so this about bounds
+    /// the requests running SQL at once; background work (the outbox, events) has a
+    /// pool of its own.
     #[arg(
         long,
         env = "CLIENTELE_DB_MAX_CONNECTIONS",

@@ -1,5 +1,7 @@
 //! Connecting, migrating, the SQL statement counter, and the storage clock.
 
+mod held;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -11,6 +13,7 @@ use crate::error::{DomainError, DomainResult};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use std::future::Future;
 use std::pin::Pin;
+use tokio::sync::MappedMutexGuard;
 
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
@@ -156,6 +159,9 @@ pub struct Db {
     /// Behind the pooler, set in each transaction (`SET LOCAL`): PgBouncer refuses the
     /// start-up parameter that carries it otherwise.
     statement_timeout: Option<Duration>,
+    /// A request's own connection ([`Db::for_request`]); `None` for the shared pool.
+    held: Option<Arc<held::Held>>,
+    counter: StatementCounter,
 }
 
 impl Db {
@@ -170,6 +176,49 @@ impl Db {
 
     pub async fn close(self) -> Result<(), DbErr> {
         self.pool.close().await
+    }
+
+    /// The database as one request uses it: its statements outside transactions run
+    /// on one connection, taken at the first and given back by [`Db::end_request`]
+    /// (`db/held.rs` says why). A transaction still takes a connection of its own,
+    /// and the request gives its held one back before it begins one: a mutation
+    /// never holds an idle connection while it waits for its transaction's. Behind a
+    /// transaction pooler every statement is a transaction already: nothing is held.
+    pub fn for_request(&self) -> Db {
+        let held = match self.transaction_per_statement {
+            true => None,
+            false => Some(Arc::default()),
+        };
+        Db {
+            held,
+            ..self.clone()
+        }
+    }
+
+    /// The request is over: its connection goes back to the pool, and a statement
+    /// still coming (a batch finishing after the deadline) takes one from the pool.
+    pub async fn end_request(&self) {
+        if let Some(held) = &self.held {
+            held.give_back(true).await;
+        }
+    }
+
+    /// The request's connection, for one statement; `None` when this is not a
+    /// request's database, or the request has ended.
+    async fn held(&self) -> Option<Result<MappedMutexGuard<'_, held::Connection>, DbErr>> {
+        let connection = self.held.as_ref()?.connection(&self.pool).await;
+        if let Some(Ok(_)) = connection {
+            // The pool's statements are counted by sea-orm's metric callback.
+            self.counter.0.fetch_add(1, Ordering::Relaxed);
+        }
+        connection
+    }
+
+    /// Before a transaction takes its own connection.
+    async fn give_back_held(&self) {
+        if let Some(held) = &self.held {
+            held.give_back(false).await;
+        }
     }
 
     /// The statement in a transaction of its own (behind a transaction pooler).
@@ -204,6 +253,9 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        if let Some(connection) = self.held().await {
+            return held::execute(&mut *connection?, &stmt).await;
+        }
         match self.alone().await? {
             None => self.pool.execute_raw(stmt).await,
             Some(txn) => {
@@ -224,6 +276,10 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if let Some(connection) = self.held().await {
+            let rows = held::rows(&mut *connection?, &stmt, true).await?;
+            return Ok(rows.into_iter().next());
+        }
         match self.alone().await? {
             None => self.pool.query_one_raw(stmt).await,
             Some(txn) => {
@@ -234,6 +290,9 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if let Some(connection) = self.held().await {
+            return held::rows(&mut *connection?, &stmt, false).await;
+        }
         match self.alone().await? {
             None => self.pool.query_all_raw(stmt).await,
             Some(txn) => {
@@ -253,6 +312,7 @@ impl TransactionTrait for Db {
     type Transaction = DatabaseTransaction;
 
     async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.give_back_held().await;
         self.timed(self.pool.begin().await?).await
     }
 
@@ -261,6 +321,7 @@ impl TransactionTrait for Db {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
+        self.give_back_held().await;
         let txn = self.pool.begin_with_config(isolation_level, access_mode);
         self.timed(txn.await?).await
     }
@@ -269,6 +330,7 @@ impl TransactionTrait for Db {
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
+        self.give_back_held().await;
         self.timed(self.pool.begin_with_options(options).await?)
             .await
     }
@@ -282,6 +344,7 @@ impl TransactionTrait for Db {
         T: Send,
         E: std::fmt::Display + std::fmt::Debug + Send,
     {
+        self.give_back_held().await;
         self.pool.transaction(callback).await
     }
 
@@ -299,6 +362,7 @@ impl TransactionTrait for Db {
         T: Send,
         E: std::fmt::Display + std::fmt::Debug + Send,
     {
+        self.give_back_held().await;
         self.pool
             .transaction_with_config(callback, isolation_level, access_mode)
             .await
@@ -359,6 +423,8 @@ fn counted(mut db: DatabaseConnection, pool: PoolOptions) -> (Db, StatementCount
         pool: db,
         transaction_per_statement,
         statement_timeout: pool.statement_timeout,
+        held: None,
+        counter: counter.clone(),
     };
     (db, counter)
 }

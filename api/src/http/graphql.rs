@@ -21,13 +21,13 @@ use uuid::Uuid;
 use super::{GraphqlOutcome, PeerAddress, RequestId};
 use crate::app::App;
 use crate::auth::{Caller, Client, Principal};
-use crate::db::Db;
 use crate::error::ErrorCode;
+use crate::graphql::context::Primary;
 use crate::graphql::documents::Checked;
 use crate::graphql::gate::Gate;
 use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
-use crate::standbys::Lsn;
+use crate::standbys::{Lsn, Standby};
 
 /// The consistency token's header, in requests and responses (docs/scaling.md).
 pub const CONSISTENCY_HEADER: &str = "clientele-consistency";
@@ -193,12 +193,12 @@ async fn run_routed(
     };
     let (response, answered_by) = match standby {
         None => (
-            run(app, request, checked, caller, app.db(), deadline).await,
+            run(app, request, checked, caller, None, deadline).await,
             None,
         ),
         Some(standby) => {
             let mut again = copy_of(&request);
-            let response = run(app, request, checked, caller, standby.db(), deadline).await;
+            let response = run(app, request, checked, caller, Some(&standby), deadline).await;
             // A read is safe to run twice: the primary answers it whatever went
             // wrong on the standby.
             if has_code(&response, ErrorCode::Unavailable) {
@@ -206,10 +206,7 @@ async fn run_routed(
                     standby.mark_down();
                 }
                 let _ = app.limits().prepare(&mut again);
-                (
-                    run(app, again, checked, caller, app.db(), deadline).await,
-                    None,
-                )
+                (run(app, again, checked, caller, None, deadline).await, None)
             } else {
                 (response, Some(standby))
             }
@@ -231,32 +228,47 @@ async fn run_routed(
     (response, refused, token)
 }
 
-/// Executes a prepared request on `db` (the primary, or the standby answering a
-/// query) before `deadline`.
+/// Executes a prepared request on the primary, or on the standby answering a query,
+/// before `deadline`.
 async fn run(
     app: &App,
     request: async_graphql::Request,
     checked: &Checked,
     caller: &Arc<Caller>,
-    db: &Db,
+    standby: Option<&Standby>,
     deadline: tokio::time::Instant,
 ) -> async_graphql::Response {
+    // One connection for the request's statements (`Db::for_request`); on the
+    // primary the session lookup shares it.
+    let db = standby.map_or(app.db(), Standby::db).for_request();
     let gate = Gate::default();
-    let request = request
+    let mut request = request
         .data(caller.clone())
         .data(db.clone())
         .data(Loaders::new(
-            db,
+            &db,
             app.edge().sessions,
             app.edge().count_limit,
             &gate,
         ));
+    if standby.is_none() {
+        request = request.data(Primary(db.clone()));
+    }
     // Dropping the execution at the deadline cancels it: its statements are
     // abandoned and an open transaction rolls back.
     let execution = gate.request(app.engine().execute(request, checked));
-    tokio::time::timeout_at(deadline, execution)
-        .await
-        .unwrap_or_else(|_| timed_out())
+    match tokio::time::timeout_at(deadline, execution).await {
+        Ok(response) => {
+            db.end_request().await;
+            response
+        }
+        Err(_) => {
+            // A batch may still be waiting on a statement: the connection goes back
+            // when it is done, and the client has its TIMEOUT now.
+            tokio::spawn(async move { db.end_request().await });
+            timed_out()
+        }
+    }
 }
 
 /// The request again, to run a second time: what the client sent, without the data

@@ -13,6 +13,7 @@ mod auth;
 mod bad_input;
 mod claims;
 mod clients;
+mod connections;
 mod consents;
 mod credentials;
 mod docs;
