@@ -224,9 +224,30 @@ impl Db {
     /// The statement in a transaction of its own (behind a transaction pooler).
     async fn alone(&self) -> Result<Option<DatabaseTransaction>, DbErr> {
         match self.transaction_per_statement {
-            true => Ok(Some(self.timed(self.pool.begin().await?).await?)),
+            true => Ok(Some(self.begun(TransactionOptions::default()).await?)),
             false => Ok(None),
         }
+    }
+
+    /// Begins a transaction in a task of its own, which runs to its end even when the
+    /// caller is dropped (the client left, the deadline passed).
+    ///
+    /// Why: sqlx 0.9 sends `BEGIN` and counts the transaction only once PostgreSQL has
+    /// answered. A caller dropped in between leaves sqlx nothing to roll back, and the
+    /// connection goes back to the pool inside a transaction nobody will end: every
+    /// later statement on it joins that transaction, autocommit writes never commit,
+    /// and their row locks stay. The benchmark's write mix found it (wrk drops its
+    /// requests in flight at the end of each run): throttle updates queued behind
+    /// such a connection's lock until the statement timeout. Here a begin the caller
+    /// gave up on completes, and the transaction it made is dropped, so rolled back.
+    async fn begun(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
+        self.give_back_held().await;
+        let pool = self.pool.clone();
+        let begin = tokio::spawn(async move { pool.begin_with_options(options).await });
+        let txn = begin
+            .await
+            .map_err(|failed| DbErr::Custom(format!("beginning a transaction: {failed}")))??;
+        self.timed(txn).await
     }
 
     /// A transaction just begun, with the statement timeout behind the pooler.
@@ -312,8 +333,7 @@ impl TransactionTrait for Db {
     type Transaction = DatabaseTransaction;
 
     async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.give_back_held().await;
-        self.timed(self.pool.begin().await?).await
+        self.begun(TransactionOptions::default()).await
     }
 
     async fn begin_with_config(
@@ -321,18 +341,19 @@ impl TransactionTrait for Db {
         isolation_level: Option<IsolationLevel>,
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.give_back_held().await;
-        let txn = self.pool.begin_with_config(isolation_level, access_mode);
-        self.timed(txn.await?).await
+        self.begun(TransactionOptions {
+            isolation_level,
+            access_mode,
+            ..TransactionOptions::default()
+        })
+        .await
     }
 
     async fn begin_with_options(
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.give_back_held().await;
-        self.timed(self.pool.begin_with_options(options).await?)
-            .await
+        self.begun(options).await
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
@@ -344,8 +365,7 @@ impl TransactionTrait for Db {
         T: Send,
         E: std::fmt::Display + std::fmt::Debug + Send,
     {
-        self.give_back_held().await;
-        self.pool.transaction(callback).await
+        self.transaction_with_config(callback, None, None).await
     }
 
     async fn transaction_with_config<F, T, E>(
@@ -362,10 +382,21 @@ impl TransactionTrait for Db {
         T: Send,
         E: std::fmt::Display + std::fmt::Debug + Send,
     {
-        self.give_back_held().await;
-        self.pool
-            .transaction_with_config(callback, isolation_level, access_mode)
+        // As sea-orm's own, but begun by `begun`.
+        let txn = self
+            .begin_with_config(isolation_level, access_mode)
             .await
+            .map_err(TransactionError::Connection)?;
+        match callback(&txn).await {
+            Ok(value) => {
+                txn.commit().await.map_err(TransactionError::Connection)?;
+                Ok(value)
+            }
+            Err(error) => {
+                txn.rollback().await.map_err(TransactionError::Connection)?;
+                Err(TransactionError::Transaction(error))
+            }
+        }
     }
 }
 

@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+use api::db::PoolOptions;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-use tests::TestApp;
+use tests::{EmptyDatabase, TestApp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Behind PgBouncer in transaction mode (CI's pooler step) nothing is held: every
 /// statement is a transaction of its own, on whichever server PgBouncer lends.
@@ -81,4 +84,76 @@ async fn a_request_gives_its_connection_back_before_a_transaction_and_at_its_end
     // And a statement the ended request still sends goes to the pool.
     run(&request, "SELECT 1").await;
     app.still_serves().await;
+}
+
+/// A transaction whose caller is dropped while it begins (a client that left, a
+/// deadline) must not leave its connection inside a transaction that nobody ends:
+/// the pool's next statements on it would never commit (`Db::begun` says how sqlx
+/// gets there). PostgreSQL only: sqlx's SQLite worker counts the transaction itself,
+/// with no such window.
+#[tokio::test]
+async fn a_transaction_given_up_while_it_began_leaves_no_transaction_behind() {
+    let database = EmptyDatabase::create().await;
+    if !database.url().starts_with("postgres") {
+        return;
+    }
+    // PostgreSQL's answers held for 100 ms on their way back: a begin polled once
+    // has sent `BEGIN` and is waiting for the answer, deterministically.
+    let relay = slow_relay(database.url(), Duration::from_millis(100)).await;
+    let (db, _) = api::db::connect(&relay, PoolOptions::small(1))
+        .await
+        .unwrap();
+    run(&db, "CREATE TABLE given_up_probe (n INTEGER)").await;
+    // Back in the pool once sqlx has tested it (a round trip, so 100 ms).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let begin = Box::pin(db.begin());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(20), begin)
+            .await
+            .is_err(),
+        "the begin was meant to be waiting for PostgreSQL's answer"
+    );
+    // The pool's one connection: the one the begin had.
+    run(&db, "INSERT INTO given_up_probe (n) VALUES (1)").await;
+    // Another connection sees the row only if it committed.
+    let (other, _) = api::db::connect(database.url(), PoolOptions::small(1))
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), probe_count(&other))
+        .await
+        .expect("the probe waited on a lock of a transaction left open");
+    assert_eq!(seen, 1, "the insert ran inside a transaction left open");
+}
+
+async fn probe_count(db: &impl ConnectionTrait) -> usize {
+    let stmt = Statement::from_string(db.get_database_backend(), "SELECT n FROM given_up_probe");
+    db.query_all_raw(stmt).await.unwrap().len()
+}
+
+/// `url` through a TCP relay on 127.0.0.1 that holds each chunk the server sends
+/// back for `delay`.
+async fn slow_relay(url: &str, delay: Duration) -> String {
+    let (head, rest) = url.split_once('@').unwrap();
+    let (server, path) = rest.split_once('/').unwrap();
+    let server = server.to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = TcpStream::connect(&server).await.unwrap();
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = upstream.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut from_client, &mut to_server).await });
+            tokio::spawn(async move {
+                let mut chunk = vec![0; 64 * 1024];
+                while let Ok(read @ 1..) = from_server.read(&mut chunk).await {
+                    tokio::time::sleep(delay).await;
+                    if to_client.write_all(&chunk[..read]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("{head}@{relay}/{path}")
 }
