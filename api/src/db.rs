@@ -232,11 +232,12 @@ impl Db {
     /// Begins a transaction in a task of its own, which runs to its end even when the
     /// caller is dropped (the client left, the deadline passed).
     ///
-    /// Why: sqlx 0.9 sends `BEGIN` and counts the transaction only once PostgreSQL has
-    /// answered. A caller dropped in between leaves sqlx nothing to roll back, and the
-    /// connection goes back to the pool inside a transaction nobody will end: every
-    /// later statement on it joins that transaction, autocommit writes never commit,
-    /// and their row locks stay. The benchmark's write mix found it (wrk drops its
+    /// Why: sqlx 0.9.0 sends `BEGIN` and counts the transaction only once PostgreSQL
+    /// has answered (upstream sqlx#4393, fixed after 0.9.0 by #4394). A caller
+    /// dropped in between leaves sqlx nothing to roll back, and the connection goes
+    /// back to the pool inside a transaction nobody will end: every later statement
+    /// on it joins that transaction, autocommit writes never commit, and their row
+    /// locks stay. The benchmark's write mix found it (wrk drops its
     /// requests in flight at the end of each run): throttle updates queued behind
     /// such a connection's lock until the statement timeout. Here a begin the caller
     /// gave up on completes, and the transaction it made is dropped, so rolled back.
