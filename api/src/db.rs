@@ -237,10 +237,10 @@ impl Db {
     /// dropped in between leaves sqlx nothing to roll back, and the connection goes
     /// back to the pool inside a transaction nobody will end: every later statement
     /// on it joins that transaction, autocommit writes never commit, and their row
-    /// locks stay. The benchmark's write mix found it (wrk drops its
-    /// requests in flight at the end of each run): throttle updates queued behind
-    /// such a connection's lock until the statement timeout. Here a begin the caller
-    /// gave up on completes, and the transaction it made is dropped, so rolled back.
+    /// locks stay. The benchmark's write mix found it (wrk drops its requests in
+    /// flight at the end of each run): throttle updates queued behind such a
+    /// connection's lock until the statement timeout. Here a begin the caller gave up
+    /// on completes, and the transaction it made is dropped, so rolled back.
     async fn begun(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
         self.give_back_held().await;
         let pool = self.pool.clone();

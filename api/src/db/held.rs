@@ -5,7 +5,7 @@
 //! `ReadyForQuery`, a round trip; on SQLite a message to the connection's thread and
 //! its answer), in a task of its own that no setting turns off. A customer by id and
 //! its addresses and groups, four statements, paid four such tests and four trips
-//! through the pool; removing the tests alone bought 15 % more requests per second
+//! through the pool; removing the tests alone bought 16 % more requests per second
 //! (docs/performance.md). A request's [`Db`](super::Db) instead takes one
 //! connection at its first statement and gives it back once, when the request ends,
 //! so sqlx still tests it once: a statement abandoned at the deadline leaves no
