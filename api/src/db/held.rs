@@ -72,11 +72,8 @@ impl Held {
     /// takes a connection of its own), and the next statement takes one again.
     pub async fn give_back(&self, ended: bool) {
         let mut state = self.0.lock().await;
-        *state = match (ended, &*state) {
-            (false, State::Ended) => State::Ended,
-            (false, _) => State::Idle,
-            (true, _) => State::Ended,
-        };
+        let ended = ended || matches!(*state, State::Ended);
+        *state = if ended { State::Ended } else { State::Idle };
     }
 }
 

@@ -1,6 +1,7 @@
 //! A request's one connection (`Db::for_request`, api/src/db/held.rs): its
-//! statements share a connection, it never waits for a second one while it holds
-//! one, and it gives its connection back when it ends.
+//! statements share a connection, it gives that connection back before a
+//! transaction and when it ends; and a transaction given up while it began leaves
+//! none open (`Db::begun`).
 
 use std::time::Duration;
 
@@ -21,8 +22,8 @@ async fn run(db: &impl ConnectionTrait, sql: &str) {
     db.execute_raw(stmt).await.unwrap();
 }
 
-async fn probe_rows(db: &impl ConnectionTrait) -> usize {
-    let stmt = Statement::from_string(db.get_database_backend(), "SELECT n FROM held_probe");
+async fn rows_in(db: &impl ConnectionTrait, table: &str) -> usize {
+    let stmt = Statement::from_string(db.get_database_backend(), format!("SELECT n FROM {table}"));
     db.query_all_raw(stmt).await.unwrap().len()
 }
 
@@ -49,7 +50,7 @@ async fn a_requests_statements_share_one_connection_while_others_use_the_pool() 
                 tokio::spawn(async move { run(&db, "SELECT 1").await })
             })
             .collect();
-        assert_eq!(probe_rows(&request).await, n + 1);
+        assert_eq!(rows_in(&request, "held_probe").await, n + 1);
         for other in others {
             other.await.unwrap();
         }
@@ -119,15 +120,10 @@ async fn a_transaction_given_up_while_it_began_leaves_no_transaction_behind() {
     let (other, _) = api::db::connect(database.url(), PoolOptions::small(1))
         .await
         .unwrap();
-    let seen = tokio::time::timeout(Duration::from_secs(10), probe_count(&other))
+    let seen = tokio::time::timeout(Duration::from_secs(10), rows_in(&other, "given_up_probe"))
         .await
         .expect("the probe waited on a lock of a transaction left open");
     assert_eq!(seen, 1, "the insert ran inside a transaction left open");
-}
-
-async fn probe_count(db: &impl ConnectionTrait) -> usize {
-    let stmt = Statement::from_string(db.get_database_backend(), "SELECT n FROM given_up_probe");
-    db.query_all_raw(stmt).await.unwrap().len()
 }
 
 /// `url` through a TCP relay on 127.0.0.1 that holds each chunk the server sends
