@@ -161,6 +161,8 @@ pub struct Db {
     statement_timeout: Option<Duration>,
     /// A request's own connection ([`Db::for_request`]); `None` for the shared pool.
     held: Option<Arc<held::Held>>,
+    /// Connections ended requests left for the next ones (`db/held.rs`).
+    spares: Arc<held::Spares>,
     counter: StatementCounter,
 }
 
@@ -171,11 +173,20 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.pool.ping().await
+        self.lender().ping().await
     }
 
     pub async fn close(self) -> Result<(), DbErr> {
+        // The pool waits for every connection lent out, spares among them.
+        self.spares.clear();
         self.pool.close().await
+    }
+
+    /// The pool, for a statement or transaction that takes a connection of its own,
+    /// with a spare handed back first if it has none to lend.
+    fn lender(&self) -> &DatabaseConnection {
+        self.spares.make_room(&self.pool);
+        &self.pool
     }
 
     /// The database as one request uses it: its statements outside transactions run
@@ -195,18 +206,23 @@ impl Db {
         }
     }
 
-    /// The request is over: its connection goes back to the pool, and a statement
-    /// still coming (a batch finishing after the deadline) takes one from the pool.
+    /// The request is over: its connection goes to the next request (or back to the
+    /// pool), and a statement still coming (a batch finishing after the deadline)
+    /// takes one from the pool.
     pub async fn end_request(&self) {
         if let Some(held) = &self.held {
-            held.give_back(true).await;
+            held.give_back(true, &self.pool, &self.spares).await;
         }
     }
 
     /// The request's connection, for one statement; `None` when this is not a
     /// request's database, or the request has ended.
     async fn held(&self) -> Option<Result<MappedMutexGuard<'_, held::Connection>, DbErr>> {
-        let connection = self.held.as_ref()?.connection(&self.pool).await;
+        let connection = self
+            .held
+            .as_ref()?
+            .connection(&self.pool, &self.spares)
+            .await;
         if let Some(Ok(_)) = connection {
             // The pool's statements are counted by sea-orm's metric callback.
             self.counter.0.fetch_add(1, Ordering::Relaxed);
@@ -217,7 +233,7 @@ impl Db {
     /// Before a transaction takes its own connection.
     async fn give_back_held(&self) {
         if let Some(held) = &self.held {
-            held.give_back(false).await;
+            held.give_back(false, &self.pool, &self.spares).await;
         }
     }
 
@@ -243,7 +259,7 @@ impl Db {
     /// on completes, and the transaction it made is dropped, so rolled back.
     async fn begun(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
         self.give_back_held().await;
-        let pool = self.pool.clone();
+        let pool = self.lender().clone();
         let begin = tokio::spawn(async move { pool.begin_with_options(options).await });
         let txn = begin
             .await
@@ -279,7 +295,7 @@ impl ConnectionTrait for Db {
             return held::execute(&mut *connection?, &stmt).await;
         }
         match self.alone().await? {
-            None => self.pool.execute_raw(stmt).await,
+            None => self.lender().execute_raw(stmt).await,
             Some(txn) => {
                 let result = txn.execute_raw(stmt).await;
                 committed(txn, result).await
@@ -289,7 +305,7 @@ impl ConnectionTrait for Db {
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match self.alone().await? {
-            None => self.pool.execute_unprepared(sql).await,
+            None => self.lender().execute_unprepared(sql).await,
             Some(txn) => {
                 let result = txn.execute_unprepared(sql).await;
                 committed(txn, result).await
@@ -303,7 +319,7 @@ impl ConnectionTrait for Db {
             return Ok(rows.into_iter().next());
         }
         match self.alone().await? {
-            None => self.pool.query_one_raw(stmt).await,
+            None => self.lender().query_one_raw(stmt).await,
             Some(txn) => {
                 let result = txn.query_one_raw(stmt).await;
                 committed(txn, result).await
@@ -316,7 +332,7 @@ impl ConnectionTrait for Db {
             return held::rows(&mut *connection?, &stmt, false).await;
         }
         match self.alone().await? {
-            None => self.pool.query_all_raw(stmt).await,
+            None => self.lender().query_all_raw(stmt).await,
             Some(txn) => {
                 let result = txn.query_all_raw(stmt).await;
                 committed(txn, result).await
@@ -451,11 +467,16 @@ fn counted(mut db: DatabaseConnection, pool: PoolOptions) -> (Db, StatementCount
     });
     let transaction_per_statement =
         pool.transaction_pooler && db.get_database_backend() == DbBackend::Postgres;
+    let spares = Arc::<held::Spares>::default();
+    if !transaction_per_statement {
+        held::Spares::sweep_every(Arc::downgrade(&spares), PING_AFTER_IDLE);
+    }
     let db = Db {
         pool: db,
         transaction_per_statement,
         statement_timeout: pool.statement_timeout,
         held: None,
+        spares,
         counter: counter.clone(),
     };
     (db, counter)
@@ -466,10 +487,15 @@ fn counted(mut db: DatabaseConnection, pool: PoolOptions) -> (Db, StatementCount
 pub struct PoolState {
     pub max: u32,
     pub open: u32,
+    /// Spares included.
     pub idle: usize,
+    /// Kept for the next request instead of given back (`db/held.rs`).
+    pub spare: usize,
 }
 
 pub fn pool_state(db: &Db) -> PoolState {
+    // Spares are lent out as the pool counts, but as idle as its own.
+    let spares = db.spares.len();
     let db = db.pool();
     match db.get_database_backend() {
         DbBackend::Postgres => {
@@ -477,7 +503,8 @@ pub fn pool_state(db: &Db) -> PoolState {
             PoolState {
                 max: pool.options().get_max_connections(),
                 open: pool.size(),
-                idle: pool.num_idle(),
+                idle: pool.num_idle() + spares,
+                spare: spares,
             }
         }
         _ => {
@@ -485,7 +512,8 @@ pub fn pool_state(db: &Db) -> PoolState {
             PoolState {
                 max: pool.options().get_max_connections(),
                 open: pool.size(),
-                idle: pool.num_idle(),
+                idle: pool.num_idle() + spares,
+                spare: spares,
             }
         }
     }

@@ -1,11 +1,13 @@
 //! A request's one connection (`Db::for_request`, api/src/db/held.rs): its
 //! statements share a connection, it gives that connection back before a
-//! transaction and when it ends; and a transaction given up while it began leaves
-//! none open (`Db::begun`).
+//! transaction, and when it ends hands it to the next request if every statement on
+//! it was answered (and the pool lent it less than ten seconds ago); spares never
+//! keep a request or a transaction waiting on the pool; and a transaction given up
+//! while it began leaves none open (`Db::begun`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use api::db::PoolOptions;
+use api::db::{PoolOptions, pool_state};
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use tests::{EmptyDatabase, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -84,6 +86,137 @@ async fn a_request_gives_its_connection_back_before_a_transaction_and_at_its_end
         .expect("the request kept its connection after it ended");
     // And a statement the ended request still sends goes to the pool.
     run(&request, "SELECT 1").await;
+    app.still_serves().await;
+}
+
+#[tokio::test]
+async fn an_ended_request_hands_its_connection_to_the_next_one() {
+    let app = TestApp::spawn_with(|settings| settings.db_max_connections = 3).await;
+    if behind_pooler(&app) {
+        return;
+    }
+    // Two requests on connections of their own; the first makes a temporary table.
+    let first = app.db().for_request();
+    let second = app.db().for_request();
+    run(&first, "CREATE TEMPORARY TABLE handed_probe (n INTEGER)").await;
+    run(&second, "SELECT 1").await;
+    // A third connection, idle in the pool before they end: the pool lends the
+    // longest idle first, so a request that took from the pool would get this one.
+    run(app.db(), "SELECT 1").await;
+    for _ in 0..100 {
+        if pool_state(app.db()).idle == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(pool_state(app.db()).idle, 1);
+    second.end_request().await;
+    first.end_request().await;
+    assert_eq!(pool_state(app.db()).spare, 2);
+    // The next request takes the connection given up last: the first's.
+    let next = app.db().for_request();
+    assert_eq!(rows_in(&next, "handed_probe").await, 0);
+    next.end_request().await;
+    // Spares unused for a second go back to the pool (`PING_AFTER_IDLE`).
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let state = pool_state(app.db());
+    assert_eq!((state.spare, state.idle), (0, 3));
+}
+
+#[tokio::test]
+async fn a_connection_cut_off_mid_statement_goes_back_to_the_pool() {
+    let app = TestApp::spawn().await;
+    if behind_pooler(&app) {
+        return;
+    }
+    // About a second of work on either database.
+    let long = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                WHERE x < 3000000) SELECT count(*) FROM c";
+    let request = app.db().for_request();
+    let cut_off = tokio::time::timeout(Duration::from_millis(50), run(&request, long)).await;
+    assert!(cut_off.is_err(), "the statement was meant to be cut off");
+    request.end_request().await;
+    assert_eq!(pool_state(app.db()).spare, 0);
+    // The database's own error leaves the connection ready: it is kept.
+    let request = app.db().for_request();
+    let stmt = Statement::from_string(
+        app.db().get_database_backend(),
+        "SELECT * FROM no_such_table",
+    );
+    assert!(request.query_all_raw(stmt).await.is_err());
+    request.end_request().await;
+    assert_eq!(pool_state(app.db()).spare, 1);
+}
+
+#[tokio::test]
+async fn a_connection_in_constant_use_still_goes_back_to_the_pool() {
+    let app = TestApp::spawn().await;
+    if behind_pooler(&app) {
+        return;
+    }
+    // The pool checks a connection (its lifetime among others) only when it is given
+    // back: a spare lent out ten seconds ago goes back (`BACK_TO_POOL_EVERY`).
+    let before = Instant::now();
+    let mut after_first = None;
+    loop {
+        let request = app.db().for_request();
+        run(&request, "SELECT 1").await;
+        // The pool lent the connection between `before` and the first answer.
+        let lent_at_least = after_first.get_or_insert_with(Instant::now).elapsed();
+        request.end_request().await;
+        let lent_at_most = before.elapsed();
+        let spare = pool_state(app.db()).spare;
+        if lent_at_most < Duration::from_millis(9_900) {
+            assert_eq!(spare, 1, "handed on after {lent_at_most:?}");
+        }
+        if lent_at_least >= Duration::from_secs(10) {
+            assert_eq!(spare, 0, "still handed on after {lent_at_least:?}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn spares_never_keep_a_request_or_a_transaction_waiting() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.db_max_connections = 2;
+        // Shorter than a spare is kept unused before it goes back on its own.
+        settings.db_acquire_timeout_ms = 300;
+    })
+    .await;
+    if behind_pooler(&app) {
+        return;
+    }
+    let (first, second) = (app.db().for_request(), app.db().for_request());
+    run(&first, "SELECT 1").await;
+    run(&second, "SELECT 1").await;
+    // Both connections are lent: a third request waits on the pool, and the first
+    // request's connection must go there, not to the spares.
+    let third = app.db().for_request();
+    let waiting = tokio::spawn(async move {
+        run(&third, "SELECT 1").await;
+        third.end_request().await;
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.end_request().await;
+    waiting.await.expect("a request waited on a spare");
+    assert_eq!(pool_state(app.db()).spare, 0);
+    // With one connection idle in the pool, the last one is kept.
+    second.end_request().await;
+    assert_eq!(pool_state(app.db()).spare, 1);
+    // One transaction takes the pool's idle connection; the next one the spare.
+    let txn = app.db().begin().await.unwrap();
+    run(&txn, "SELECT 1").await;
+    let other = app
+        .db()
+        .begin()
+        .await
+        .expect("a transaction waited on a spare");
+    run(&other, "SELECT 1").await;
+    other.commit().await.unwrap();
+    txn.commit().await.unwrap();
+    app.db().ping().await.unwrap();
     app.still_serves().await;
 }
 
