@@ -18,8 +18,8 @@
 //! A request that ends with its connection settled (every statement on it ran to
 //! its answer) hands it to the next request ([`Spares`]) instead of the pool: the
 //! test that giving it back would cost is there for a statement abandoned halfway,
-//! and there was none: one round trip less per request, about 6 % more customers by
-//! id per second (docs/performance.md). A connection cut off mid-statement, or whose
+//! and there was none. That is one round trip less per request, and about 6 % more
+//! customers by id per second (docs/performance.md). A connection cut off mid-statement, or whose
 //! statement failed other than with the database's own error, goes back to the pool
 //! and is tested there; so does every connection at least every
 //! [`BACK_TO_POOL_EVERY`].
@@ -100,9 +100,8 @@ impl Held {
 
     /// Gives the connection up, after the statement running on it. `ended`: for good,
     /// at the request's end, to the next request if it is settled and was lent
-    /// recently enough (else to the pool); otherwise before
-    /// a transaction, to the pool, where the transaction takes it (and the next
-    /// statement takes one again).
+    /// recently enough (else to the pool); otherwise before a transaction, to the
+    /// pool, where the transaction takes it (and the next statement takes one again).
     pub async fn give_back(&self, ended: bool, pool: &DatabaseConnection, spares: &Spares) {
         let mut state = self.0.lock().await;
         let ended = ended || matches!(*state, State::Ended);
@@ -189,9 +188,10 @@ impl Spares {
                     break;
                 };
                 let stale: Vec<_> = {
+                    // Oldest first: the stale ones are a prefix.
                     let mut spares = spares.lock();
-                    let fresh = spares.partition_point(|(_, since)| since.elapsed() >= idle);
-                    spares.drain(..fresh).collect()
+                    let stale = spares.partition_point(|(_, since)| since.elapsed() >= idle);
+                    spares.drain(..stale).collect()
                 };
                 drop(stale);
             }
