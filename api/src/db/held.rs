@@ -139,6 +139,7 @@ impl Spares {
         if since.elapsed() < super::PING_AFTER_IDLE {
             return Some(connection);
         }
+        // Dropped after the lock: dropping a connection hands it back to the pool.
         let stale = std::mem::take(&mut *spares);
         drop(spares);
         drop((connection, stale));
