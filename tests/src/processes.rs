@@ -205,11 +205,15 @@ impl Drop for Cluster {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// Where its standard error goes (`CLIENTELE_LOG` says how much), for
+    /// [`Server::log_tail`] to show when a test fails.
+    log: PathBuf,
 }
 
 impl Server {
     pub async fn start(database_url: &str, env: &[(&str, String)]) -> Self {
         let port = free_port();
+        let log = std::env::temp_dir().join(format!("clientele-server-{}.log", Uuid::now_v7()));
         let mut command = Command::new(server_binary());
         command
             .arg("serve")
@@ -220,7 +224,7 @@ impl Server {
             .env("CLIENTELE_REGISTRATIONS_PER_ADDRESS", "100000")
             .env("CLIENTELE_MAILS_PER_RECIPIENT", "100000")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(&log).expect("the server's log file"));
         for (name, value) in env {
             command.env(name, value);
         }
@@ -228,6 +232,7 @@ impl Server {
         let server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log,
         };
         server.wait_healthy(Duration::from_secs(60)).await;
         server
@@ -251,12 +256,21 @@ impl Server {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
     }
+
+    /// The last lines the server wrote to standard error, for a failing test's
+    /// message.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 

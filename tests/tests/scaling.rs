@@ -467,6 +467,23 @@ async fn query_one(db: &api::db::Db, sql: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
+/// The broker's outbox messages and their state, for a failing test's message.
+async fn outbox_rows(db: &api::db::Db) -> Vec<String> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT kind || ' attempts ' || attempts || ' next ' || next_attempt_at
+                    || ' delivered ' || coalesce(delivered_at::text, '-')
+                    || ' error ' || coalesce(last_error, '-')
+             FROM outbox_message WHERE recipient = 'broker:nats' ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| row.try_get_by_index(0).unwrap())
+        .collect()
+}
+
 /// Waits until the outbox has sent every event to the broker.
 async fn wait_published(db: &api::db::Db) {
     let until = Instant::now() + Duration::from_secs(60);
@@ -524,7 +541,12 @@ async fn every_committed_event_reaches_jetstream_once_even_after_a_kill() {
     register(&server.base, "during@example.com").await;
     let until = Instant::now() + Duration::from_secs(30);
     while stream_messages(&stream).await.len() == published_before {
-        assert!(Instant::now() < until, "the event never reached JetStream");
+        assert!(
+            Instant::now() < until,
+            "the event never reached JetStream; the outbox: {:?}; the server's log:\n{}",
+            outbox_rows(&db).await,
+            server.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.kill();
