@@ -1,11 +1,14 @@
 //! The `Address` type: an entry in a customer's address book.
 
-use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
+use async_graphql::{
+    Context, ID, InputObject, Json, MaybeUndefined, Object, Result, ScalarType, Value,
+};
 use chrono::{DateTime, Utc};
 use entity::address;
 
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::Customer;
+use super::plain::{PlainFields, text};
 use crate::domain::addresses::BookDefault;
 use crate::domain::{accounts, addresses};
 use crate::error::DomainError;
@@ -76,6 +79,28 @@ impl Address {
     async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
         let customer = ctx.loaders().customer.load_one(self.0.customer_id).await?;
         Ok(Customer(customer.ok_or(DomainError::NotFound("customer"))?))
+    }
+}
+
+impl PlainFields for Address {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let address = &self.0;
+        Some(match name {
+            "id" => to_id(address.id).to_value(),
+            "firstName" => text(address.first_name.as_deref()),
+            "lastName" => text(address.last_name.as_deref()),
+            "company" => text(address.company.as_deref()),
+            "address1" => text(address.address_1.as_deref()),
+            "address2" => text(address.address_2.as_deref()),
+            "city" => text(address.city.as_deref()),
+            "province" => text(address.province.as_deref()),
+            "postalCode" => text(address.postal_code.as_deref()),
+            "countryCode" => Value::String(address.country_code.clone()),
+            "phone" => text(address.phone.as_deref()),
+            "createdAt" => address.created_at.to_value(),
+            "updatedAt" => address.updated_at.to_value(),
+            _ => return None,
+        })
     }
 }
 

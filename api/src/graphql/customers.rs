@@ -15,6 +15,7 @@ use super::groups::CustomerGroup;
 use super::money::Money;
 use super::notes::CustomerNoteConnection;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
+use super::plain::Plain;
 use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
@@ -40,7 +41,7 @@ impl Customer {
         &self,
         ctx: &Context<'_>,
         id: Option<uuid::Uuid>,
-    ) -> Result<Option<Address>> {
+    ) -> Result<Option<Plain<Address>>> {
         let Some(id) = id else {
             return Ok(None);
         };
@@ -53,7 +54,7 @@ impl Customer {
             .unwrap_or_default()
             .into_iter()
             .find(|address| address.id == id)
-            .map(Address))
+            .map(|address| Plain(Address(address))))
     }
 }
 
@@ -175,13 +176,13 @@ impl Customer {
     /// The live groups the customer belongs to, by name: the first 50 (a filter on
     /// `customerGroups` finds the rest).
     #[graphql(complexity = "MAX_GROUPS_LISTED * child_complexity")]
-    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<CustomerGroup>> {
+    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Plain<CustomerGroup>>> {
         let groups = ctx.loaders().groups_of_customer.load_one(self.0.id).await?;
         Ok(groups
             .unwrap_or_default()
             .into_iter()
             .take(MAX_GROUPS_LISTED)
-            .map(CustomerGroup)
+            .map(|group| Plain(CustomerGroup(group)))
             .collect())
     }
 
@@ -212,13 +213,13 @@ impl Customer {
     }
 
     /// One of the address book's entries, or none.
-    async fn billing_address(&self, ctx: &Context<'_>) -> Result<Option<Address>> {
+    async fn billing_address(&self, ctx: &Context<'_>) -> Result<Option<Plain<Address>>> {
         self.book_entry(ctx, self.0.billing_address_id).await
     }
 
     /// Where orders ship unless the customer picks another: one of the address
     /// book's entries, or none. Deleting that address clears it.
-    async fn default_shipping_address(&self, ctx: &Context<'_>) -> Result<Option<Address>> {
+    async fn default_shipping_address(&self, ctx: &Context<'_>) -> Result<Option<Plain<Address>>> {
         self.book_entry(ctx, self.0.default_shipping_address_id)
             .await
     }
@@ -292,13 +293,17 @@ impl Customer {
     /// Every address in the customer's address book (the billing address included);
     /// at most 50.
     #[graphql(complexity = "MAX_ADDRESSES_PER_CUSTOMER * child_complexity")]
-    async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<Vec<Address>> {
+    async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<Vec<Plain<Address>>> {
         let book = ctx
             .loaders()
             .addresses_of_customer
             .load_one(self.0.id)
             .await?;
-        Ok(book.unwrap_or_default().into_iter().map(Address).collect())
+        Ok(book
+            .unwrap_or_default()
+            .into_iter()
+            .map(|address| Plain(Address(address)))
+            .collect())
     }
 }
 

@@ -1,7 +1,9 @@
 //! The `CustomerGroup` type and the admin's group queries.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
+use async_graphql::{
+    Context, ID, InputObject, Json, MaybeUndefined, Object, Result, ScalarType, Value,
+};
 use chrono::{DateTime, Utc};
 use entity::customer_group;
 
@@ -10,6 +12,7 @@ use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
+use super::plain::PlainFields;
 use crate::domain::counts::Count;
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::{Cursor, Page};
@@ -87,6 +90,23 @@ impl CustomerGroup {
             CustomerConnectionFields::members_of(self.0.id),
             Customer,
         ))
+    }
+}
+
+impl PlainFields for CustomerGroup {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let group = &self.0;
+        Some(match name {
+            "id" => to_id(group.id).to_value(),
+            "name" => Value::String(group.name.clone()),
+            "createdAt" => group.created_at.to_value(),
+            "updatedAt" => group.updated_at.to_value(),
+            "deletedAt" => group
+                .deleted_at
+                .as_ref()
+                .map_or(Value::Null, ScalarType::to_value),
+            _ => return None,
+        })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod money;
 pub mod nodes;
 pub mod notes;
 pub mod orders;
+pub mod plain;
 pub mod privacy;
 pub mod sessions;
 pub mod sync;

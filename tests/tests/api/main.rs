@@ -27,6 +27,7 @@ mod lifecycle;
 mod merges;
 mod orders;
 mod pagination;
+mod plain;
 mod privacy;
 mod protection;
 mod relations;

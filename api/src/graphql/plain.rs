@@ -1,0 +1,153 @@
+//! Objects of plain data, answered in one pass over their selection.
+//!
+//! async-graphql resolves every field of every object as a boxed future of its own,
+//! polled through a `FuturesUnordered`, and files each value into the object's map
+//! by hashing its name twice. On a page of 50 customers, the 175 addresses and 150
+//! groups, whose fields only copy a column, took about a third of the server's
+//! instructions that way (callgrind; docs/performance.md). [`Plain`] answers such an
+//! object directly when every field selected is one of its type's [`PlainFields`]
+//! (or `__typename`): one map, sized once, filled in selection order. When any other
+//! field is selected, the executor resolves the object as always.
+//!
+//! The schema does not change: `Plain<T>` is `T` to it. What the executor would do
+//! for the fields taken here, and this module does too: fragments apply by their type
+//! condition (the type itself or an interface it implements), a response key already
+//! filled keeps its first value (validation made repeats the same field), and
+//! `@skip`/`@include` are gone before execution. Anything else on a selection (a
+//! custom directive, an argument) goes to the executor. The schema has no extensions,
+//! whose per-field hooks this would skip (`graphql::Engine` builds it).
+
+use std::borrow::Cow;
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::registry::Registry;
+use async_graphql::{ContainerType, ContextSelectionSet, Name, OutputType, Positioned};
+use async_graphql::{ServerResult, Value};
+
+/// A type some of whose fields are computed from the object alone.
+pub trait PlainFields: ContainerType {
+    /// The field's value, exactly as the field's resolver would give it, when the
+    /// field takes no arguments, no context and cannot fail; `None` for any other.
+    fn plain_field(&self, name: &str) -> Option<Value>;
+}
+
+/// `T`, answered in one pass when the selection allows (module docs).
+pub struct Plain<T>(pub T);
+
+impl<T: PlainFields> OutputType for Plain<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn introspection_type_name(&self) -> Cow<'static, str> {
+        self.0.introspection_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let mut object = IndexMap::with_capacity(ctx.item.node.items.len());
+        if collect(&self.0, ctx, &ctx.item.node, &mut object) {
+            return Ok(Value::Object(object));
+        }
+        self.0.resolve(ctx, field).await
+    }
+}
+
+/// Adds the selection's fields to `object`; false as soon as one is not plain.
+fn collect<T: PlainFields>(
+    root: &T,
+    ctx: &ContextSelectionSet<'_>,
+    selection_set: &SelectionSet,
+    object: &mut IndexMap<Name, Value>,
+) -> bool {
+    for selection in &selection_set.items {
+        let (type_condition, fragment) = match &selection.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                if !field.arguments.is_empty() || !field.directives.is_empty() {
+                    return false;
+                }
+                let key = &field.response_key().node;
+                if object.contains_key(key) {
+                    continue;
+                }
+                let value = if field.name.node == "__typename" {
+                    Value::String(root.introspection_type_name().into_owned())
+                } else {
+                    match root.plain_field(&field.name.node) {
+                        Some(value) => value,
+                        None => return false,
+                    }
+                };
+                object.insert(key.clone(), value);
+                continue;
+            }
+            Selection::FragmentSpread(spread) => {
+                if !spread.node.directives.is_empty() {
+                    return false;
+                }
+                let Some(fragment) = ctx.query_env.fragments.get(&spread.node.fragment_name.node)
+                else {
+                    return false;
+                };
+                (
+                    Some(fragment.node.type_condition.node.on.node.as_str()),
+                    &fragment.node.selection_set.node,
+                )
+            }
+            Selection::InlineFragment(fragment) => {
+                if !fragment.node.directives.is_empty() {
+                    return false;
+                }
+                (
+                    fragment
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map(|condition| condition.node.on.node.as_str()),
+                    &fragment.node.selection_set.node,
+                )
+            }
+        };
+        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, object) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a fragment with this type condition applies to `root`'s type.
+fn applies<T: PlainFields>(
+    root: &T,
+    ctx: &ContextSelectionSet<'_>,
+    type_condition: Option<&str>,
+) -> bool {
+    let Some(condition) = type_condition else {
+        return true;
+    };
+    let name = root.introspection_type_name();
+    name == condition
+        || ctx
+            .schema_env
+            .registry
+            .implements
+            .get(name.as_ref())
+            .is_some_and(|interfaces| interfaces.contains(condition))
+}
+
+/// An optional text column as its field gives it: `null` or the string.
+pub fn text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |text| Value::String(text.to_owned()))
+}
