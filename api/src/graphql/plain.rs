@@ -6,7 +6,8 @@
 //! groups, whose fields only copy a column, took about a third of the server's
 //! instructions that way (callgrind; docs/performance.md). [`Plain`] answers such an
 //! object directly when every field selected is one of its type's [`PlainFields`]
-//! (or `__typename`): one map, sized once, filled in selection order. When any other
+//! (or `__typename`): one map, sized once, filled in selection order (the executor's
+//! order too, for fields that are all ready at once). When any other
 //! field is selected, the executor resolves the object as always.
 //!
 //! The schema does not change: `Plain<T>` is `T` to it. What the executor would do
@@ -57,20 +58,32 @@ impl<T: PlainFields> OutputType for Plain<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let mut object = IndexMap::with_capacity(ctx.item.node.items.len());
-        if collect(&self.0, ctx, &ctx.item.node, &mut object) {
-            return Ok(Value::Object(object));
+        let mut fields = Vec::with_capacity(FIELDS_EXPECTED);
+        if !collect(&self.0, ctx, &ctx.item.node, &mut fields) {
+            return self.0.resolve(ctx, field).await;
         }
-        self.0.resolve(ctx, field).await
+        // As the executor answers an object none of whose fields is left (all
+        // skipped): null, not `{}`.
+        if fields.is_empty() {
+            return Ok(Value::Null);
+        }
+        // The keys are distinct: each is hashed once, into a map of the right size.
+        let mut object = IndexMap::with_capacity(fields.len());
+        object.extend(fields);
+        Ok(Value::Object(object))
     }
 }
 
-/// Adds the selection's fields to `object`; false as soon as one is not plain.
+/// Room for the fields of an address, the largest plain object.
+const FIELDS_EXPECTED: usize = 16;
+
+/// Adds the selection's fields to `fields`, each response key once; false as soon as
+/// one is not plain.
 fn collect<T: PlainFields>(
     root: &T,
     ctx: &ContextSelectionSet<'_>,
     selection_set: &SelectionSet,
-    object: &mut IndexMap<Name, Value>,
+    fields: &mut Vec<(Name, Value)>,
 ) -> bool {
     for selection in &selection_set.items {
         let (type_condition, fragment) = match &selection.node {
@@ -80,7 +93,8 @@ fn collect<T: PlainFields>(
                     return false;
                 }
                 let key = &field.response_key().node;
-                if object.contains_key(key) {
+                // A dozen keys at most: a scan costs less than hashing each.
+                if fields.iter().any(|(seen, _)| seen == key) {
                     continue;
                 }
                 let value = if field.name.node == "__typename" {
@@ -91,7 +105,7 @@ fn collect<T: PlainFields>(
                         None => return false,
                     }
                 };
-                object.insert(key.clone(), value);
+                fields.push((key.clone(), value));
                 continue;
             }
             Selection::FragmentSpread(spread) => {
@@ -121,7 +135,7 @@ fn collect<T: PlainFields>(
                 )
             }
         };
-        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, object) {
+        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, fields) {
             return false;
         }
     }

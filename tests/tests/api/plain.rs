@@ -88,6 +88,23 @@ async fn plain_objects_answer_as_the_executor_does() {
         }
     }
     assert_eq!(compared, 10);
+    // An object whose every field is skipped: the executor answers null (here for the
+    // customer, which it resolves), and so does the one pass (for its addresses).
+    let data = app
+        .data(
+            Some(&admin),
+            "query($id: ID!, $yes: Boolean!) { customer(id: $id) { email @skip(if: $yes) } \
+             again: customer(id: $id) { billingAddress { city @skip(if: $yes) } \
+             shippingAddresses { city @skip(if: $yes) } groups { name @skip(if: $yes) } } }",
+            json!({ "id": ada.to_string(), "yes": true }),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({ "customer": null, "again": {
+            "billingAddress": null, "shippingAddresses": [null, null], "groups": [null, null]
+        } })
+    );
     // A field that loads (the address's customer) goes to the executor, with the rest.
     let data = app
         .data(
