@@ -15,7 +15,7 @@ use super::groups::CustomerGroup;
 use super::money::Money;
 use super::notes::CustomerNoteConnection;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
-use super::plain::Plain;
+use super::plain::{Plain, PlainList};
 use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
@@ -176,14 +176,16 @@ impl Customer {
     /// The live groups the customer belongs to, by name: the first 50 (a filter on
     /// `customerGroups` finds the rest).
     #[graphql(complexity = "MAX_GROUPS_LISTED * child_complexity")]
-    async fn groups(&self, ctx: &Context<'_>) -> Result<Vec<Plain<CustomerGroup>>> {
+    async fn groups(&self, ctx: &Context<'_>) -> Result<PlainList<CustomerGroup>> {
         let groups = ctx.loaders().groups_of_customer.load_one(self.0.id).await?;
-        Ok(groups
-            .unwrap_or_default()
-            .into_iter()
-            .take(MAX_GROUPS_LISTED)
-            .map(|group| Plain(CustomerGroup(group)))
-            .collect())
+        Ok(PlainList(
+            groups
+                .unwrap_or_default()
+                .into_iter()
+                .take(MAX_GROUPS_LISTED)
+                .map(CustomerGroup)
+                .collect(),
+        ))
     }
 
     /// The customer's orders, newest first.
@@ -293,17 +295,15 @@ impl Customer {
     /// Every address in the customer's address book (the billing address included);
     /// at most 50.
     #[graphql(complexity = "MAX_ADDRESSES_PER_CUSTOMER * child_complexity")]
-    async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<Vec<Plain<Address>>> {
+    async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<PlainList<Address>> {
         let book = ctx
             .loaders()
             .addresses_of_customer
             .load_one(self.0.id)
             .await?;
-        Ok(book
-            .unwrap_or_default()
-            .into_iter()
-            .map(|address| Plain(Address(address)))
-            .collect())
+        Ok(PlainList(
+            book.unwrap_or_default().into_iter().map(Address).collect(),
+        ))
     }
 }
 

@@ -8,9 +8,10 @@
 //! object directly when every field selected is one of its type's [`PlainFields`]
 //! (or `__typename`): one map, sized once, filled in selection order (the executor's
 //! order too, for fields that are all ready at once). When any other
-//! field is selected, the executor resolves the object as always.
+//! field is selected, the executor resolves the object as always. [`PlainList`] does
+//! the same for a list, reading the selection once for all of its objects.
 //!
-//! The schema does not change: `Plain<T>` is `T` to it. What the executor would do
+//! The schema does not change: `Plain<T>` is `T` to it, `PlainList<T>` is `[T!]!`. What the executor would do
 //! for the fields taken here, and this module does too: fragments apply by their type
 //! condition (the type itself or an interface it implements), a response key already
 //! filled keeps its first value (validation made repeats the same field), and
@@ -20,7 +21,6 @@
 
 use std::borrow::Cow;
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{ContainerType, ContextSelectionSet, Name, OutputType, Positioned};
@@ -58,33 +58,120 @@ impl<T: PlainFields> OutputType for Plain<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let mut fields = Vec::with_capacity(FIELDS_EXPECTED);
-        if !collect(&self.0, ctx, &ctx.item.node, &mut fields) {
-            return self.0.resolve(ctx, field).await;
+        match first_pass(&self.0, ctx) {
+            Some((object, _)) => Ok(object),
+            None => self.0.resolve(ctx, field).await,
         }
-        // As the executor answers an object none of whose fields is left (all
-        // skipped): null, not `{}`.
-        if fields.is_empty() {
-            return Ok(Value::Null);
-        }
-        // The keys are distinct: each is hashed once, into a map of the right size.
-        let mut object = IndexMap::with_capacity(fields.len());
-        object.extend(fields);
-        Ok(Value::Object(object))
     }
 }
+
+/// A list of `T`, each answered in one pass when the selection allows: the
+/// selection is read once, for the first, and the others answer the same fields.
+pub struct PlainList<T>(pub Vec<T>);
+
+impl<T: PlainFields> OutputType for PlainList<T> {
+    fn type_name() -> Cow<'static, str> {
+        <Vec<T> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Vec<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        match self.one_pass(ctx) {
+            Some(list) => Ok(list),
+            None => self.0.resolve(ctx, field).await,
+        }
+    }
+}
+
+impl<T: PlainFields> PlainList<T> {
+    fn one_pass(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
+        let Some((first, others)) = self.0.split_first() else {
+            return Some(Value::List(Vec::new()));
+        };
+        let (first, selected) = first_pass(first, ctx)?;
+        let mut list = Vec::with_capacity(self.0.len());
+        list.push(first);
+        for item in others {
+            list.push(again(item, &selected)?);
+        }
+        Some(Value::List(list))
+    }
+}
+
+/// One selected field: its response key and the field's name (`__typename` too).
+type Selected<'a> = (&'a Name, &'a str);
 
 /// Room for the fields of an address, the largest plain object.
 const FIELDS_EXPECTED: usize = 16;
 
-/// Adds the selection's fields to `fields`, each response key once; false as soon as
-/// one is not plain.
-fn collect<T: PlainFields>(
+/// `root` answered in one pass, and the fields its selection picked; `None` when one
+/// of them is not plain.
+fn first_pass<'a, T: PlainFields>(
     root: &T,
-    ctx: &ContextSelectionSet<'_>,
-    selection_set: &SelectionSet,
-    fields: &mut Vec<(Name, Value)>,
+    ctx: &ContextSelectionSet<'a>,
+) -> Option<(Value, Vec<Selected<'a>>)> {
+    let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
+    let mut values = Vec::with_capacity(FIELDS_EXPECTED);
+    if !collect(root, ctx, &ctx.item.node, &mut selected, &mut values) {
+        return None;
+    }
+    Some((object(&selected, values), selected))
+}
+
+/// Another object of the same type answering the fields `selected` picked.
+fn again<T: PlainFields>(root: &T, selected: &[Selected<'_>]) -> Option<Value> {
+    let values = selected
+        .iter()
+        .map(|&(_, name)| value_of(root, name))
+        .collect::<Option<Vec<_>>>()?;
+    Some(object(selected, values))
+}
+
+/// The object of these keys and values. The keys are distinct: each is hashed once,
+/// into a map of their number. As the executor answers an object none of whose
+/// fields is left (all skipped): null, not `{}`.
+fn object(selected: &[Selected<'_>], values: Vec<Value>) -> Value {
+    if selected.is_empty() {
+        return Value::Null;
+    }
+    Value::Object(
+        selected
+            .iter()
+            .map(|&(key, _)| key.clone())
+            .zip(values)
+            .collect(),
+    )
+}
+
+fn value_of<T: PlainFields>(root: &T, name: &str) -> Option<Value> {
+    if name == "__typename" {
+        Some(Value::String(root.introspection_type_name().into_owned()))
+    } else {
+        root.plain_field(name)
+    }
+}
+
+/// Adds the selection's fields to `selected` and their values to `values`, each
+/// response key once; false as soon as one is not plain.
+fn collect<'a, T: PlainFields>(
+    root: &T,
+    ctx: &ContextSelectionSet<'a>,
+    selection_set: &'a SelectionSet,
+    selected: &mut Vec<Selected<'a>>,
+    values: &mut Vec<Value>,
 ) -> bool {
+    let fragments = &ctx.query_env.fragments;
     for selection in &selection_set.items {
         let (type_condition, fragment) = match &selection.node {
             Selection::Field(field) => {
@@ -94,26 +181,21 @@ fn collect<T: PlainFields>(
                 }
                 let key = &field.response_key().node;
                 // A dozen keys at most: a scan costs less than hashing each.
-                if fields.iter().any(|(seen, _)| seen == key) {
+                if selected.iter().any(|&(seen, _)| seen == key) {
                     continue;
                 }
-                let value = if field.name.node == "__typename" {
-                    Value::String(root.introspection_type_name().into_owned())
-                } else {
-                    match root.plain_field(&field.name.node) {
-                        Some(value) => value,
-                        None => return false,
-                    }
+                let Some(value) = value_of(root, &field.name.node) else {
+                    return false;
                 };
-                fields.push((key.clone(), value));
+                selected.push((key, &field.name.node));
+                values.push(value);
                 continue;
             }
             Selection::FragmentSpread(spread) => {
                 if !spread.node.directives.is_empty() {
                     return false;
                 }
-                let Some(fragment) = ctx.query_env.fragments.get(&spread.node.fragment_name.node)
-                else {
+                let Some(fragment) = fragments.get(&spread.node.fragment_name.node) else {
                     return false;
                 };
                 (
@@ -135,7 +217,7 @@ fn collect<T: PlainFields>(
                 )
             }
         };
-        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, fields) {
+        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, selected, values) {
             return false;
         }
     }
