@@ -38,7 +38,9 @@ pub trait Cell: Sized {
 /// (module docs), so that check fails only when the migrations and the entity
 /// disagree, and then on every read of that column: debug builds, which every test
 /// runs on both databases, keep it; release builds decode without it
-/// (`try_get_unchecked`), where such a column could decode as a wrong value.
+/// (`try_get_unchecked`), where such a column could decode as a wrong value. Both
+/// calls share sqlx's decoders; the unchecked one runs in the benchmark, not in
+/// `cargo test`.
 fn decode<T>(row: &QueryResult, index: usize) -> Result<T, DbErr>
 where
     T: for<'r> Decode<'r, Postgres> + Type<Postgres> + for<'r> Decode<'r, Sqlite> + Type<Sqlite>,

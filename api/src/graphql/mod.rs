@@ -152,6 +152,8 @@ pub fn schema_builder(
     // The document limits check directives first, with a typed error; this is the
     // engine's own guard (the fix for CVE-2024-47614) behind them.
     .limit_directives(limits.max_directives);
+    // No `.extension(..)`: addresses and groups answered in one pass (`plain`) would
+    // skip an extension's per-field hooks.
     if limits.introspection {
         builder
     } else {

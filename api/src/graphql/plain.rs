@@ -7,17 +7,19 @@
 //! instructions that way (callgrind; docs/performance.md). [`Plain`] answers such an
 //! object directly when every field selected is one of its type's [`PlainFields`]
 //! (or `__typename`): one map, sized once, filled in selection order (the executor's
-//! order too, for fields that are all ready at once). When any other
-//! field is selected, the executor resolves the object as always. [`PlainList`] does
-//! the same for a list, reading the selection once for all of its objects.
+//! order too, for fields that are all ready at once). When any other field is
+//! selected, the executor resolves the object as always. [`PlainList`] does the same
+//! for a list, reading the selection once for all of its objects.
 //!
-//! The schema does not change: `Plain<T>` is `T` to it, `PlainList<T>` is `[T!]!`. What the executor would do
-//! for the fields taken here, and this module does too: fragments apply by their type
-//! condition (the type itself or an interface it implements), a response key already
-//! filled keeps its first value (validation made repeats the same field), and
-//! `@skip`/`@include` are gone before execution. Anything else on a selection (a
-//! custom directive, an argument) goes to the executor. The schema has no extensions,
-//! whose per-field hooks this would skip (`graphql::Engine` builds it).
+//! The schema does not change: `Plain<T>` is `T` to it, `PlainList<T>` is `[T!]!`.
+//! What the executor would do for the fields taken here, and this module does too:
+//! fragments apply by their type condition (the type itself or an interface it
+//! implements), a response key already filled keeps its first value (validation made
+//! repeats the same field), and `@skip`/`@include` are gone before execution.
+//! Anything else on a selection (a custom directive, an argument) goes to the
+//! executor. The schema has no extensions, whose per-field hooks this would skip
+//! (`schema_builder` says so). `tests/tests/api/plain.rs` holds both paths to the
+//! same response bytes.
 
 use std::borrow::Cow;
 
