@@ -267,7 +267,7 @@ impl Standbys {
 
     /// The token to give the client after its request: the position the standby
     /// that answered has replayed, read after the request (so at or past every row
-    /// it showed), or the primary's insert position (at or past every commit,
+    /// it showed), or the primary's position (at or past every commit,
     /// the request's own included). Never older than the token the client sent.
     /// One statement.
     pub async fn token_after(
@@ -434,10 +434,25 @@ impl PrimaryHistory {
     }
 }
 
-/// The primary's current insert position: at or past every commit that has
-/// returned, and every row any standby shows. One statement.
+/// The primary's position for a token: at or past every commit that has returned or
+/// that any reader can see, and every row any standby shows. One statement.
+///
+/// That is the position flushed to disk while commits are synchronous (the default):
+/// a commit is flushed before it returns or becomes visible. The insert position
+/// would be past it, and can stay past it: WAL that no commit has flushed yet (a
+/// read pruning a page, a transaction still open) reaches no standby until the next
+/// commit, so a token there kept every later read of the client on the primary
+/// (a test with no writes after its first saw that, one run in eight). With
+/// `synchronous_commit = off` a commit is visible before it is flushed, and the
+/// insert position is the one at or past it.
 pub async fn primary_position(primary: &Db) -> Result<Lsn, DbErr> {
-    lsn_of(primary, "SELECT pg_current_wal_insert_lsn()::text AS lsn").await
+    lsn_of(
+        primary,
+        "SELECT (CASE WHEN current_setting('synchronous_commit') = 'off'
+                 THEN pg_current_wal_insert_lsn()
+                 ELSE pg_current_wal_flush_lsn() END)::text AS lsn",
+    )
+    .await
 }
 
 async fn lsn_of(db: &Db, sql: &str) -> Result<Lsn, DbErr> {
