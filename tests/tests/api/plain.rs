@@ -83,7 +83,13 @@ async fn plain_objects_answer_as_the_executor_does() {
             .await;
             // One address billed, two in the book, two groups.
             assert_eq!(executor.matches(",\"metadata\":null").count(), 5);
-            assert_eq!(one_pass, executor.replace(",\"metadata\":null", ""));
+            // Compared as JSON: the customer's own keys come in the order its loaders
+            // finish (async-graphql's executor), which differs between runs.
+            let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+            assert_eq!(
+                parse(&one_pass),
+                parse(&executor.replace(",\"metadata\":null", ""))
+            );
             compared += 1;
         }
     }
