@@ -2,6 +2,7 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, Result};
+use async_graphql::{ScalarType, Value};
 use chrono::{DateTime, Utc};
 use entity::customer;
 
@@ -15,7 +16,7 @@ use super::groups::CustomerGroup;
 use super::money::Money;
 use super::notes::CustomerNoteConnection;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
-use super::plain::{Plain, PlainList};
+use super::plain::{Plain, PlainFields, PlainList, text};
 use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
@@ -361,7 +362,34 @@ impl CustomerConnectionFields {
     }
 }
 
-pub type CustomerConnection = Connection<Cursor, Customer, CustomerConnectionFields>;
+/// The fields that copy a column: every one whose resolver above takes no context
+/// and cannot fail (`externalId` checks the caller, `metadata` can fail).
+impl PlainFields for Customer {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let customer = &self.0;
+        let time = |at: Option<DateTime<Utc>>| at.map_or(Value::Null, |at| at.to_value());
+        Some(match name {
+            "id" => to_id(customer.id).to_value(),
+            "email" => Value::String(customer.email.clone()),
+            "firstName" => text(customer.first_name.as_deref()),
+            "lastName" => text(customer.last_name.as_deref()),
+            "phone" => text(customer.phone.as_deref()),
+            "hasAccount" => Value::Boolean(customer.has_account),
+            "active" => Value::Boolean(customer.disabled_at.is_none()),
+            "disabledAt" => time(customer.disabled_at),
+            "erasedAt" => time(customer.erased_at),
+            "emailVerifiedAt" => time(customer.email_verified_at),
+            "orderCount" => Value::from(customer.order_count),
+            "lastOrderAt" => time(customer.last_order_at),
+            "createdAt" => customer.created_at.to_value(),
+            "updatedAt" => customer.updated_at.to_value(),
+            "deletedAt" => time(customer.deleted_at),
+            _ => return None,
+        })
+    }
+}
+
+pub type CustomerConnection = Connection<Cursor, Plain<Customer>, CustomerConnectionFields>;
 
 /// Narrows the customer list. All given fields must match.
 #[derive(InputObject, Default)]
@@ -473,12 +501,12 @@ impl CustomerQuery {
         ctx: &Context<'_>,
         id: ID,
         #[graphql(default)] include_deleted: bool,
-    ) -> Result<Option<Customer>> {
+    ) -> Result<Option<Plain<Customer>>> {
         ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
-        Ok(Some(Customer(
+        Ok(Some(Plain(Customer(
             customers::get(ctx.db(), id, include_deleted).await?,
-        )))
+        ))))
     }
 
     /// Customers (admin only), newest first unless `sort` says otherwise.
@@ -501,7 +529,7 @@ impl CustomerQuery {
         Ok(from_page(
             page,
             CustomerConnectionFields::new(CustomerCount::Filter(filter)),
-            Customer,
+            |customer| Plain(Customer(customer)),
         ))
     }
 }

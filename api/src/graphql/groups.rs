@@ -12,7 +12,7 @@ use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
-use super::plain::PlainFields;
+use super::plain::{Plain, PlainFields};
 use crate::domain::counts::Count;
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::{Cursor, Page};
@@ -88,7 +88,7 @@ impl CustomerGroup {
         Ok(from_page(
             page,
             CustomerConnectionFields::members_of(self.0.id),
-            Customer,
+            |customer| Plain(Customer(customer)),
         ))
     }
 }

@@ -4,25 +4,32 @@
 //! polled through a `FuturesUnordered`, and files each value into the object's map
 //! by hashing its name twice. On a page of 50 customers, the 175 addresses and 150
 //! groups, whose fields only copy a column, took about a third of the server's
-//! instructions that way (callgrind; docs/performance.md). [`Plain`] answers such an
-//! object directly when every field selected is one of its type's [`PlainFields`]
-//! (or `__typename`): one map, sized once, filled in selection order (the executor's
-//! order too, for fields that are all ready at once). When any other field is
-//! selected, the executor resolves the object as always. [`PlainList`] does the same
-//! for a list, reading the selection once for all of its objects.
+//! instructions that way (callgrind; docs/performance.md). [`Plain`] answers the
+//! selected fields that are its type's [`PlainFields`] (or `__typename`) directly,
+//! and resolves only the others (a relation, a field with arguments) through the
+//! type's own resolvers, concurrently, as the executor would. [`PlainList`] does the
+//! same for a list whose selection is all plain, reading it once for all of its
+//! objects; any other list goes to the executor.
+//!
+//! One difference, on purpose: the executor files an object's keys in the order its
+//! fields finish, so a relation that waits on the database can come after a field
+//! selected below it. Here every key is in selection order, as the GraphQL
+//! specification asks of a response ("Serialized Map Ordering").
 //!
 //! The schema does not change: `Plain<T>` is `T` to it, `PlainList<T>` is `[T!]!`.
 //! What the executor would do for the fields taken here, and this module does too:
 //! fragments apply by their type condition (the type itself or an interface it
 //! implements), a response key already filled keeps its first value (validation made
-//! repeats the same field), and `@skip`/`@include` are gone before execution.
-//! Anything else on a selection (a custom directive, an argument) goes to the
-//! executor. The schema has no extensions, whose per-field hooks this would skip
-//! (`schema_builder` says so). `tests/tests/api/plain.rs` holds both paths to the
-//! same response bytes.
+//! repeats the same field), a field that fails is reported and left out, and
+//! `@skip`/`@include` are gone before execution. Anything else (a directive on a
+//! selection, an object selected twice under one key, whose selections the executor
+//! merges) goes to the executor whole. The schema has no extensions, whose per-field
+//! hooks this would skip (`schema_builder` says so). `tests/tests/api/plain.rs` holds
+//! both paths to the same response.
 
 use std::borrow::Cow;
 
+use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{ContainerType, ContextSelectionSet, Name, OutputType, Positioned};
@@ -35,7 +42,8 @@ pub trait PlainFields: ContainerType {
     fn plain_field(&self, name: &str) -> Option<Value>;
 }
 
-/// `T`, answered in one pass when the selection allows (module docs).
+/// `T`, its plain fields answered in one pass (module docs); the others are resolved
+/// as the executor resolves them, concurrently, and every key is in selection order.
 pub struct Plain<T>(pub T);
 
 impl<T: PlainFields> OutputType for Plain<T> {
@@ -60,15 +68,18 @@ impl<T: PlainFields> OutputType for Plain<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match first_pass(&self.0, ctx) {
-            Some((object, _)) => Ok(object),
-            None => self.0.resolve(ctx, field).await,
+        let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
+        let mut slots = Vec::with_capacity(FIELDS_EXPECTED);
+        if !collect(&self.0, ctx, &ctx.item.node, &mut selected, &mut slots) {
+            return self.0.resolve(ctx, field).await;
         }
+        Ok(resolve_deferred(&self.0, ctx, &selected, slots).await)
     }
 }
 
-/// A list of `T`, each answered in one pass when the selection allows: the
+/// A list of `T`, each answered in one pass when every selected field is plain: the
 /// selection is read once, for the first, and the others answer the same fields.
+/// Otherwise the executor resolves the list.
 pub struct PlainList<T>(pub Vec<T>);
 
 impl<T: PlainFields> OutputType for PlainList<T> {
@@ -101,9 +112,20 @@ impl<T: PlainFields> PlainList<T> {
         let Some((first, others)) = self.0.split_first() else {
             return Some(Value::List(Vec::new()));
         };
-        let (first, selected) = first_pass(first, ctx)?;
+        let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
+        let mut slots = Vec::with_capacity(FIELDS_EXPECTED);
+        if !collect(first, ctx, &ctx.item.node, &mut selected, &mut slots) {
+            return None;
+        }
+        let values = slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::Ready(value) => Some(value),
+                Slot::Deferred(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
         let mut list = Vec::with_capacity(self.0.len());
-        list.push(first);
+        list.push(object(&selected, values));
         for item in others {
             list.push(again(item, &selected)?);
         }
@@ -114,21 +136,52 @@ impl<T: PlainFields> PlainList<T> {
 /// One selected field: its response key and the field's name (`__typename` too).
 type Selected<'a> = (&'a Name, &'a str);
 
-/// Room for the fields of an address, the largest plain object.
+/// A selected field's value: computed, or a field for the executor's resolver.
+enum Slot<'a> {
+    Ready(Value),
+    Deferred(&'a Positioned<Field>),
+}
+
+/// Room for the fields of an address or a customer.
 const FIELDS_EXPECTED: usize = 16;
 
-/// `root` answered in one pass, and the fields its selection picked; `None` when one
-/// of them is not plain.
-fn first_pass<'a, T: PlainFields>(
+/// The object of `selected`'s keys: the ready values as they are, the deferred
+/// fields resolved concurrently by `root`'s own resolvers. As the executor does, a
+/// field that fails is reported on the request and left out of its object.
+async fn resolve_deferred<T: PlainFields>(
     root: &T,
-    ctx: &ContextSelectionSet<'a>,
-) -> Option<(Value, Vec<Selected<'a>>)> {
-    let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
-    let mut values = Vec::with_capacity(FIELDS_EXPECTED);
-    if !collect(root, ctx, &ctx.item.node, &mut selected, &mut values) {
-        return None;
+    ctx: &ContextSelectionSet<'_>,
+    selected: &[Selected<'_>],
+    slots: Vec<Slot<'_>>,
+) -> Value {
+    let deferred = slots.iter().filter_map(|slot| match slot {
+        Slot::Ready(_) => None,
+        Slot::Deferred(field) => Some(async move {
+            let field_ctx = ctx.with_field(field);
+            root.resolve_field(&field_ctx).await
+        }),
+    });
+    let mut resolved = futures_util::future::join_all(deferred).await.into_iter();
+    let mut fields = IndexMap::with_capacity(selected.len());
+    for (&(key, _), slot) in selected.iter().zip(slots) {
+        let value = match slot {
+            Slot::Ready(value) => value,
+            Slot::Deferred(_) => match resolved.next() {
+                Some(Ok(value)) => value.unwrap_or_default(),
+                Some(Err(error)) => {
+                    ctx.add_error(error);
+                    continue;
+                }
+                None => unreachable!("one result per deferred field"),
+            },
+        };
+        fields.insert(key.clone(), value);
     }
-    Some((object(&selected, values), selected))
+    if fields.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(fields)
+    }
 }
 
 /// Another object of the same type answering the fields `selected` picked.
@@ -164,33 +217,39 @@ fn value_of<T: PlainFields>(root: &T, name: &str) -> Option<Value> {
     }
 }
 
-/// Adds the selection's fields to `selected` and their values to `values`, each
-/// response key once; false as soon as one is not plain.
+/// Adds the selection's fields to `selected` and a slot for each to `slots`, each
+/// response key once; false as soon as one needs the executor's own handling: a
+/// directive, or a key selected twice with sub-selections the executor would merge.
 fn collect<'a, T: PlainFields>(
     root: &T,
     ctx: &ContextSelectionSet<'a>,
     selection_set: &'a SelectionSet,
     selected: &mut Vec<Selected<'a>>,
-    values: &mut Vec<Value>,
+    slots: &mut Vec<Slot<'a>>,
 ) -> bool {
     let fragments = &ctx.query_env.fragments;
     for selection in &selection_set.items {
         let (type_condition, fragment) = match &selection.node {
-            Selection::Field(field) => {
-                let field = &field.node;
-                if !field.arguments.is_empty() || !field.directives.is_empty() {
+            Selection::Field(positioned) => {
+                let field = &positioned.node;
+                if !field.directives.is_empty() {
                     return false;
                 }
                 let key = &field.response_key().node;
                 // A dozen keys at most: a scan costs less than hashing each.
                 if selected.iter().any(|&(seen, _)| seen == key) {
-                    continue;
-                }
-                let Some(value) = value_of(root, &field.name.node) else {
+                    // A scalar repeated is the same value (validation); objects merge.
+                    if field.selection_set.node.items.is_empty() {
+                        continue;
+                    }
                     return false;
+                }
+                let plain = match field.arguments.is_empty() {
+                    true => value_of(root, &field.name.node),
+                    false => None,
                 };
                 selected.push((key, &field.name.node));
-                values.push(value);
+                slots.push(plain.map_or(Slot::Deferred(positioned), Slot::Ready));
                 continue;
             }
             Selection::FragmentSpread(spread) => {
@@ -219,7 +278,7 @@ fn collect<'a, T: PlainFields>(
                 )
             }
         };
-        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, selected, values) {
+        if applies(root, ctx, type_condition) && !collect(root, ctx, fragment, selected, slots) {
             return false;
         }
     }
