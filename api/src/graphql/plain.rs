@@ -68,12 +68,10 @@ impl<T: PlainFields> OutputType for Plain<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
-        let mut slots = Vec::with_capacity(FIELDS_EXPECTED);
-        if !collect(&self.0, ctx, &ctx.item.node, &mut selected, &mut slots) {
-            return self.0.resolve(ctx, field).await;
+        match gather(&self.0, ctx) {
+            Some((selected, slots)) => Ok(resolve_deferred(&self.0, ctx, &selected, slots).await),
+            None => self.0.resolve(ctx, field).await,
         }
-        Ok(resolve_deferred(&self.0, ctx, &selected, slots).await)
     }
 }
 
@@ -112,11 +110,7 @@ impl<T: PlainFields> PlainList<T> {
         let Some((first, others)) = self.0.split_first() else {
             return Some(Value::List(Vec::new()));
         };
-        let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
-        let mut slots = Vec::with_capacity(FIELDS_EXPECTED);
-        if !collect(first, ctx, &ctx.item.node, &mut selected, &mut slots) {
-            return None;
-        }
+        let (selected, slots) = gather(first, ctx)?;
         let values = slots
             .into_iter()
             .map(|slot| match slot {
@@ -144,6 +138,17 @@ enum Slot<'a> {
 
 /// Room for the fields of an address or a customer.
 const FIELDS_EXPECTED: usize = 16;
+
+/// The fields `root`'s selection picks, each with its slot; `None` when the
+/// selection needs the executor ([`collect`]).
+fn gather<'a, T: PlainFields>(
+    root: &T,
+    ctx: &ContextSelectionSet<'a>,
+) -> Option<(Vec<Selected<'a>>, Vec<Slot<'a>>)> {
+    let mut selected = Vec::with_capacity(FIELDS_EXPECTED);
+    let mut slots = Vec::with_capacity(FIELDS_EXPECTED);
+    collect(root, ctx, &ctx.item.node, &mut selected, &mut slots).then_some((selected, slots))
+}
 
 /// The object of `selected`'s keys: the ready values as they are, the deferred
 /// fields resolved concurrently by `root`'s own resolvers. As the executor does, a
@@ -244,9 +249,10 @@ fn collect<'a, T: PlainFields>(
                     }
                     return false;
                 }
-                let plain = match field.arguments.is_empty() {
-                    true => value_of(root, &field.name.node),
-                    false => None,
+                let plain = if field.arguments.is_empty() {
+                    value_of(root, &field.name.node)
+                } else {
+                    None
                 };
                 selected.push((key, &field.name.node));
                 slots.push(plain.map_or(Slot::Deferred(positioned), Slot::Ready));
