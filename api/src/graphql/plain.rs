@@ -190,12 +190,17 @@ async fn resolve_deferred<T: PlainFields>(
 }
 
 /// Another object of the same type answering the fields `selected` picked.
+/// Straight into the map, sized first (collecting into an `Option` cannot know its
+/// length, and grew a vector by doubling for every object of a list).
 fn again<T: PlainFields>(root: &T, selected: &[Selected<'_>]) -> Option<Value> {
-    let values = selected
-        .iter()
-        .map(|&(_, name)| value_of(root, name))
-        .collect::<Option<Vec<_>>>()?;
-    Some(object(selected, values))
+    if selected.is_empty() {
+        return Some(Value::Null);
+    }
+    let mut fields = IndexMap::with_capacity(selected.len());
+    for &(key, name) in selected {
+        fields.insert(key.clone(), value_of(root, name)?);
+    }
+    Some(Value::Object(fields))
 }
 
 /// The object of these keys and values. The keys are distinct: each is hashed once,
