@@ -9,7 +9,7 @@ use entity::{address, customer};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -31,11 +31,15 @@ pub async fn of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
 ) -> DomainResult<HashMap<Uuid, Vec<address::Model>>> {
-    let select = address::Entity::find()
-        .filter(address::Column::CustomerId.is_in(customer_ids.iter().copied()))
-        .order_by_asc(address::Column::CreatedAt)
-        .order_by_asc(address::Column::Id);
-    let rows: Vec<address::Model> = rows::all(db, &select).await?;
+    static BOOKS: db::PrebuiltByKeys = db::PrebuiltByKeys::new(|backend, ids| {
+        address::Entity::find()
+            .filter(address::Column::CustomerId.is_in(ids.iter().copied()))
+            .order_by_asc(address::Column::CreatedAt)
+            .order_by_asc(address::Column::Id)
+            .build(backend)
+    });
+    let books = BOOKS.bind(db.get_database_backend(), customer_ids);
+    let rows: Vec<address::Model> = rows::read(db, books).await?;
     let mut book: HashMap<Uuid, Vec<address::Model>> = HashMap::new();
     for address in rows {
         book.entry(address.customer_id).or_default().push(address);

@@ -402,8 +402,13 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> DomainResult<HashMap<Uuid, customer::Model>> {
-    let select = customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().copied()));
-    Ok(rows::all::<customer::Model>(db, &select)
+    static BY_IDS: db::PrebuiltByKeys = db::PrebuiltByKeys::new(|backend, ids| {
+        customer::Entity::find()
+            .filter(customer::Column::Id.is_in(ids.iter().copied()))
+            .build(backend)
+    });
+    let by_ids = BY_IDS.bind(db.get_database_backend(), ids);
+    Ok(rows::read::<customer::Model>(db, by_ids)
         .await?
         .into_iter()
         .map(|c| (c.id, c))

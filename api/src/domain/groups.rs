@@ -117,16 +117,20 @@ pub async fn of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
 ) -> DomainResult<HashMap<Uuid, Vec<customer_group::Model>>> {
-    let select = customer_group_customer::Entity::find()
-        .find_also_related(customer_group::Entity)
-        .filter(customer_group_customer::Column::CustomerId.is_in(customer_ids.iter().copied()))
-        .filter(customer_group::Column::DeletedAt.is_null())
-        .order_by_asc(customer_group::Column::Name);
+    static MEMBERSHIPS: db::PrebuiltByKeys = db::PrebuiltByKeys::new(|backend, ids| {
+        customer_group_customer::Entity::find()
+            .find_also_related(customer_group::Entity)
+            .filter(customer_group_customer::Column::CustomerId.is_in(ids.iter().copied()))
+            .filter(customer_group::Column::DeletedAt.is_null())
+            .order_by_asc(customer_group::Column::Name)
+            .build(backend)
+    });
     type Membership = (
         customer_group_customer::Model,
         Option<customer_group::Model>,
     );
-    let rows: Vec<Membership> = rows::all(db, &select).await?;
+    let memberships = MEMBERSHIPS.bind(db.get_database_backend(), customer_ids);
+    let rows: Vec<Membership> = rows::read(db, memberships).await?;
     let mut groups: HashMap<Uuid, Vec<customer_group::Model>> = HashMap::new();
     for (membership, group) in rows {
         if let Some(group) = group {
