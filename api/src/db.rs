@@ -772,28 +772,30 @@ mod tests {
 
     #[test]
     fn a_statement_prebuilt_by_keys_is_the_built_one_for_those_keys() {
-        fn memberships(backend: DbBackend, ids: &[Uuid]) -> Statement {
-            use entity::{customer_group, customer_group_customer};
+        // A join, a key list and a condition and an order after it: the SQL on both
+        // sides of the list must survive the cut.
+        fn sessions(backend: DbBackend, ids: &[Uuid]) -> Statement {
+            use entity::{customer, session};
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
-            customer_group_customer::Entity::find()
-                .find_also_related(customer_group::Entity)
-                .filter(customer_group_customer::Column::CustomerId.is_in(ids.iter().copied()))
-                .filter(customer_group::Column::DeletedAt.is_null())
-                .order_by_asc(customer_group::Column::Name)
+            session::Entity::find()
+                .find_also_related(customer::Entity)
+                .filter(session::Column::CustomerId.is_in(ids.iter().copied()))
+                .filter(customer::Column::DeletedAt.is_null())
+                .order_by_desc(session::Column::CreatedAt)
                 .build(backend)
         }
-        static MEMBERSHIPS: PrebuiltByKeys = PrebuiltByKeys::new(memberships);
+        static SESSIONS: PrebuiltByKeys = PrebuiltByKeys::new(sessions);
         let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
         for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
-            assert!(Template::of(backend, memberships(backend, &ids[..1])).is_some());
+            assert!(Template::of(backend, sessions(backend, &ids[..1])).is_some());
             for keys in [&ids[..1], &ids[..]] {
-                let bound = MEMBERSHIPS.bind(backend, keys);
-                let built = memberships(backend, keys);
+                let bound = SESSIONS.bind(backend, keys);
+                let built = sessions(backend, keys);
                 assert_eq!(bound.sql, built.sql);
                 assert_eq!(bound.values, built.values);
             }
             // No keys: no row, and SQL that parses (a list of one NULL).
-            let none = MEMBERSHIPS.bind(backend, &[]);
+            let none = SESSIONS.bind(backend, &[]);
             assert_eq!(
                 none.values.map(|v| v.0),
                 Some(vec![sea_orm::Value::Uuid(None)])
