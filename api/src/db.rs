@@ -155,8 +155,8 @@ impl PrebuiltByKeys {
         };
         let template =
             slot.get_or_init(|| Template::of(backend, (self.build)(backend, &[Uuid::nil()])));
-        // A statement the template cannot be cut from (a test holds every one to it)
-        // is built as before.
+        // A statement the template cannot be cut from is built as before: slower,
+        // never wrong.
         let Some(template) = template else {
             return (self.build)(backend, keys);
         };
@@ -196,11 +196,11 @@ impl Template {
         let bound = statement.values.map_or(0, |values| values.0.len());
         let sql = statement.sql;
         let at = sql.find(one)?;
-        let (before, rest) = sql.split_at(at + "IN (".len());
-        let after = &rest[one.len() - "IN (".len() - 1..];
+        // Cut inside the parentheses: "… IN (" and ") …".
+        let (open, close) = (at + "IN (".len(), at + one.len() - ")".len());
         (bound == 1 && sql.matches(one).count() == 1).then(|| Self {
-            before: before.to_owned(),
-            after: after.to_owned(),
+            before: sql[..open].to_owned(),
+            after: sql[close..].to_owned(),
         })
     }
 }

@@ -70,8 +70,9 @@ impl Checked {
 
     /// What to reserve for the next response to this document: the last one's length
     /// and a little more. Responses to one document are alike in size (a page of 50
-    /// customers, about 60 KB), and a buffer grown by doubling from empty copied
-    /// about twice that on the way (callgrind). Never more than [`MAX_RESERVED`].
+    /// customers with their addresses, about 50 KB), and a buffer grown by doubling
+    /// from empty copies about as much again on the way. Never more than
+    /// [`MAX_RESERVED`].
     pub fn response_capacity(&self) -> usize {
         let last = self.last_response_bytes.load(Ordering::Relaxed);
         (last + last / 8).min(MAX_RESERVED)
