@@ -2,6 +2,7 @@
 
 mod held;
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -90,16 +91,37 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 pub struct Prebuilt {
     /// The statement with placeholder values; only its SQL is kept.
     build: fn(DbBackend) -> Statement,
-    postgres: OnceLock<String>,
-    sqlite: OnceLock<String>,
+    sql: PerBackend<String>,
+}
+
+/// What a prebuilt statement keeps for each backend, made on first use.
+struct PerBackend<T> {
+    postgres: OnceLock<T>,
+    sqlite: OnceLock<T>,
+}
+
+impl<T> PerBackend<T> {
+    const fn new() -> Self {
+        Self {
+            postgres: OnceLock::new(),
+            sqlite: OnceLock::new(),
+        }
+    }
+
+    fn get_or_init(&self, backend: DbBackend, make: impl FnOnce() -> T) -> &T {
+        match backend {
+            DbBackend::Postgres => &self.postgres,
+            _ => &self.sqlite,
+        }
+        .get_or_init(make)
+    }
 }
 
 impl Prebuilt {
     pub const fn new(build: fn(DbBackend) -> Statement) -> Self {
         Self {
             build,
-            postgres: OnceLock::new(),
-            sqlite: OnceLock::new(),
+            sql: PerBackend::new(),
         }
     }
 
@@ -110,11 +132,10 @@ impl Prebuilt {
         backend: DbBackend,
         values: impl IntoIterator<Item = sea_orm::Value>,
     ) -> Statement {
-        let slot = match backend {
-            DbBackend::Postgres => &self.postgres,
-            _ => &self.sqlite,
-        };
-        let sql = slot.get_or_init(|| (self.build)(backend).sql).clone();
+        let sql = self
+            .sql
+            .get_or_init(backend, || (self.build)(backend).sql)
+            .clone();
         Statement::from_sql_and_values(backend, sql, values)
     }
 }
@@ -127,8 +148,7 @@ impl Prebuilt {
 pub struct PrebuiltByKeys {
     /// The statement for these keys, as sea-query builds it.
     build: fn(DbBackend, &[Uuid]) -> Statement,
-    postgres: OnceLock<Option<Template>>,
-    sqlite: OnceLock<Option<Template>>,
+    template: PerBackend<Option<Template>>,
 }
 
 /// The SQL before and after the list of placeholders.
@@ -141,20 +161,16 @@ impl PrebuiltByKeys {
     pub const fn new(build: fn(DbBackend, &[Uuid]) -> Statement) -> Self {
         Self {
             build,
-            postgres: OnceLock::new(),
-            sqlite: OnceLock::new(),
+            template: PerBackend::new(),
         }
     }
 
     /// The statement on `backend` for `keys`. No keys: a list of one NULL, which
     /// matches no row (sea-query writes such a list as a condition that is false).
     pub fn bind(&self, backend: DbBackend, keys: &[Uuid]) -> Statement {
-        let slot = match backend {
-            DbBackend::Postgres => &self.postgres,
-            _ => &self.sqlite,
-        };
-        let template =
-            slot.get_or_init(|| Template::of(backend, (self.build)(backend, &[Uuid::nil()])));
+        let template = self.template.get_or_init(backend, || {
+            Template::of(backend, (self.build)(backend, &[Uuid::nil()]))
+        });
         // A statement the template cannot be cut from is built as before: slower,
         // never wrong.
         let Some(template) = template else {
@@ -174,8 +190,8 @@ impl PrebuiltByKeys {
             }
             match backend {
                 DbBackend::Postgres => {
-                    sql.push('$');
-                    sql.push_str(&n.to_string());
+                    // Writing to a String cannot fail.
+                    let _ = write!(sql, "${n}");
                 }
                 _ => sql.push('?'),
             }

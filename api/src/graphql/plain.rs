@@ -182,41 +182,40 @@ async fn resolve_deferred<T: PlainFields>(
         };
         fields.insert(key.clone(), value);
     }
-    if fields.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(fields)
-    }
+    answer(fields)
 }
 
 /// Another object of the same type answering the fields `selected` picked.
 /// Straight into the map, sized first (collecting into an `Option` cannot know its
 /// length, and grew a vector by doubling for every object of a list).
 fn again<T: PlainFields>(root: &T, selected: &[Selected<'_>]) -> Option<Value> {
-    if selected.is_empty() {
-        return Some(Value::Null);
-    }
     let mut fields = IndexMap::with_capacity(selected.len());
     for &(key, name) in selected {
         fields.insert(key.clone(), value_of(root, name)?);
     }
-    Some(Value::Object(fields))
+    Some(answer(fields))
 }
 
 /// The object of these keys and values. The keys are distinct: each is hashed once,
-/// into a map of their number. As the executor answers an object none of whose
-/// fields is left (all skipped): null, not `{}`.
+/// into a map of their number.
 fn object(selected: &[Selected<'_>], values: Vec<Value>) -> Value {
-    if selected.is_empty() {
-        return Value::Null;
-    }
-    Value::Object(
+    answer(
         selected
             .iter()
             .map(|&(key, _)| key.clone())
             .zip(values)
             .collect(),
     )
+}
+
+/// An object's fields as its value. As the executor answers an object none of whose
+/// fields is left (all skipped, or all failed): null, not `{}`.
+fn answer(fields: IndexMap<Name, Value>) -> Value {
+    if fields.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(fields)
+    }
 }
 
 fn value_of<T: PlainFields>(root: &T, name: &str) -> Option<Value> {
