@@ -77,7 +77,11 @@ impl Address {
 
     /// The customer whose address book this is.
     async fn customer(&self, ctx: &Context<'_>) -> Result<Customer> {
-        let customer = ctx.loaders().customer.load_one(self.0.customer_id).await?;
+        let customer = ctx
+            .loaders()
+            .customer()
+            .load_one(self.0.customer_id)
+            .await?;
         Ok(Customer(customer.ok_or(DomainError::NotFound("customer"))?))
     }
 }

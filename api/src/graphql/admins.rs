@@ -33,7 +33,7 @@ impl AdminUser {
         let Some(id) = id else {
             return Ok(None);
         };
-        let admin = ctx.loaders().admin_user.load_one(id).await?;
+        let admin = ctx.loaders().admin_user().load_one(id).await?;
         Ok(admin.map(Self::from))
     }
 }

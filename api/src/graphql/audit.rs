@@ -218,7 +218,7 @@ pub async fn timeline(
     let request = page_args(first, after, last, before).validate()?;
     let page = ctx
         .loaders()
-        .events_of_customer
+        .events_of_customer()
         .load_one((customer_id, (request, of)))
         .await?;
     Ok(from_page(
@@ -248,13 +248,13 @@ pub async fn trail(
     let page = match of {
         TrailOf::Customer(id) => {
             ctx.loaders()
-                .actions_of_customer
+                .actions_of_customer()
                 .load_one((id, request))
                 .await?
         }
         TrailOf::Group(id) => {
             ctx.loaders()
-                .actions_of_group
+                .actions_of_group()
                 .load_one((id, request))
                 .await?
         }

@@ -48,7 +48,7 @@ impl Customer {
         };
         let book = ctx
             .loaders()
-            .addresses_of_customer
+            .addresses_of_customer()
             .load_one(self.0.id)
             .await?;
         Ok(book
@@ -134,7 +134,7 @@ impl Customer {
     async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<Consent>> {
         let consents = ctx
             .loaders()
-            .consents_of_customer
+            .consents_of_customer()
             .load_one(self.0.id)
             .await?;
         Ok(consents
@@ -147,7 +147,11 @@ impl Customer {
     /// What the customer's orders that are not canceled add up to, one amount per
     /// currency (amounts in different currencies are never added), by currency code.
     async fn amount_spent(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
-        let spend = ctx.loaders().spend_of_customer.load_one(self.0.id).await?;
+        let spend = ctx
+            .loaders()
+            .spend_of_customer()
+            .load_one(self.0.id)
+            .await?;
         Ok(spend
             .unwrap_or_default()
             .iter()
@@ -178,7 +182,11 @@ impl Customer {
     /// `customerGroups` finds the rest).
     #[graphql(complexity = "MAX_GROUPS_LISTED * child_complexity")]
     async fn groups(&self, ctx: &Context<'_>) -> Result<PlainList<CustomerGroup>> {
-        let groups = ctx.loaders().groups_of_customer.load_one(self.0.id).await?;
+        let groups = ctx
+            .loaders()
+            .groups_of_customer()
+            .load_one(self.0.id)
+            .await?;
         Ok(PlainList(
             groups
                 .unwrap_or_default()
@@ -204,7 +212,7 @@ impl Customer {
         let filter = OrderFilter::from(filter.unwrap_or_default());
         let page = ctx
             .loaders()
-            .orders_of_customer
+            .orders_of_customer()
             .load_one((self.0.id, (request, filter.clone())))
             .await?
             .unwrap_or_else(crate::domain::pagination::Page::empty);
@@ -283,7 +291,7 @@ impl Customer {
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<LoginSession>> {
         let sessions = ctx
             .loaders()
-            .sessions_of_customer
+            .sessions_of_customer()
             .load_one(self.0.id)
             .await?;
         Ok(sessions
@@ -299,7 +307,7 @@ impl Customer {
     async fn shipping_addresses(&self, ctx: &Context<'_>) -> Result<PlainList<Address>> {
         let book = ctx
             .loaders()
-            .addresses_of_customer
+            .addresses_of_customer()
             .load_one(self.0.id)
             .await?;
         Ok(PlainList(
@@ -336,7 +344,7 @@ impl CustomerConnectionFields {
                     }
                     CustomerCount::MembersOf(group) => ctx
                         .loaders()
-                        .member_count_of_group
+                        .member_count_of_group()
                         .load_one(*group)
                         .await?
                         // The count query has no row for a group without live members.

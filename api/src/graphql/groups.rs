@@ -81,7 +81,7 @@ impl CustomerGroup {
         let request = page_args(first, after, last, before).validate()?;
         let page = ctx
             .loaders()
-            .members_of_group
+            .members_of_group()
             .load_one((self.0.id, request))
             .await?
             .unwrap_or_else(Page::empty);

@@ -49,7 +49,7 @@ impl NodeQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         let id = parse_id(&id, "id")?;
         let principal = ctx.principal().await?;
-        let found = ctx.loaders().node.load_one(id).await?;
+        let found = ctx.loaders().node().load_one(id).await?;
         Ok(found
             .filter(|found| found.visible_to(&principal))
             .map(Node::from))
@@ -68,7 +68,7 @@ impl NodeQuery {
             .map(|id| parse_id(id, "ids"))
             .collect::<Result<Vec<_>, _>>()?;
         let principal = ctx.principal().await?;
-        let mut found = ctx.loaders().node.load_many(ids.iter().copied()).await?;
+        let mut found = ctx.loaders().node().load_many(ids.iter().copied()).await?;
         Ok(ids
             .iter()
             .map(|id| {

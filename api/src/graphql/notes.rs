@@ -61,7 +61,7 @@ pub async fn of_customer(
     let request = page_args(first, after, last, before).validate()?;
     let page = ctx
         .loaders()
-        .notes_of_customer
+        .notes_of_customer()
         .load_one((customer_id, request))
         .await?;
     Ok(from_page(

@@ -126,7 +126,7 @@ impl Order {
         let currency = &self.model.currency_code;
         let items = ctx
             .loaders()
-            .line_items_of_order
+            .line_items_of_order()
             .load_one(self.model.id)
             .await?;
         Ok(items
@@ -151,7 +151,7 @@ impl Order {
         ctx.principal().await?.require_admin()?;
         let transfers = ctx
             .loaders()
-            .transfers_of_order
+            .transfers_of_order()
             .load_one(self.model.id)
             .await?;
         Ok(transfers
@@ -171,7 +171,7 @@ impl Order {
         }
         let customer = ctx
             .loaders()
-            .customer
+            .customer()
             .load_one(self.model.customer_id)
             .await?;
         Ok(Some(Customer(
@@ -267,7 +267,7 @@ impl OrderConnectionFields {
                     OrderCount::OfCustomer(customer, filter) => Count {
                         value: ctx
                             .loaders()
-                            .order_count_of_customer
+                            .order_count_of_customer()
                             .load_one((*customer, filter.clone()))
                             .await?
                             // No row for a customer without matching orders.
@@ -416,7 +416,7 @@ impl OrderTransfer {
         let Some(id) = self.0.admin_user_id else {
             return Ok(None);
         };
-        let admin = ctx.loaders().admin_user.load_one(id).await?;
+        let admin = ctx.loaders().admin_user().load_one(id).await?;
         Ok(admin.map(AdminUser::from))
     }
 
