@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_graphql::parser::types::ExecutableDocument;
 
 use super::limits::Prepared;
+use super::validation::Remembered;
 
 /// Most documents kept.
 pub const MAX_DOCUMENTS: usize = 256;
@@ -36,6 +37,8 @@ pub struct Checked {
     pub document: ExecutableDocument,
     pub prepared: Prepared,
     engine_validated: AtomicBool,
+    /// The quick validation's results ([`super::validation`]).
+    pub remembered: Remembered,
     /// The length of the last response to this document, in bytes.
     last_response_bytes: AtomicUsize,
 }
@@ -46,6 +49,7 @@ impl Checked {
             document,
             prepared,
             engine_validated: AtomicBool::new(false),
+            remembered: Remembered::default(),
             last_response_bytes: AtomicUsize::new(0),
         }
     }
@@ -58,7 +62,8 @@ impl Checked {
     /// [`super::limits::DocumentLimits::prepare`] checks against their declared types
     /// on every request before the engine sees them. So a document validated once
     /// runs on the schema built with the engine's quick validation mode (which still
-    /// computes the complexity budget and the depth) and loses nothing.
+    /// computes the complexity budget and the depth, or finds them remembered for
+    /// the same variables: [`super::validation`]) and loses nothing.
     pub fn engine_validated(&self) -> bool {
         self.engine_validated.load(Ordering::Relaxed)
     }

@@ -23,11 +23,14 @@ pub mod plain;
 pub mod privacy;
 pub mod sessions;
 pub mod sync;
+pub mod validation;
 
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{
     MergedObject, Object, Request, Response, Schema, SchemaBuilder, ValidationMode, Value,
 };
+
+use std::sync::Arc;
 
 use crate::error::ErrorCode;
 
@@ -63,7 +66,8 @@ pub type ClienteleSchema = Schema<Query, Mutation, live::LiveSubscription>;
 
 /// The schema built twice, alike but for how much of a document the engine validates:
 /// fully while the document is new, quickly once it has passed
-/// ([`documents::Checked::engine_validated`] says why that loses nothing).
+/// ([`documents::Checked::engine_validated`] says why that loses nothing), and the
+/// quick walk's results remembered ([`validation`]).
 #[derive(Clone)]
 pub struct Engine {
     full: ClienteleSchema,
@@ -75,7 +79,10 @@ impl Engine {
     pub fn new(build: impl Fn() -> SchemaBuilder<Query, Mutation, live::LiveSubscription>) -> Self {
         Self {
             full: build().finish(),
-            quick: build().validation_mode(ValidationMode::Fast).finish(),
+            quick: build()
+                .validation_mode(ValidationMode::Fast)
+                .extension(validation::RememberValidation::default())
+                .finish(),
         }
     }
 
@@ -87,9 +94,10 @@ impl Engine {
 
     /// Executes a request whose document `checked` holds, on the schema that
     /// document has earned.
-    pub async fn execute(&self, request: Request, checked: &documents::Checked) -> Response {
+    pub async fn execute(&self, request: Request, checked: &Arc<documents::Checked>) -> Response {
         if checked.engine_validated() {
-            return self.quick.execute(request).await;
+            // For the extension that remembers the quick validation's results.
+            return self.quick.execute(request.data(checked.clone())).await;
         }
         let response = self.full.execute(request).await;
         // A document the engine's validation refuses is answered with no data at all;
@@ -152,8 +160,8 @@ pub fn schema_builder(
     // The document limits check directives first, with a typed error; this is the
     // engine's own guard (the fix for CVE-2024-47614) behind them.
     .limit_directives(limits.max_directives);
-    // No `.extension(..)`: addresses and groups answered in one pass (`plain`) would
-    // skip an extension's per-field hooks.
+    // No extension with per-field hooks: addresses and groups answered in one pass
+    // (`plain`) would skip them. (`Engine::new` adds one without, `validation`.)
     if limits.introspection {
         builder
     } else {
@@ -190,17 +198,17 @@ mod tests {
         })
     }
 
-    async fn run(engine: &Engine, text: &str, checked: &Checked) -> Response {
+    async fn run(engine: &Engine, text: &str, checked: &Arc<Checked>) -> Response {
         let mut request = Request::new(text);
         request.set_parsed_query(checked.document.clone());
         engine.execute(request, checked).await
     }
 
-    fn checked(text: &str) -> Checked {
-        Checked::new(
+    fn checked(text: &str) -> Arc<Checked> {
+        Arc::new(Checked::new(
             async_graphql::parser::parse_query(text).unwrap(),
             Prepared::default(),
-        )
+        ))
     }
 
     #[tokio::test]

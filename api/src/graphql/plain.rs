@@ -23,9 +23,10 @@
 //! repeats the same field), a field that fails is reported and left out, and
 //! `@skip`/`@include` are gone before execution. Anything else (a directive on a
 //! selection, an object selected twice under one key, whose selections the executor
-//! merges) goes to the executor whole. The schema has no extensions, whose per-field
-//! hooks this would skip (`schema_builder` says so). `tests/tests/api/plain.rs` holds
-//! both paths to the same response.
+//! merges) goes to the executor whole. The schema's one extension has no per-field
+//! hooks ([`super::validation`]); one that had them would miss the fields answered
+//! here (`schema_builder` says so). `tests/tests/api/plain.rs` holds both paths to
+//! the same response.
 
 use std::borrow::Cow;
 

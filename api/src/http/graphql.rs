@@ -182,7 +182,7 @@ async fn answer(
 async fn run_routed(
     app: &App,
     request: async_graphql::Request,
-    checked: &Checked,
+    checked: &Arc<Checked>,
     caller: &Arc<Caller>,
     seen: Option<Lsn>,
     deadline: tokio::time::Instant,
@@ -237,7 +237,7 @@ async fn run_routed(
 async fn run(
     app: &App,
     request: async_graphql::Request,
-    checked: &Checked,
+    checked: &Arc<Checked>,
     caller: &Arc<Caller>,
     standby: Option<&Standby>,
     deadline: tokio::time::Instant,

@@ -416,6 +416,33 @@ async fn production_settings_hide_the_schema() {
 /// on the request still runs for each: its variables, its choice of operation, and a
 /// refused document stays refused.
 #[tokio::test]
+async fn a_document_seen_before_is_priced_again_for_other_page_sizes() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // 100 customers x 100 orders x their fields is over the complexity budget; one
+    // of each is not. The engine's walk of this document is remembered by the page
+    // sizes it saw, so each size must get its own answer, in any order.
+    let document = "query Orders($customers: Int, $orders: Int) {
+        customers(first: $customers) { nodes { orders(first: $orders) { nodes {
+            id email lineItems { id title quantity } customer { id email } } } } } }";
+    let send = |customers: i32, orders: i32| {
+        app.gql(
+            Some(&admin),
+            document,
+            json!({ "customers": customers, "orders": orders }),
+        )
+    };
+    for _ in 0..3 {
+        let small = send(1, 1).await;
+        assert!(small.get("errors").is_none(), "{small}");
+        let large = send(100, 100).await;
+        assert_eq!(error_code(&large), "INVALID_QUERY", "{large}");
+        let mixed = send(1, 100).await;
+        assert!(mixed.get("errors").is_none(), "{mixed}");
+    }
+}
+
+#[tokio::test]
 async fn a_document_seen_before_is_still_checked_per_request() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
