@@ -17,9 +17,10 @@
 //! with a list or a long text among them is walked every time.
 //!
 //! An extension on the quick schema does it: async-graphql hands its validation to
-//! extensions, and has no other way to skip it. An extension costs every field the
-//! engine resolves itself a hook; customers, addresses and groups are answered in one
-//! pass ([`super::plain`]) without one.
+//! extensions, and has no other way to skip it. The price is a hook around every
+//! field the engine resolves itself (fields answered in one pass by [`super::plain`]
+//! have none): a page of 50 customers resolves 150 (their addresses and groups) and
+//! costs 2.6 % more instructions than before, where a customer by id saves 11 %.
 
 use std::any::TypeId;
 use std::collections::HashSet;
