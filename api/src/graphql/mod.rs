@@ -25,12 +25,12 @@ pub mod sessions;
 pub mod sync;
 pub mod validation;
 
+use std::sync::Arc;
+
 use async_graphql::resolver_utils::EnumType;
 use async_graphql::{
     MergedObject, Object, Request, Response, Schema, SchemaBuilder, ValidationMode, Value,
 };
-
-use std::sync::Arc;
 
 use crate::error::ErrorCode;
 
