@@ -160,33 +160,50 @@ def wrk(script, seconds, env):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(server, script, env, database_pids, standby_pids=lambda: []):
-    """RUNS runs of wrk; the figures of the run with the median req/s."""
+def one_run(server, script, env, database_pids, standby_pids=lambda: []):
+    """One wrk run, with the server's counters and the CPU of each side across it."""
+    requests0, statements0 = metrics()
+    server_cpu0, database_cpu0 = cpu_ms([server.process.pid]), cpu_ms(database_pids())
+    standby_cpu0 = cpu_ms(standby_pids())
+    result = wrk(script, SECONDS, env)
+    requests1, statements1 = metrics()
+    server_cpu = cpu_since(server_cpu0, [server.process.pid])
+    database_cpu = cpu_since(database_cpu0, database_pids())
+    standby_cpu = cpu_since(standby_cpu0, standby_pids())
+    requests = max(requests1 - requests0, 1)
+    result.update(
+        rps=result["requests"] / result["seconds"],
+        statements=(statements1 - statements0) / requests,
+        server_cpu_ms=server_cpu / requests,
+        database_cpu_ms=database_cpu / requests if database_pids() else None,
+        standby_cpu_ms=standby_cpu / requests,
+        rss_mb=rss_mb(server.process.pid),
+    )
+    if result["socket_errors"] or result["non_2xx"] or result["graphql_errors"]:
+        raise SystemExit(f"errors under load: {result}")
+    return result
+
+
+def measure(server, script, env, database_pids, standby_pids=lambda: [], ceiling=None):
+    """RUNS runs of wrk; the figures of the median run.
+
+    With `ceiling` (a function that runs pgbench and returns its transactions per
+    second), each wrk run is followed at once by a ceiling run, the server idle, and
+    the run's share is its req/s over that ceiling: on a shared machine both move by
+    a quarter or more within minutes, and a share of two figures taken minutes apart
+    measured the drift as much as the server. The median is then taken by share."""
     wrk(script, 2, env)  # warm-up: caches, pool, the planner's statistics
     results = []
     for _ in range(RUNS):
-        requests0, statements0 = metrics()
-        server_cpu0, database_cpu0 = cpu_ms([server.process.pid]), cpu_ms(database_pids())
-        standby_cpu0 = cpu_ms(standby_pids())
-        result = wrk(script, SECONDS, env)
-        requests1, statements1 = metrics()
-        server_cpu = cpu_since(server_cpu0, [server.process.pid])
-        database_cpu = cpu_since(database_cpu0, database_pids())
-        standby_cpu = cpu_since(standby_cpu0, standby_pids())
-        requests = max(requests1 - requests0, 1)
-        result.update(
-            rps=result["requests"] / result["seconds"],
-            statements=(statements1 - statements0) / requests,
-            server_cpu_ms=server_cpu / requests,
-            database_cpu_ms=database_cpu / requests if database_pids() else None,
-            standby_cpu_ms=standby_cpu / requests,
-            rss_mb=rss_mb(server.process.pid),
-        )
-        if result["socket_errors"] or result["non_2xx"] or result["graphql_errors"]:
-            raise SystemExit(f"errors under load: {result}")
+        result = one_run(server, script, env, database_pids, standby_pids)
+        if ceiling:
+            result["ceiling"] = ceiling()
+            result["share"] = result["rps"] / result["ceiling"]
         results.append(result)
-    results.sort(key=lambda r: r["rps"])
-    return results[len(results) // 2]
+    results.sort(key=lambda r: r["share"] if ceiling else r["rps"])
+    median = results[len(results) // 2]
+    median["shares"] = [r["share"] for r in results] if ceiling else []
+    return median
 
 
 # ---- The database-only ceiling: one request's statements, replayed by pgbench ----
@@ -264,14 +281,18 @@ def parse_log(text, db):
     return statements
 
 
-def pgbench_ceiling(db, statements):
-    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+def pgbench_script(statements, workdir):
+    """A pgbench script file of these statements, one transaction each."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False, dir=workdir) as script:
         for statement in statements:
             # pgbench reads one statement per line unless it ends with a semicolon.
             script.write(" ".join(statement.split()) + ";\n")
+    return script.name
+
+
+def pgbench_ceiling(db, script):
     out = run("pgbench", "-n", "-M", "prepared", f"-c{CONNECTIONS}", "-j2", f"-T{SECONDS}",
-              "-f", script.name, f"{PG}/{db}")
-    os.unlink(script.name)
+              "-f", script, f"{PG}/{db}")
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
 
 
@@ -309,27 +330,33 @@ def bench(backend, customers, workdir, log):
     print(f"# {backend}, {customers} customers: seeded in {seed_seconds:.1f} s, "
           f"seed max RSS {seed_rss:.0f} MB", file=sys.stderr)
     database_pids = postgres_pids if backend == "postgres" else (lambda: [])
-    rows = []
     server = Server(url, log)
     try:
         admin = admin_token()
         bodies = []
         for label, document, variables in seeded_shapes(admin):
-            body = {"query": document, "variables": variables}
             gql(document, variables, admin)  # fails loudly if the shape is wrong
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as f:
-                json.dump(body, f)
-            result = measure(server, "post.lua", {"BENCH_BODY": f.name, "BENCH_TOKEN": admin},
-                             database_pids)
-            rows.append((label, result))
-            bodies.append(body)
+            bodies.append((label, {"query": document, "variables": variables}))
     finally:
         server.stop()
-    # The ceilings before the writes, on the rows the reads ran on: the write mix
-    # adds thousands of customers, which become the newest page.
+    # Each shape's statements, captured before the writes, on the rows the reads run
+    # on (the write mix adds thousands of customers, which become the newest page).
+    scripts = {}
     if backend == "postgres":
-        for body, (_, result) in zip(bodies, rows):
-            result["ceiling"] = pgbench_ceiling(db, captured_statements(db, url, log, body, admin))
+        for label, body in bodies:
+            scripts[label] = pgbench_script(captured_statements(db, url, log, body, admin), workdir)
+    rows = []
+    server = Server(url, log)
+    try:
+        for label, body in bodies:
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=workdir) as f:
+                json.dump(body, f)
+            ceiling = (lambda script=scripts.get(label): pgbench_ceiling(db, script)) if db else None
+            result = measure(server, "post.lua", {"BENCH_BODY": f.name, "BENCH_TOKEN": admin},
+                             database_pids, ceiling=ceiling)
+            rows.append((label, result))
+    finally:
+        server.stop()
     server = Server(url, log)
     try:
         # The write mix: customers to add addresses to, 50 addresses each at most.
@@ -451,8 +478,9 @@ def main():
         raise SystemExit(f"no release build at {BIN}: run bench/run, which builds it")
     workdir = tempfile.mkdtemp(prefix="clientele-bench-")
     log = open(os.path.join(workdir, "server.log"), "w")
-    print(f"wrk -t2 -c{CONNECTIONS}, {RUNS} runs of {SECONDS} s per row (median run shown); "
-          f"CPU in ms per request; logs in {workdir}\n")
+    print(f"wrk -t2 -c{CONNECTIONS}, {RUNS} runs of {SECONDS} s per row, each read's followed by "
+          f"its pgbench ceiling (the run with the median share shown; every run's share in "
+          f"brackets); CPU in ms per request; logs in {workdir}\n")
     print("| backend | customers | shape | req/s | p50 ms | p99 ms | statements | server CPU | "
           "database CPU | server RSS MB | pgbench ceiling req/s | share |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -471,7 +499,8 @@ def main():
                     "" if database_cpu is None else f"{database_cpu:.2f}",
                     f"{r['rss_mb']:.0f}",
                     "" if ceiling is None else f"{ceiling:,.0f}",
-                    "" if ceiling is None else f"{100 * r['rps'] / ceiling:.0f} %",
+                    "" if ceiling is None else f"{100 * r['share']:.0f} % "
+                    f"({', '.join(f'{100 * share:.0f}' for share in sorted(r['shares']))})",
                 ]
                 print("| " + " | ".join(cells) + " |", flush=True)
     print("\n| backend | customers | seed seconds | seed max RSS MB |\n| --- | --- | --- | --- |")
