@@ -27,6 +27,7 @@ use crate::graphql::documents::Checked;
 use crate::graphql::gate::Gate;
 use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::plain::Shapes;
 use crate::standbys::{Lsn, Standby};
 
 /// The consistency token's header, in requests and responses (docs/scaling.md).
@@ -254,7 +255,8 @@ async fn run(
             app.edge().sessions,
             app.edge().count_limit,
             &gate,
-        ));
+        ))
+        .data(Shapes::default());
     if standby.is_none() {
         request = request.data(Primary(db.clone()));
     }

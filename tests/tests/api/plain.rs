@@ -3,6 +3,7 @@
 //! handles (here: an object selected twice under one key, whose selections it merges).
 //! Both must give the same response: the same values and keys.
 
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tests::{CustomerSpec, TestApp};
 
@@ -148,4 +149,52 @@ async fn plain_objects_answer_as_the_executor_does() {
         book.iter()
             .all(|address| address["customer"]["email"] == "ada@example.com")
     );
+}
+
+/// Each object of a page is a copy of its selection's shape (`Shapes` in plain.rs):
+/// siblings share it, two selections in one request each have their own, and a field
+/// that fails on one object leaves that object's key out and no other's.
+#[tokio::test]
+async fn each_object_of_a_page_answers_its_own_selection_in_order() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.register("healthy@example.com").await;
+    app.register("poisoned@example.com").await;
+    // serde_json refuses 130 levels of nesting; the database holds them happily.
+    let poison = (1..130).fold(json!({}), |inner, _| json!({ "a": inner }));
+    let cast = if app.is_postgres() { "::jsonb" } else { "" };
+    app.db()
+        .execute_raw(Statement::from_string(
+            app.db().get_database_backend(),
+            format!(
+                "UPDATE customer SET metadata = '{poison}'{cast} \
+                 WHERE email = 'poisoned@example.com'"
+            ),
+        ))
+        .await
+        .unwrap();
+    let by_email = "sort: { field: EMAIL, direction: ASC }";
+    let query = format!(
+        "{{ a: customers({by_email}) {{ nodes {{ email metadata hasAccount }} }} \
+         b: customers({by_email}) {{ nodes {{ hasAccount email }} }} }}"
+    );
+    let response = app
+        .http()
+        .post(format!("{}/graphql", app.base_url))
+        .bearer_auth(&admin)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The text as written: the order of keys is part of what is checked.
+    let a = r#""a":{"nodes":[{"email":"healthy@example.com","metadata":null,"hasAccount":true},{"email":"poisoned@example.com","hasAccount":true}]}"#;
+    let b = r#""b":{"nodes":[{"hasAccount":true,"email":"healthy@example.com"},{"hasAccount":true,"email":"poisoned@example.com"}]}"#;
+    assert!(response.contains(a), "{response}");
+    assert!(response.contains(b), "{response}");
+    let errors = serde_json::from_str::<Value>(&response).unwrap()["errors"].clone();
+    assert_eq!(errors.as_array().map(Vec::len), Some(1), "{response}");
+    assert_eq!(errors[0]["path"], json!(["a", "nodes", 1, "metadata"]));
 }
