@@ -2,6 +2,7 @@
 //! own changes to their book.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use entity::order::AddressSnapshot;
 use entity::rows;
@@ -30,7 +31,7 @@ pub const MAX_ADDRESSES_PER_CUSTOMER: usize = 50;
 pub async fn of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<address::Model>>> {
+) -> DomainResult<HashMap<Uuid, Vec<Arc<address::Model>>>> {
     static BOOKS: db::PrebuiltByKeys = db::PrebuiltByKeys::new(|backend, ids| {
         address::Entity::find()
             .filter(address::Column::CustomerId.is_in(ids.iter().copied()))
@@ -40,9 +41,11 @@ pub async fn of_customers(
     });
     let books = BOOKS.bind(db.get_database_backend(), customer_ids);
     let rows: Vec<address::Model> = rows::read(db, books).await?;
-    let mut book: HashMap<Uuid, Vec<address::Model>> = HashMap::new();
+    let mut book: HashMap<Uuid, Vec<Arc<address::Model>>> = HashMap::new();
     for address in rows {
-        book.entry(address.customer_id).or_default().push(address);
+        book.entry(address.customer_id)
+            .or_default()
+            .push(Arc::new(address));
     }
     Ok(book)
 }

@@ -1,6 +1,7 @@
 //! Customer groups and their memberships: reads, and the admin's changes.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use entity::rows;
 use entity::{customer, customer_group, customer_group_customer};
@@ -116,7 +117,7 @@ pub async fn get(
 pub async fn of_customers(
     db: &impl ConnectionTrait,
     customer_ids: &[Uuid],
-) -> DomainResult<HashMap<Uuid, Vec<customer_group::Model>>> {
+) -> DomainResult<HashMap<Uuid, Vec<Arc<customer_group::Model>>>> {
     static MEMBERSHIPS: db::PrebuiltByKeys = db::PrebuiltByKeys::new(|backend, ids| {
         customer_group_customer::Entity::find()
             .find_also_related(customer_group::Entity)
@@ -131,9 +132,16 @@ pub async fn of_customers(
     );
     let memberships = MEMBERSHIPS.bind(db.get_database_backend(), customer_ids);
     let rows: Vec<Membership> = rows::read(db, memberships).await?;
-    let mut groups: HashMap<Uuid, Vec<customer_group::Model>> = HashMap::new();
+    // One model per group, shared by its members here: a page of customers
+    // names the same few groups again and again.
+    let mut shared: HashMap<Uuid, Arc<customer_group::Model>> = HashMap::new();
+    let mut groups: HashMap<Uuid, Vec<Arc<customer_group::Model>>> = HashMap::new();
     for (membership, group) in rows {
         if let Some(group) = group {
+            let group = shared
+                .entry(group.id)
+                .or_insert_with(|| Arc::new(group))
+                .clone();
             groups
                 .entry(membership.customer_id)
                 .or_default()

@@ -1,5 +1,7 @@
 //! The `Address` type: an entry in a customer's address book.
 
+use std::sync::Arc;
+
 use async_graphql::{
     Context, ID, InputObject, Json, MaybeUndefined, Object, Result, ScalarType, Value,
 };
@@ -13,7 +15,15 @@ use crate::domain::addresses::BookDefault;
 use crate::domain::{accounts, addresses};
 use crate::error::DomainError;
 
-pub struct Address(pub address::Model);
+/// Shared (`Arc`): a dataloader hands each parent a copy of its batch's value, and a
+/// customer's billing address is also in their address book.
+pub struct Address(pub Arc<address::Model>);
+
+impl Address {
+    pub fn new(model: address::Model) -> Self {
+        Self(Arc::new(model))
+    }
+}
 
 #[Object]
 impl Address {
@@ -204,7 +214,7 @@ impl AddressBookMutation {
         .filter_map(|(wanted, default)| wanted.then_some(default))
         .collect();
         let address = addresses::add(ctx.db(), caller.customer_id, input.into(), &use_as).await?;
-        Ok(Address(address))
+        Ok(Address::new(address))
     }
 
     async fn update_address(
@@ -216,7 +226,7 @@ impl AddressBookMutation {
         let caller = ctx.principal().await?.require_customer()?;
         let id = parse_id(&id, "id")?;
         let address = addresses::update(ctx.db(), caller.customer_id, id, input.into()).await?;
-        Ok(Address(address))
+        Ok(Address::new(address))
     }
 
     /// Removes an address; if it was the billing or the default shipping address,

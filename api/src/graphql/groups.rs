@@ -1,5 +1,7 @@
 //! The `CustomerGroup` type and the admin's group queries.
 
+use std::sync::Arc;
+
 use async_graphql::connection::Connection;
 use async_graphql::{
     Context, ID, InputObject, Json, MaybeUndefined, Object, Result, ScalarType, Value,
@@ -20,7 +22,16 @@ use crate::domain::search::SearchText;
 use crate::error::Doing;
 
 /// A set of customers the merchant treats alike (pricing, discounts, marketing).
-pub struct CustomerGroup(pub customer_group::Model);
+///
+/// Shared (`Arc`): a page of customers lists the same few groups again and again, and a
+/// dataloader hands each parent a copy of its batch's value.
+pub struct CustomerGroup(pub Arc<customer_group::Model>);
+
+impl CustomerGroup {
+    pub fn new(model: customer_group::Model) -> Self {
+        Self(Arc::new(model))
+    }
+}
 
 #[Object]
 impl CustomerGroup {
@@ -124,7 +135,7 @@ impl GroupAdminMutation {
     ) -> Result<CustomerGroup> {
         let caller = ctx.principal().await?.require_admin()?;
         let metadata = metadata.map(|Json(value)| value);
-        Ok(CustomerGroup(
+        Ok(CustomerGroup::new(
             groups::create(ctx.db(), caller.admin_id, &name, metadata).await?,
         ))
     }
@@ -141,7 +152,7 @@ impl GroupAdminMutation {
         let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
         let metadata = change_of(metadata.map_value(|Json(value)| value));
-        Ok(CustomerGroup(
+        Ok(CustomerGroup::new(
             groups::update(ctx.db(), caller.admin_id, id, name.as_deref(), metadata).await?,
         ))
     }
@@ -151,7 +162,7 @@ impl GroupAdminMutation {
     async fn delete_customer_group(&self, ctx: &Context<'_>, id: ID) -> Result<CustomerGroup> {
         let caller = ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
-        Ok(CustomerGroup(
+        Ok(CustomerGroup::new(
             groups::delete(ctx.db(), caller.admin_id, id).await?,
         ))
     }
@@ -168,7 +179,7 @@ impl GroupAdminMutation {
         let caller = ctx.principal().await?.require_admin()?;
         let group_id = parse_id(&group_id, "groupId")?;
         let ids = parse_ids(&customer_ids, "customerIds")?;
-        Ok(CustomerGroup(
+        Ok(CustomerGroup::new(
             groups::add_customers(ctx.db(), caller.admin_id, group_id, &ids)
                 .await
                 .doing("adding customers to a group")?,
@@ -186,7 +197,7 @@ impl GroupAdminMutation {
         let caller = ctx.principal().await?.require_admin()?;
         let group_id = parse_id(&group_id, "groupId")?;
         let ids = parse_ids(&customer_ids, "customerIds")?;
-        Ok(CustomerGroup(
+        Ok(CustomerGroup::new(
             groups::remove_customers(ctx.db(), caller.admin_id, group_id, &ids)
                 .await
                 .doing("removing customers from a group")?,
@@ -247,7 +258,7 @@ impl GroupQuery {
     ) -> Result<Option<CustomerGroup>> {
         ctx.principal().await?.require_admin()?;
         let id = parse_id(&id, "id")?;
-        Ok(Some(CustomerGroup(
+        Ok(Some(CustomerGroup::new(
             groups::get(ctx.db(), id, include_deleted).await?,
         )))
     }
@@ -278,7 +289,7 @@ impl GroupQuery {
         Ok(from_page(
             page,
             CustomerGroupConnectionFields(filter, CountOnce::default()),
-            CustomerGroup,
+            CustomerGroup::new,
         ))
     }
 }

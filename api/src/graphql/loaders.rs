@@ -3,7 +3,7 @@
 //! relation is batched into one SQL statement.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
@@ -241,7 +241,7 @@ impl Loader<Uuid> for SessionsOfCustomer {
 pub struct GroupsOfCustomer(Db);
 
 impl Loader<Uuid> for GroupsOfCustomer {
-    type Value = Vec<customer_group::Model>;
+    type Value = Vec<Arc<customer_group::Model>>;
     type Error = DomainError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
@@ -253,7 +253,7 @@ impl Loader<Uuid> for GroupsOfCustomer {
 pub struct AddressesOfCustomer(Db);
 
 impl Loader<Uuid> for AddressesOfCustomer {
-    type Value = Vec<address::Model>;
+    type Value = Vec<Arc<address::Model>>;
     type Error = DomainError;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {

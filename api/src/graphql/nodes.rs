@@ -31,9 +31,9 @@ impl From<Found> for Node {
     fn from(found: Found) -> Self {
         match found {
             Found::Customer(model) => Node::Customer(Customer(model)),
-            Found::CustomerGroup(model) => Node::CustomerGroup(CustomerGroup(model)),
+            Found::CustomerGroup(model) => Node::CustomerGroup(CustomerGroup::new(model)),
             Found::Order(model) => Node::Order(Order::of_owner(model)),
-            Found::Address(model) => Node::Address(Address(model)),
+            Found::Address(model) => Node::Address(Address::new(model)),
         }
     }
 }
