@@ -41,7 +41,8 @@ pub async fn of_customers(
     });
     let books = BOOKS.bind(db.get_database_backend(), customer_ids);
     let rows: Vec<address::Model> = rows::read(db, books).await?;
-    let mut book: HashMap<Uuid, Vec<Arc<address::Model>>> = HashMap::new();
+    let mut book: HashMap<Uuid, Vec<Arc<address::Model>>> =
+        HashMap::with_capacity(customer_ids.len());
     for address in rows {
         book.entry(address.customer_id)
             .or_default()

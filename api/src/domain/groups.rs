@@ -135,7 +135,8 @@ pub async fn of_customers(
     // One model per group, shared by its members here: a page of customers
     // names the same few groups again and again.
     let mut shared: HashMap<Uuid, Arc<customer_group::Model>> = HashMap::new();
-    let mut groups: HashMap<Uuid, Vec<Arc<customer_group::Model>>> = HashMap::new();
+    let mut groups: HashMap<Uuid, Vec<Arc<customer_group::Model>>> =
+        HashMap::with_capacity(customer_ids.len());
     for (membership, group) in rows {
         if let Some(group) = group {
             let group = shared

@@ -57,12 +57,12 @@ pub struct Loaders {
     sessions_of_customer: OnceLock<DataLoader<SessionsOfCustomer>>,
 }
 
-/// A loader whose batches run behind the request's gate (see [`Gate`]).
+/// A loader whose batches the request's gate runs (see [`Gate`]).
 fn loader<T: Send + Sync + 'static>(inner: T, gate: &Gate) -> DataLoader<T> {
     let gate = gate.clone();
     // The batch runs in the request's span, so its logs carry the request id.
     DataLoader::new(inner, move |batch| {
-        tokio::spawn(gate.batch(batch).in_current_span())
+        gate.adopt(Box::pin(batch.in_current_span()));
     })
     .max_batch_size(MAX_BATCH)
     .delay(Duration::ZERO)
