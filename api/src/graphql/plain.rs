@@ -120,16 +120,18 @@ impl<T: PlainFields + 'static> PlainList<T> {
         }
         let shape = shape_of::<T>(ctx, &selected);
         let mut list = Vec::with_capacity(self.0.len());
-        let mut fields = shape.clone();
+        // The first object's place, filled last with the shape itself: one copy fewer.
+        list.push(Value::Null);
+        for item in others {
+            list.push(again(item, &selected, &shape)?);
+        }
+        let mut fields = shape;
         for (value, slot) in fields.values_mut().zip(slots) {
             if let Slot::Ready(ready) = slot {
                 *value = ready;
             }
         }
-        list.push(answer(fields));
-        for item in others {
-            list.push(again(item, &selected, &shape)?);
-        }
+        list[0] = answer(fields);
         Some(Value::List(list))
     }
 }
@@ -199,11 +201,7 @@ async fn resolve_deferred<T: PlainFields + 'static>(
 
 /// Another object of the same type answering the fields `selected` picked, in a copy
 /// of `shape`.
-fn again<T: PlainFields>(
-    root: &T,
-    selected: &[Selected<'_>],
-    shape: &IndexMap<Name, Value>,
-) -> Option<Value> {
+fn again<T: PlainFields>(root: &T, selected: &[Selected<'_>], shape: &Shape) -> Option<Value> {
     let mut fields = shape.clone();
     for (value, &(_, name)) in fields.values_mut().zip(selected) {
         *value = value_of(root, name)?;
@@ -233,10 +231,7 @@ type Shape = IndexMap<Name, Value>;
 
 /// A map of `selected`'s keys with null values: a copy of the request's shape for
 /// this selection and type when it has one.
-fn shape_of<T: 'static>(
-    ctx: &ContextSelectionSet<'_>,
-    selected: &[Selected<'_>],
-) -> IndexMap<Name, Value> {
+fn shape_of<T: 'static>(ctx: &ContextSelectionSet<'_>, selected: &[Selected<'_>]) -> Shape {
     let Some(shapes) = ctx.data_opt::<Shapes>() else {
         return fresh(selected);
     };
@@ -260,7 +255,7 @@ fn shape_of<T: 'static>(
 }
 
 /// A new map of `selected`'s keys, in order, with null values.
-fn fresh(selected: &[Selected<'_>]) -> IndexMap<Name, Value> {
+fn fresh(selected: &[Selected<'_>]) -> Shape {
     selected
         .iter()
         .map(|&(key, _)| (key.clone(), Value::Null))
@@ -268,7 +263,7 @@ fn fresh(selected: &[Selected<'_>]) -> IndexMap<Name, Value> {
 }
 
 /// Whether `shape` holds exactly `selected`'s keys, in order.
-fn has_keys(shape: &IndexMap<Name, Value>, selected: &[Selected<'_>]) -> bool {
+fn has_keys(shape: &Shape, selected: &[Selected<'_>]) -> bool {
     shape.len() == selected.len()
         && shape
             .keys()
