@@ -12,7 +12,7 @@
 //! way; a test checks each listed order against the entity's.
 
 use sea_orm::sqlx::{self, Decode, Postgres, Row as _, Sqlite, Type, ValueRef as _};
-use sea_orm::{ConnectionTrait, DbErr, QueryResult, QueryTrait, RuntimeErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, RuntimeErr, Statement};
 
 use crate::stored_json::StoredJson;
 
@@ -124,15 +124,7 @@ fn sqlx_error(error: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(error.into()))
 }
 
-/// Every row of `query`, read by position.
-pub async fn all<T: ByPosition>(
-    db: &impl ConnectionTrait,
-    query: &impl QueryTrait,
-) -> Result<Vec<T>, DbErr> {
-    read(db, query.build(db.get_database_backend())).await
-}
-
-/// Every row of a statement built beforehand (from such a query), read by position.
+/// Every row of a statement built from such a query, read by position.
 pub async fn read<T: ByPosition>(
     db: &impl ConnectionTrait,
     statement: Statement,

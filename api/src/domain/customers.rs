@@ -354,9 +354,8 @@ pub async fn list(
         }
         _ => filter.condition(backend),
     };
-    let mut select = customer::Entity::find().filter(condition);
-    keyset.apply(QueryTrait::query(&mut select), request)?;
-    let rows = rows::all(db, &select).await?;
+    let select = customer::Entity::find().filter(condition).into_query();
+    let rows = rows::read(db, keyset.page_statement(select, request, backend)?).await?;
     Ok(Page::from_rows(rows, request, |c| {
         keyset.cursor(order.key_of(c), c.id)
     }))

@@ -82,9 +82,14 @@ pub async fn list(
     request: &PageRequest,
 ) -> DomainResult<Page<order::Model>> {
     let keyset = keyset();
-    let mut select = order::Entity::find().filter(filter.condition());
-    keyset.apply(QueryTrait::query(&mut select), request)?;
-    let rows = select.all(db).await?;
+    let select = order::Entity::find()
+        .filter(filter.condition())
+        .into_query();
+    let statement = keyset.page_statement(select, request, db.get_database_backend())?;
+    let rows = order::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await?;
     Ok(Page::from_rows(rows, request, |o| {
         keyset.cursor(time_key(&o.created_at), o.id)
     }))
