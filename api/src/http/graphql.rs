@@ -143,7 +143,7 @@ async fn answer(
     let written = if refused {
         serde_json::to_writer(&mut body, &serde_json::json!({ "errors": response.errors }))
     } else {
-        serde_json::to_writer(&mut body, &response)
+        super::json::write_response(&mut body, &response)
     };
     if let Some(checked) = &checked {
         checked.record_response_bytes(body.len());

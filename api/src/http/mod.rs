@@ -9,6 +9,7 @@
 mod cors;
 mod graphiql;
 mod graphql;
+mod json;
 mod subscriptions;
 
 use std::future::Future;
