@@ -380,3 +380,37 @@ pub fn pages_by_parent<T>(
         .map(|(parent, rows)| (parent, Page::from_rows(rows, request, &cursor_of)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use entity::customer;
+    use sea_orm::{EntityTrait, QueryTrait};
+
+    use super::*;
+
+    #[test]
+    fn a_page_statement_carries_its_limit_as_a_number_not_a_parameter() {
+        let keyset = Keyset {
+            name: "createdAt",
+            key: Some((
+                Expr::col((customer::Entity, customer::Column::CreatedAt)),
+                KeyKind::Time,
+            )),
+            id: Expr::col((customer::Entity, customer::Column::Id)),
+            descending: true,
+        };
+        let request = PageRequest {
+            limit: 50,
+            backward: false,
+            cursor: Some(keyset.cursor("2026-01-01T00:00:00+00:00".to_owned(), Uuid::nil())),
+        };
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let select = customer::Entity::find().into_query();
+            let statement = keyset.page_statement(select, &request, backend).unwrap();
+            assert!(statement.sql.ends_with(" LIMIT 51"), "{}", statement.sql);
+            // The cursor's key and id are the only parameters.
+            let values = statement.values.expect("the cursor's values").0;
+            assert_eq!(values.len(), 2, "{}", statement.sql);
+        }
+    }
+}
