@@ -219,7 +219,7 @@ impl Keyset {
     /// Why a number: as a parameter (all sea-query can make of a LIMIT), PostgreSQL
     /// costs the statement's generic plan for a tenth of the table, finds it dearer than
     /// the plan for 51 rows, and so plans the page query again on every execution:
-    /// 25 to 40 µs of its CPU per page of 50 customers (pgbench, parameter against
+    /// 23 to 40 µs of its CPU per page of 50 customers (pgbench, parameter against
     /// number). The number is at most [`MAX_PAGE_SIZE`] + 1, so a query shape has at
     /// most that many texts in a connection's statement cache.
     pub fn page_statement(
