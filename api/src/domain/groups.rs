@@ -79,14 +79,8 @@ pub async fn list(
     request: &PageRequest,
 ) -> DomainResult<Page<customer_group::Model>> {
     let keyset = keyset();
-    let select = customer_group::Entity::find()
-        .filter(filter.condition())
-        .into_query();
-    let statement = keyset.page_statement(select, request, db.get_database_backend())?;
-    let rows = customer_group::Entity::find()
-        .from_raw_sql(statement)
-        .all(db)
-        .await?;
+    let select = customer_group::Entity::find().filter(filter.condition());
+    let rows = keyset.page_models(db, select, request).await?;
     Ok(Page::from_rows(rows, request, |g| {
         keyset.cursor(g.name.clone(), g.id)
     }))

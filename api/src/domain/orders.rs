@@ -82,14 +82,8 @@ pub async fn list(
     request: &PageRequest,
 ) -> DomainResult<Page<order::Model>> {
     let keyset = keyset();
-    let select = order::Entity::find()
-        .filter(filter.condition())
-        .into_query();
-    let statement = keyset.page_statement(select, request, db.get_database_backend())?;
-    let rows = order::Entity::find()
-        .from_raw_sql(statement)
-        .all(db)
-        .await?;
+    let select = order::Entity::find().filter(filter.condition());
+    let rows = keyset.page_models(db, select, request).await?;
     Ok(Page::from_rows(rows, request, |o| {
         keyset.cursor(time_key(&o.created_at), o.id)
     }))

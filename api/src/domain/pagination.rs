@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, SelectStatement, Value};
-use sea_orm::{DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Select, Statement};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -234,6 +234,18 @@ impl Keyset {
         Ok(statement)
     }
 
+    /// One page of `select`'s models, read with [`Keyset::page_statement`].
+    pub async fn page_models<E: EntityTrait>(
+        &self,
+        db: &impl ConnectionTrait,
+        select: Select<E>,
+        request: &PageRequest,
+    ) -> DomainResult<Vec<E::Model>> {
+        let backend = db.get_database_backend();
+        let statement = self.page_statement(select.into_query(), request, backend)?;
+        Ok(E::find().from_raw_sql(statement).all(db).await?)
+    }
+
     fn order(&self, select: &mut SelectStatement, request: &PageRequest) -> DomainResult<()> {
         if let Some(condition) = self.after_cursor(request)? {
             select.and_where(condition);
@@ -384,7 +396,6 @@ pub fn pages_by_parent<T>(
 #[cfg(test)]
 mod tests {
     use entity::customer;
-    use sea_orm::{EntityTrait, QueryTrait};
 
     use super::*;
 
