@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, ID, InputObject, Json, MaybeUndefined, Object, Result, ScalarType, Value,
-};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::address;
 
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::Customer;
-use super::plain::{PlainFields, text};
+use super::plain::{Column, PlainFields};
 use crate::domain::addresses::BookDefault;
 use crate::domain::{accounts, addresses};
 use crate::error::DomainError;
@@ -97,22 +95,22 @@ impl Address {
 }
 
 impl PlainFields for Address {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Column<'_>> {
         let address = &self.0;
         Some(match name {
-            "id" => to_id(address.id).to_value(),
-            "firstName" => text(address.first_name.as_deref()),
-            "lastName" => text(address.last_name.as_deref()),
-            "company" => text(address.company.as_deref()),
-            "address1" => text(address.address_1.as_deref()),
-            "address2" => text(address.address_2.as_deref()),
-            "city" => text(address.city.as_deref()),
-            "province" => text(address.province.as_deref()),
-            "postalCode" => text(address.postal_code.as_deref()),
-            "countryCode" => Value::String(address.country_code.clone()),
-            "phone" => text(address.phone.as_deref()),
-            "createdAt" => address.created_at.to_value(),
-            "updatedAt" => address.updated_at.to_value(),
+            "id" => Column::Id(address.id),
+            "firstName" => Column::text(address.first_name.as_deref()),
+            "lastName" => Column::text(address.last_name.as_deref()),
+            "company" => Column::text(address.company.as_deref()),
+            "address1" => Column::text(address.address_1.as_deref()),
+            "address2" => Column::text(address.address_2.as_deref()),
+            "city" => Column::text(address.city.as_deref()),
+            "province" => Column::text(address.province.as_deref()),
+            "postalCode" => Column::text(address.postal_code.as_deref()),
+            "countryCode" => Column::str(&address.country_code),
+            "phone" => Column::text(address.phone.as_deref()),
+            "createdAt" => Column::Time(address.created_at),
+            "updatedAt" => Column::Time(address.updated_at),
             _ => return None,
         })
     }

@@ -2,7 +2,6 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, Result};
-use async_graphql::{ScalarType, Value};
 use chrono::{DateTime, Utc};
 use entity::customer;
 
@@ -16,7 +15,7 @@ use super::groups::CustomerGroup;
 use super::money::Money;
 use super::notes::CustomerNoteConnection;
 use super::orders::{CustomerOrderFilterInput, OrderConnection, OrderConnectionFields};
-use super::plain::{Plain, PlainFields, PlainList, text};
+use super::plain::{Column, Plain, PlainFields, PlainList};
 use super::sessions::LoginSession;
 use crate::auth::sessions::MAX_SESSIONS_LISTED;
 use crate::domain::addresses::MAX_ADDRESSES_PER_CUSTOMER;
@@ -373,25 +372,24 @@ impl CustomerConnectionFields {
 /// The fields that copy a column: every one whose resolver above takes no context
 /// and cannot fail (`externalId` checks the caller, `metadata` can fail).
 impl PlainFields for Customer {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Column<'_>> {
         let customer = &self.0;
-        let time = |at: Option<DateTime<Utc>>| at.map_or(Value::Null, |at| at.to_value());
         Some(match name {
-            "id" => to_id(customer.id).to_value(),
-            "email" => Value::String(customer.email.clone()),
-            "firstName" => text(customer.first_name.as_deref()),
-            "lastName" => text(customer.last_name.as_deref()),
-            "phone" => text(customer.phone.as_deref()),
-            "hasAccount" => Value::Boolean(customer.has_account),
-            "active" => Value::Boolean(customer.disabled_at.is_none()),
-            "disabledAt" => time(customer.disabled_at),
-            "erasedAt" => time(customer.erased_at),
-            "emailVerifiedAt" => time(customer.email_verified_at),
-            "orderCount" => Value::from(customer.order_count),
-            "lastOrderAt" => time(customer.last_order_at),
-            "createdAt" => customer.created_at.to_value(),
-            "updatedAt" => customer.updated_at.to_value(),
-            "deletedAt" => time(customer.deleted_at),
+            "id" => Column::Id(customer.id),
+            "email" => Column::str(&customer.email),
+            "firstName" => Column::text(customer.first_name.as_deref()),
+            "lastName" => Column::text(customer.last_name.as_deref()),
+            "phone" => Column::text(customer.phone.as_deref()),
+            "hasAccount" => Column::Boolean(customer.has_account),
+            "active" => Column::Boolean(customer.disabled_at.is_none()),
+            "disabledAt" => Column::time(customer.disabled_at),
+            "erasedAt" => Column::time(customer.erased_at),
+            "emailVerifiedAt" => Column::time(customer.email_verified_at),
+            "orderCount" => Column::Int(customer.order_count.into()),
+            "lastOrderAt" => Column::time(customer.last_order_at),
+            "createdAt" => Column::Time(customer.created_at),
+            "updatedAt" => Column::Time(customer.updated_at),
+            "deletedAt" => Column::time(customer.deleted_at),
             _ => return None,
         })
     }

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use async_graphql::connection::Connection;
-use async_graphql::{
-    Context, ID, InputObject, Json, MaybeUndefined, Object, Result, ScalarType, Value,
-};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::customer_group;
 
@@ -14,7 +12,7 @@ use super::connection::{CountOnce, CountPrecision};
 use super::connection::{from_page, page_args, page_cost};
 use super::context::{ContextExt, change_of, parse_id, to_id};
 use super::customers::{Customer, CustomerConnection, CustomerConnectionFields, parse_ids};
-use super::plain::{Plain, PlainFields};
+use super::plain::{Column, Plain, PlainFields};
 use crate::domain::counts::Count;
 use crate::domain::groups::{self, GroupFilter};
 use crate::domain::pagination::{Cursor, Page};
@@ -105,17 +103,14 @@ impl CustomerGroup {
 }
 
 impl PlainFields for CustomerGroup {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Column<'_>> {
         let group = &self.0;
         Some(match name {
-            "id" => to_id(group.id).to_value(),
-            "name" => Value::String(group.name.clone()),
-            "createdAt" => group.created_at.to_value(),
-            "updatedAt" => group.updated_at.to_value(),
-            "deletedAt" => group
-                .deleted_at
-                .as_ref()
-                .map_or(Value::Null, ScalarType::to_value),
+            "id" => Column::Id(group.id),
+            "name" => Column::str(&group.name),
+            "createdAt" => Column::Time(group.created_at),
+            "updatedAt" => Column::Time(group.updated_at),
+            "deletedAt" => Column::time(group.deleted_at),
             _ => return None,
         })
     }

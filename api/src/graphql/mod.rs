@@ -11,6 +11,7 @@ pub mod customers;
 pub mod documents;
 pub mod gate;
 pub mod groups;
+pub mod json;
 pub mod limits;
 pub mod live;
 pub mod loaders;

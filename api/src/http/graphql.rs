@@ -25,9 +25,9 @@ use crate::error::ErrorCode;
 use crate::graphql::context::Primary;
 use crate::graphql::documents::Checked;
 use crate::graphql::gate::Gate;
+use crate::graphql::json::{self, WrittenResponse};
 use crate::graphql::limits::Prepared;
 use crate::graphql::loaders::Loaders;
-use crate::graphql::plain::Shapes;
 use crate::standbys::{Lsn, Standby};
 
 /// The consistency token's header, in requests and responses (docs/scaling.md).
@@ -143,7 +143,7 @@ async fn answer(
     let written = if refused {
         serde_json::to_writer(&mut body, &serde_json::json!({ "errors": response.errors }))
     } else {
-        super::json::write_response(&mut body, &response)
+        json::write_response(&mut body, &response)
     };
     if let Some(checked) = &checked {
         checked.record_response_bytes(body.len());
@@ -256,7 +256,7 @@ async fn run(
             app.edge().count_limit,
             &gate,
         ))
-        .data(Shapes::default());
+        .data(WrittenResponse);
     if standby.is_none() {
         request = request.data(Primary(db.clone()));
     }

@@ -9,7 +9,6 @@
 mod cors;
 mod graphiql;
 mod graphql;
-mod json;
 mod subscriptions;
 
 use std::future::Future;

@@ -1,20 +1,43 @@
-//! A GraphQL response's body, written as serde_json would write it, but faster.
+//! A GraphQL response's JSON, written as serde_json would write it, but faster.
 //!
-//! serde_json escapes a string by looking every byte up in a table and branching on
-//! it. A page of 50 customers is a 48 KB body, nearly all of it strings, and that
-//! loop was 9 % of the server's instructions for it (callgrind). Here each string is
-//! first checked for a byte JSON must escape (a quote, a backslash, a control
-//! character: the same set as serde_json's) eight bytes at a time; a string
-//! without one (nearly every string) is copied as it is, and the others are escaped
-//! by serde_json. Numbers, extensions and errors are serde_json's too. The bytes are
-//! the same as `serde_json::to_writer`'s (a test holds them to it).
+//! Two things make it faster than serde_json over the response's value tree:
+//!
+//! - **Objects written as they are answered.** Most of a page's objects are plain
+//!   data (a customer's columns, its addresses, its groups), and building each as a
+//!   map of values, only to write it and drop it, was most of a page's CPU
+//!   (callgrind; docs/performance.md). `graphql/plain.rs` writes such an object's
+//!   JSON when it is answered and carries it to this writer as [`written`], which
+//!   copies it into the body. It does so only in a request the HTTP edge marked with
+//!   [`WrittenResponse`], whose response this module writes; anywhere else (a
+//!   subscription's events, which async-graphql serialises itself) the executor
+//!   answers those objects as maps.
+//! - **Strings checked eight bytes at a time** for a byte JSON must escape (a quote,
+//!   a backslash, a control character: the same set as serde_json's); a string with
+//!   none (nearly every string) is copied as it is.
+//!
+//! The bytes are the same as `serde_json::to_writer`'s (tests hold them to it).
 
 use async_graphql::{Name, Response, Value};
+
+/// Request data: this request's response is written by [`write_response`], so an
+/// object may answer with its JSON already [`written`].
+pub struct WrittenResponse;
+
+/// A value whose JSON is already written: `json`, one whole JSON value, which
+/// [`write_value`] copies as it is.
+///
+/// Carried as `Value::Binary`, which no field of the schema returns (it has no
+/// upload or bytes scalar), so the variant is free for it; serde would write it as
+/// an array of numbers, which is why only a request marked [`WrittenResponse`]
+/// makes one.
+pub fn written(json: Vec<u8>) -> Value {
+    Value::Binary(json.into())
+}
 
 /// Appends `response` as JSON: `data`, then `extensions` and `errors` when present.
 pub fn write_response(out: &mut Vec<u8>, response: &Response) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"data\":");
-    write_value(out, &response.data)?;
+    write_value(out, &response.data);
     if !response.extensions.is_empty() {
         out.extend_from_slice(b",\"extensions\":");
         serde_json::to_writer(&mut *out, &response.extensions)?;
@@ -27,20 +50,23 @@ pub fn write_response(out: &mut Vec<u8>, response: &Response) -> serde_json::Res
     Ok(())
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
+/// Appends `value` as JSON.
+pub fn write_value(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
-        Value::Boolean(true) => out.extend_from_slice(b"true"),
-        Value::Boolean(false) => out.extend_from_slice(b"false"),
-        Value::String(text) => write_str(out, text)?,
-        Value::Enum(name) => write_name(out, name)?,
+        Value::Boolean(yes) => write_bool(out, *yes),
+        // serde_json's `Display` of a number uses the same formatters as its writer.
+        Value::Number(number) => out.extend_from_slice(number.to_string().as_bytes()),
+        Value::String(text) => write_str(out, text),
+        Value::Enum(name) => write_str(out, name),
+        Value::Binary(json) => out.extend_from_slice(json),
         Value::List(items) => {
             out.push(b'[');
             for (n, item) in items.iter().enumerate() {
                 if n > 0 {
                     out.push(b',');
                 }
-                write_value(out, item)?;
+                write_value(out, item);
             }
             out.push(b']');
         }
@@ -50,31 +76,66 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
                 if n > 0 {
                     out.push(b',');
                 }
-                write_name(out, key)?;
-                out.push(b':');
-                write_value(out, field)?;
+                write_key(out, key);
+                write_value(out, field);
             }
             out.push(b'}');
         }
-        // Numbers (serde_json's own type) and bytes, which no field here returns.
-        Value::Number(_) | Value::Binary(_) => serde_json::to_writer(&mut *out, value)?,
     }
-    Ok(())
 }
 
-fn write_name(out: &mut Vec<u8>, name: &Name) -> serde_json::Result<()> {
-    write_str(out, name.as_str())
+/// Appends an object's key and its colon.
+pub fn write_key(out: &mut Vec<u8>, key: &Name) {
+    write_str(out, key);
+    out.push(b':');
 }
 
-fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
-    if needs_escape(text.as_bytes()) {
-        return serde_json::to_writer(&mut *out, text);
+pub fn write_bool(out: &mut Vec<u8>, yes: bool) {
+    out.extend_from_slice(if yes { b"true" } else { b"false" });
+}
+
+/// Appends `text` as a JSON string, escaped as serde_json escapes it.
+pub fn write_str(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if needs_escape(bytes) {
+        write_escaped(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
     }
-    out.reserve(text.len() + 2);
     out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
-    Ok(())
+}
+
+/// serde_json's escapes: the two-character ones where JSON has them, `\u00XX` (lower
+/// case) for the other control characters. Everything else is copied, UTF-8 as it is.
+fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut copied = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[copied..at]);
+        copied = at + 1;
+        if short == 0 {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.push(b'\\');
+            out.push(short);
+        }
+    }
+    out.extend_from_slice(&bytes[copied..]);
 }
 
 /// Whether any byte is one JSON escapes, eight bytes at a time: a byte below 0x20
@@ -154,7 +215,6 @@ mod tests {
             ),
             ("empty", Value::List(Vec::new())),
             ("nested", object(vec![("inner", object(vec![]))])),
-            ("bytes", Value::Binary(vec![0, 255].into())),
         ]);
         same_as_serde_json(&Response::new(data.clone()));
 
@@ -170,6 +230,32 @@ mod tests {
         response.errors.push(error);
         same_as_serde_json(&response);
         same_as_serde_json(&Response::default());
+    }
+
+    #[test]
+    fn every_ascii_character_is_escaped_as_serde_json_escapes_it() {
+        for c in (0..0x80u8).map(char::from) {
+            for text in [c.to_string(), format!("ab{c}cd{c}{c}efghijk")] {
+                let mut ours = Vec::new();
+                write_str(&mut ours, &text);
+                assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_written_value_is_copied_as_it_is() {
+        let inner = b"{\"city\":\"K\\u00f6ln\",\"tags\":[1,null]}".to_vec();
+        let data = object(vec![(
+            "list",
+            Value::List(vec![written(inner), Value::Null]),
+        )]);
+        let mut ours = Vec::new();
+        write_response(&mut ours, &Response::new(data)).unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            r#"{"data":{"list":[{"city":"K\u00f6ln","tags":[1,null]},null]}}"#
+        );
     }
 
     #[test]
