@@ -46,10 +46,19 @@ impl Caller {
         let Some(token) = self.token.as_deref() else {
             return Ok(Principal::Anonymous);
         };
-        self.resolved
-            .get_or_try_init(|| sessions::resolve(db, token, &self.sessions))
-            .await
-            .copied()
+        if let Some(resolved) = self.resolved.get() {
+            return Ok(*resolved);
+        }
+        // Boxed: resolving is a future of about 2.5 KB, which inline would size the
+        // future of every field that checks its caller, and with it every object's
+        // field futures (a customer's: 3 KB each, each moved as it is made), for
+        // work done once per request.
+        Box::pin(
+            self.resolved
+                .get_or_try_init(|| sessions::resolve(db, token, &self.sessions)),
+        )
+        .await
+        .copied()
     }
 
     /// The principal as the session stands now, not as it was first resolved: for a

@@ -207,7 +207,10 @@ async fn run_routed(
             // A read is safe to run twice: the primary answers it whatever went
             // wrong on the standby.
             if has_code(&response, ErrorCode::Unavailable) {
-                if standby.db().ping().await.is_err() {
+                // Boxed: the pool's ping is a future of about 14 KB, which would
+                // make every request's future that large (and copied when axum
+                // boxes it) for a path taken only when a standby fails.
+                if Box::pin(standby.db().ping()).await.is_err() {
                     standby.mark_down();
                 }
                 let _ = app.limits().prepare(&mut again);
