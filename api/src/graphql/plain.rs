@@ -233,14 +233,17 @@ impl<'o> Object<'o> {
     }
 
     /// Closes the object, or makes it `null` when no field was written: as the
-    /// executor answers an object whose every field was skipped or failed.
-    fn end(self) {
-        if self.out.len() == self.start + 1 {
+    /// executor answers an object whose every field was skipped or failed. Whether
+    /// it had a field.
+    fn end(self) -> bool {
+        let empty = self.out.len() == self.start + 1;
+        if empty {
             self.out.truncate(self.start);
             self.out.extend_from_slice(b"null");
         } else {
             self.out.push(b'}');
         }
+        !empty
     }
 }
 
@@ -286,11 +289,10 @@ async fn write_object<T: PlainFields + 'static>(
             },
         }
     }
-    object.end();
-    if out == b"null" {
-        Value::Null
-    } else {
+    if object.end() {
         json::written(out)
+    } else {
+        Value::Null
     }
 }
 
