@@ -121,9 +121,11 @@ def seeded_shapes(admin):
 
 
 def metrics():
+    """Requests, SQL statements and errors in GraphQL responses, as the server counts them."""
     text = post(None, path="/metrics")
     values = dict(re.findall(r"^(clientele_\w+) (\d+)$", text, re.M))
-    return int(values["clientele_graphql_requests_total"]), int(values["clientele_sql_statements_total"])
+    errors = sum(int(n) for n in re.findall(r"^clientele_graphql_errors_total\{[^}]*\} (\d+)$", text, re.M))
+    return int(values["clientele_graphql_requests_total"]), int(values["clientele_sql_statements_total"]), errors
 
 
 class Server:
@@ -162,15 +164,19 @@ def wrk(script, seconds, env):
 
 def one_run(server, script, env, database_pids, standby_pids=lambda: []):
     """One wrk run, with the server's counters and the CPU of each side across it."""
-    requests0, statements0 = metrics()
+    requests0, statements0, errors0 = metrics()
     server_cpu0, database_cpu0 = cpu_ms([server.process.pid]), cpu_ms(database_pids())
     standby_cpu0 = cpu_ms(standby_pids())
     result = wrk(script, SECONDS, env)
-    requests1, statements1 = metrics()
+    requests1, statements1, errors1 = metrics()
     server_cpu = cpu_since(server_cpu0, [server.process.pid])
     database_cpu = cpu_since(database_cpu0, database_pids())
     standby_cpu = cpu_since(standby_cpu0, standby_pids())
     requests = max(requests1 - requests0, 1)
+    # The server's own count of errors in its answers: post.lua reads no bodies (that
+    # would load the core the server shares), and a session that expires mid-run
+    # turns every read into a fast error.
+    result["graphql_errors"] = max(result.get("graphql_errors", 0), errors1 - errors0)
     result.update(
         rps=result["requests"] / result["seconds"],
         statements=(statements1 - statements0) / requests,
