@@ -94,6 +94,18 @@ pub fn write_bool(out: &mut Vec<u8>, yes: bool) {
     out.extend_from_slice(if yes { b"true" } else { b"false" });
 }
 
+/// Appends `text` as a JSON string, when the caller knows it holds nothing JSON
+/// escapes: a GraphQL name (a response key: letters, digits, `_`), an id's hex, a
+/// time in RFC 3339. Skips [`write_str`]'s check, which on a page of 50 customers
+/// ran some 4,000 times for keys alone.
+pub fn write_unescaped(out: &mut Vec<u8>, text: &str) {
+    debug_assert!(!needs_escape(text.as_bytes()), "{text:?} needs escaping");
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
 /// Appends `text` as a JSON string, escaped as serde_json escapes it.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();

@@ -36,6 +36,7 @@
 //! `tests/tests/api/plain.rs` holds both paths to the same response.
 
 use std::borrow::Cow;
+use std::io::Write as _;
 
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
@@ -84,10 +85,15 @@ impl<'a> Column<'a> {
         match self {
             Column::Null => out.extend_from_slice(b"null"),
             Column::Boolean(yes) => json::write_bool(out, *yes),
-            Column::Int(number) => out.extend_from_slice(number.to_string().as_bytes()),
+            Column::Int(number) => {
+                // Into the buffer, without the String `to_string` would make.
+                let _ = write!(out, "{number}");
+            }
             Column::Text(text) => json::write_str(out, text),
-            Column::Id(id) => json::write_str(out, id.hyphenated().encode_lower(&mut [0; 36])),
-            Column::Time(at) => json::write_str(out, &at.to_rfc3339()),
+            Column::Id(id) => {
+                json::write_unescaped(out, id.hyphenated().encode_lower(&mut [0; 36]));
+            }
+            Column::Time(at) => json::write_unescaped(out, &at.to_rfc3339()),
         }
     }
 }
@@ -220,7 +226,9 @@ impl<'o> Object<'o> {
         if self.out.len() > self.start + 1 {
             self.out.push(b',');
         }
-        json::write_key(self.out, key);
+        // A response key is a GraphQL name (the parser's), never escaped.
+        json::write_unescaped(self.out, key);
+        self.out.push(b':');
         self.out
     }
 
