@@ -20,7 +20,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TARGET = os.environ.get("CARGO_TARGET_DIR", "/root/.cache/clientele-target")
-BIN = os.path.join(TARGET, "release", "clientele")
+# The server to measure: the release build `bench/run` makes, or BENCH_BIN.
+BIN = os.environ.get("BENCH_BIN", os.path.join(TARGET, "release", "clientele"))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 PG_LOG = os.environ.get("BENCH_PG_LOG", "/var/log/postgresql/postgresql-15-main.log")
 CUSTOMERS = [int(n) for n in os.environ.get("BENCH_CUSTOMERS", "10000 100000").split()]
@@ -132,7 +133,7 @@ class Server:
     """The release server on one database, with the throttles out of the way (the
     bench is one client address sending thousands of registrations)."""
 
-    def __init__(self, database_url, log, **settings):
+    def __init__(self, database_url, log, binary=None, **settings):
         env = dict(os.environ, **settings,
                    DATABASE_URL=database_url,
                    CLIENTELE_BIND=f"127.0.0.1:{PORT}",
@@ -141,7 +142,7 @@ class Server:
                    CLIENTELE_GUEST_ORDERS_PER_ADDRESS="1000000",
                    CLIENTELE_LOGIN_FAILURES_PER_ADDRESS="1000000",
                    CLIENTELE_MAILS_PER_RECIPIENT="1000000")
-        self.process = subprocess.Popen([BIN, "serve"], env=env, stdout=log, stderr=log)
+        self.process = subprocess.Popen([binary or BIN, "serve"], env=env, stdout=log, stderr=log)
         for _ in range(300):
             try:
                 post(None, path="/health")

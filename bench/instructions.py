@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "50"))
-BIN = os.environ.get("BENCH_BIN", bench.BIN)
+BIN = bench.BIN
 
 
 def main():
