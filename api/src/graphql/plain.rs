@@ -86,7 +86,8 @@ impl<'a> Column<'a> {
             Column::Null => out.extend_from_slice(b"null"),
             Column::Boolean(yes) => json::write_bool(out, *yes),
             Column::Int(number) => {
-                // Into the buffer, without the String `to_string` would make.
+                // Into the buffer, without the String `to_string` would make; writing
+                // to a Vec cannot fail.
                 let _ = write!(out, "{number}");
             }
             Column::Text(text) => json::write_str(out, text),
