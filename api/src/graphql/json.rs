@@ -85,7 +85,7 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
 }
 
 /// Appends an object's key and its colon.
-pub fn write_key(out: &mut Vec<u8>, key: &Name) {
+fn write_key(out: &mut Vec<u8>, key: &Name) {
     write_str(out, key);
     out.push(b':');
 }

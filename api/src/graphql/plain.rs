@@ -73,7 +73,7 @@ impl<'a> Column<'a> {
 
     /// An optional text column: `null` or the string.
     pub fn text(value: Option<&'a str>) -> Self {
-        value.map_or(Column::Null, |text| Column::Text(Cow::Borrowed(text)))
+        value.map_or(Column::Null, Column::str)
     }
 
     /// An optional time: `null` or the time.
